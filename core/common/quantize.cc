@@ -1,0 +1,154 @@
+#include "quantd/core/quantize.h"
+
+#include <cmath>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "quantd/core/method.h"
+
+namespace quantd {
+namespace {
+
+std::string TensorLabel(std::string_view name) {
+  return name.empty() ? std::string("tensor") : "tensor '" + std::string(name) + "'";
+}
+
+}  // namespace
+
+Status ValidateRowBlock(const RowBlock& in) {
+  const std::string who = TensorLabel(in.tensor_name);
+  auto m = MatrixShapeOf(in.shape);
+  if (!m.ok()) return m.status().WithContext(who);
+  if (in.cols != m->cols) {
+    return InvalidArgumentError(who + ": row length " + std::to_string(in.cols) +
+                                " does not match the shape's last dimension " + std::to_string(m->cols));
+  }
+  if (in.rows < 1 || in.cols < 1) {
+    return InvalidArgumentError(who + ": a block needs at least one row of at least one value");
+  }
+  if (in.row_begin < 0 || in.row_begin > m->rows - in.rows) {
+    return InvalidArgumentError(who + ": rows " + std::to_string(in.row_begin) + ".." +
+                                std::to_string(in.row_begin + in.rows) + " lie outside the " +
+                                std::to_string(m->rows) + " rows of the tensor");
+  }
+  if (in.data.size() != static_cast<size_t>(in.rows * in.cols)) {
+    return InvalidArgumentError(who + ": " + std::to_string(in.data.size()) + " values for " +
+                                std::to_string(in.rows) + " x " + std::to_string(in.cols));
+  }
+  for (size_t i = 0; i < in.data.size(); ++i) {
+    if (!std::isfinite(in.data[i])) {
+      const int64_t r = static_cast<int64_t>(i) / in.cols;
+      const int64_t c = static_cast<int64_t>(i) % in.cols;
+      return InvalidArgumentError(who + ": non-finite value " + std::to_string(in.data[i]) +
+                                  " at row " + std::to_string(in.row_begin + r) + ", column " +
+                                  std::to_string(c));
+    }
+  }
+  if (in.calibration != nullptr) {
+    const auto& cm = in.calibration->column_max;
+    if (!cm.empty()) {
+      if (cm.size() != static_cast<size_t>(in.cols)) {
+        return InvalidArgumentError(who + ": column_max has " + std::to_string(cm.size()) +
+                                    " values, the rows have " + std::to_string(in.cols));
+      }
+      for (float v : cm) {
+        if (!std::isfinite(v) || v < 0) {
+          return InvalidArgumentError(who + ": column_max values must be finite and >= 0");
+        }
+      }
+    }
+    const auto& h = in.calibration->hessian;
+    if (!h.empty()) {
+      if (h.size() != static_cast<size_t>(in.cols) * static_cast<size_t>(in.cols)) {
+        return InvalidArgumentError(who + ": hessian has " + std::to_string(h.size()) +
+                                    " values, expected cols^2 = " + std::to_string(in.cols * in.cols));
+      }
+      for (float v : h) {
+        if (!std::isfinite(v)) return InvalidArgumentError(who + ": hessian has a non-finite value");
+      }
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name,
+                              const Params& params) {
+  QUANTD_RETURN_IF_ERROR(ValidateRowBlock(input));
+  const std::string who = TensorLabel(input.tensor_name);
+  auto method = RequireMethod(method_name);
+  if (!method.ok()) return method.status().WithContext(who);
+  auto resolved = (*method)->Resolve(params, input.cols);
+  if (!resolved.ok()) return resolved.status().WithContext(who);
+  auto m = MatrixShapeOf(input.shape);
+  if (!(*method)->AllowsRowChunks(*resolved) && (input.row_begin != 0 || input.rows != m->rows)) {
+    return InvalidArgumentError(who + ": method " + std::string(method_name) + " with " +
+                                resolved->ToString() + " must encode the whole tensor at once");
+  }
+  StatusOr<Encoding> enc = InternalError("unset");
+  try {
+    enc = (*method)->Encode(input, *resolved);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhaustedError(who + ": out of memory while encoding");
+  } catch (const std::exception& e) {
+    return InternalError(who + ": " + e.what());
+  }
+  if (!enc.ok()) return enc.status().WithContext(who);
+  enc->method = std::string(method_name);
+  enc->params = std::move(*resolved);
+  enc->shape.assign(input.shape.begin(), input.shape.end());
+  enc->source_dtype = input.source_dtype;
+  enc->row_begin = input.row_begin;
+  enc->row_end = input.row_begin + input.rows;
+  enc->cols = input.cols;
+  return enc;
+}
+
+Status ValidateEncodingHeader(const Encoding& enc) {
+  QUANTD_ASSIGN_OR_RETURN(const Method* method, RequireMethod(enc.method));
+  (void)method;
+  QUANTD_ASSIGN_OR_RETURN(MatrixShape m, MatrixShapeOf(enc.shape));
+  if (enc.cols != m.cols || enc.cols < 1) {
+    return InvalidArgumentError("encoding cols " + std::to_string(enc.cols) +
+                                " does not match its shape's last dimension " + std::to_string(m.cols));
+  }
+  if (enc.row_begin < 0 || enc.row_end <= enc.row_begin || enc.row_end > m.rows) {
+    return InvalidArgumentError("encoding row range " + std::to_string(enc.row_begin) + ".." +
+                                std::to_string(enc.row_end) + " is not inside the tensor's " +
+                                std::to_string(m.rows) + " rows");
+  }
+  return OkStatus();
+}
+
+Status DecodeRows(const Encoding& enc, std::span<float> out) {
+  QUANTD_RETURN_IF_ERROR(ValidateEncodingHeader(enc));
+  if (out.size() != static_cast<size_t>(enc.num_weights())) {
+    return InvalidArgumentError("decode buffer has " + std::to_string(out.size()) +
+                                " values for " + std::to_string(enc.num_weights()));
+  }
+  const Method* method = FindMethod(enc.method);
+  // Parameters come from the encoding and may be untrusted: resolve them again, which checks
+  // every value's range, and require them to be complete (nothing left to a default).
+  auto resolved = method->Resolve(enc.params, enc.cols);
+  if (!resolved.ok()) return resolved.status().WithContext("encoding parameters");
+  if (!(*resolved == enc.params)) {
+    return InvalidArgumentError("encoding parameters are incomplete: expected " +
+                                resolved->ToString() + ", got " + enc.params.ToString());
+  }
+  try {
+    return method->Decode(enc, out);
+  } catch (const std::bad_alloc&) {
+    return ResourceExhaustedError("out of memory while decoding");
+  } catch (const std::exception& e) {
+    return InternalError(std::string("decode: ") + e.what());
+  }
+}
+
+StatusOr<std::vector<float>> DecodeRows(const Encoding& enc) {
+  QUANTD_RETURN_IF_ERROR(ValidateEncodingHeader(enc));
+  std::vector<float> out(static_cast<size_t>(enc.num_weights()));
+  QUANTD_RETURN_IF_ERROR(DecodeRows(enc, std::span<float>(out)));
+  return out;
+}
+
+}  // namespace quantd

@@ -1,0 +1,43 @@
+// File: quantize.h
+//
+// The core's entry points: encode a block of rows with a named method, decode an encoding.
+// These validate everything a method's own code may assume (shapes, finiteness, parameters),
+// so servers and clients call these rather than Method directly.
+//
+//   quantd::RowBlock block{.tensor_name = "w", .shape = shape, .rows = r, .cols = c, .data = v};
+//   QUANTD_ASSIGN_OR_RETURN(quantd::Encoding enc, quantd::EncodeRows(block, "rtn", {{"bits", "4"}}));
+//   QUANTD_ASSIGN_OR_RETURN(std::vector<float> back, quantd::DecodeRows(enc));
+#ifndef QUANTD_CORE_QUANTIZE_H_
+#define QUANTD_CORE_QUANTIZE_H_
+
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "quantd/core/encoding.h"
+#include "quantd/core/params.h"
+#include "quantd/core/status.h"
+#include "quantd/core/tensor.h"
+
+namespace quantd {
+
+// Checks the block against its tensor shape (row range inside the matrix view, cols equal to
+// the row length, data length rows*cols, calibration sizes) and that every value is finite.
+// INVALID_ARGUMENT naming the tensor and the first offending value otherwise.
+Status ValidateRowBlock(const RowBlock& input);
+
+// Resolves `params` for `method` and encodes `input`. The returned Encoding has every header
+// field filled (method, resolved params, shape, source dtype, row range, cols).
+StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method, const Params& params);
+
+// Checks the header of an untrusted encoding (known method, shape matching the row range and
+// cols) before its sections are looked at.
+Status ValidateEncodingHeader(const Encoding& enc);
+
+// Decodes enc.rows() x enc.cols floats.
+StatusOr<std::vector<float>> DecodeRows(const Encoding& enc);
+Status DecodeRows(const Encoding& enc, std::span<float> out);
+
+}  // namespace quantd
+
+#endif  // QUANTD_CORE_QUANTIZE_H_

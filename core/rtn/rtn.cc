@@ -1,0 +1,262 @@
+#include "rtn/rtn.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "quantd/core/bitpack.h"
+#include "quantd/core/parallel.h"
+
+namespace quantd {
+namespace rtn_internal {
+namespace {
+
+// Adding and subtracting 1.5 * 2^23 rounds a float of magnitude < 2^22 to the nearest integer,
+// ties to even (the default rounding mode), exactly like nearbyint, and it vectorises on every
+// x86-64 without SSE4.1's roundps.
+constexpr float kRoundMagic = 12582912.0f;
+
+// Packs `n` codes (each < 2^bits) held one per byte.
+void PackSmall(const uint8_t* q, int64_t n, int bits, uint8_t* out) {
+  switch (bits) {
+    case 8:
+      memcpy(out, q, static_cast<size_t>(n));
+      return;
+    case 4: {
+      int64_t i = 0;
+      for (; i + 1 < n; i += 2) out[i / 2] = static_cast<uint8_t>(q[i] | (q[i + 1] << 4));
+      if (i < n) out[i / 2] = q[i];
+      return;
+    }
+    case 2: {
+      int64_t i = 0;
+      for (; i + 3 < n; i += 4) {
+        out[i / 4] = static_cast<uint8_t>(q[i] | (q[i + 1] << 2) | (q[i + 2] << 4) | (q[i + 3] << 6));
+      }
+      if (i < n) {
+        uint8_t b = 0;
+        for (int k = 0; i + k < n; ++k) b |= static_cast<uint8_t>(q[i + k] << (2 * k));
+        out[i / 4] = b;
+      }
+      return;
+    }
+    default: {
+      uint64_t acc = 0;
+      int have = 0;
+      size_t o = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        acc |= static_cast<uint64_t>(q[i]) << have;
+        have += bits;
+        while (have >= 8) {
+          out[o++] = static_cast<uint8_t>(acc);
+          acc >>= 8;
+          have -= 8;
+        }
+      }
+      if (have > 0) out[o] = static_cast<uint8_t>(acc);
+    }
+  }
+}
+
+void UnpackSmall(const uint8_t* in, int64_t n, int bits, uint8_t* q) {
+  switch (bits) {
+    case 8:
+      memcpy(q, in, static_cast<size_t>(n));
+      return;
+    case 4:
+      for (int64_t i = 0; i < n; ++i) q[i] = static_cast<uint8_t>((in[i / 2] >> (4 * (i & 1))) & 0xF);
+      return;
+    case 2:
+      for (int64_t i = 0; i < n; ++i) q[i] = static_cast<uint8_t>((in[i / 4] >> (2 * (i & 3))) & 0x3);
+      return;
+    default: {
+      const uint32_t mask = (1u << bits) - 1;
+      uint64_t acc = 0;
+      int have = 0;
+      size_t p = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        while (have < bits) {
+          acc |= static_cast<uint64_t>(in[p++]) << have;
+          have += 8;
+        }
+        q[i] = static_cast<uint8_t>(acc & mask);
+        acc >>= bits;
+        have -= bits;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales) {
+  const int half = 1 << (o.bits - 1);
+  const float lo = static_cast<float>(-half);
+  const float hi = static_cast<float>(half - 1);
+  const bool f16 = o.scale_dtype == DType::kF16;
+  // One row of codes, one byte each, then packed in one pass.
+  thread_local std::vector<uint8_t> q;
+  q.resize(static_cast<size_t>(cols));
+  bool finite = true;
+  for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
+    const int64_t n = std::min(o.group_size, cols - g0);
+    const float* xg = x + g0;
+    float amax = 0;
+    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xg[i]));
+    float m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::fabs(xg[i]) == amax) {
+        m = xg[i];
+        break;
+      }
+    }
+    float d = m / lo;
+    if (f16) {
+      const uint16_t h = FloatToF16(d);
+      memcpy(scales + 2 * gi, &h, 2);
+      d = F16ToFloat(h);
+    } else {
+      memcpy(scales + 4 * gi, &d, 4);
+    }
+    finite = finite && std::isfinite(d);
+    uint8_t* qg = q.data() + g0;
+    if (d == 0) {
+      memset(qg, half, static_cast<size_t>(n));
+      continue;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      float v = (xg[i] / d + kRoundMagic) - kRoundMagic;
+      v = std::min(hi, std::max(lo, v));
+      qg[i] = static_cast<uint8_t>(static_cast<int>(v) + half);
+    }
+  }
+  PackSmall(q.data(), cols, o.bits, codes);
+  return finite;
+}
+
+void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o,
+                   float* out) {
+  const int half = 1 << (o.bits - 1);
+  thread_local std::vector<uint8_t> q;
+  q.resize(static_cast<size_t>(cols));
+  UnpackSmall(codes, cols, o.bits, q.data());
+  for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
+    const int64_t n = std::min(o.group_size, cols - g0);
+    float d;
+    if (o.scale_dtype == DType::kF16) {
+      uint16_t h;
+      memcpy(&h, scales + 2 * gi, 2);
+      d = F16ToFloat(h);
+    } else {
+      memcpy(&d, scales + 4 * gi, 4);
+    }
+    const uint8_t* qg = q.data() + g0;
+    float* og = out + g0;
+    for (int64_t i = 0; i < n; ++i) og[i] = static_cast<float>(static_cast<int>(qg[i]) - half) * d;
+  }
+}
+
+}  // namespace rtn_internal
+
+StatusOr<RtnOptions> RtnOptions::FromParams(const Params& p) {
+  QUANTD_RETURN_IF_ERROR(p.CheckKnown("rtn", {"bits", "group_size", "scale_dtype"}));
+  RtnOptions o;
+  QUANTD_ASSIGN_OR_RETURN(int64_t bits, p.GetInt("bits", 4, 2, 8));
+  QUANTD_ASSIGN_OR_RETURN(o.group_size, p.GetInt("group_size", 128, 1, int64_t{1} << 30));
+  QUANTD_ASSIGN_OR_RETURN(std::string sd, p.GetEnum("scale_dtype", "f16", {"f16", "f32"}));
+  o.bits = static_cast<int>(bits);
+  o.scale_dtype = sd == "f16" ? DType::kF16 : DType::kF32;
+  return o;
+}
+
+Params RtnOptions::ToParams() const {
+  Params p;
+  p.SetInt("bits", bits);
+  p.SetInt("group_size", group_size);
+  p.Set("scale_dtype", scale_dtype == DType::kF16 ? "f16" : "f32");
+  return p;
+}
+
+namespace {
+
+class Rtn final : public Method {
+ public:
+  std::string_view name() const override { return "rtn"; }
+  std::string_view summary() const override {
+    return "round-to-nearest per group, symmetric abs-max over all 2^b levels (the baseline)";
+  }
+  std::vector<ParamSpec> param_specs() const override {
+    return {
+        {"bits", "int", "4", "2..8", "bits per code"},
+        {"group_size", "int", "128", ">= 1", "weights per scale; the last group of a row may be shorter"},
+        {"scale_dtype", "enum", "f16", "f16|f32", "storage type of the per-group scales"},
+    };
+  }
+
+  StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
+    QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(user));
+    return o.ToParams();
+  }
+
+  StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
+    QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(resolved));
+    const int64_t row_bytes = static_cast<int64_t>(PackedBytes(in.cols, o.bits));
+    const int64_t groups = o.groups_per_row(in.cols);
+    const int64_t scale_bytes = groups * static_cast<int64_t>(DTypeSize(o.scale_dtype));
+    Encoding enc;
+    enc.sections.push_back(Section::Zeros("codes", DType::kU8, {in.rows, row_bytes}));
+    enc.sections.push_back(Section::Zeros("scales", o.scale_dtype, {in.rows, groups}));
+    uint8_t* codes = enc.sections[0].data.data();
+    uint8_t* scales = enc.sections[1].data.data();
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / in.cols);
+    // The first row (lowest index) whose scale overflowed, whatever the thread schedule.
+    std::atomic<int64_t> bad_row{INT64_MAX};
+    ParallelFor(0, in.rows, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        if (!rtn_internal::EncodeRowFast(in.row(r), in.cols, o, codes + r * row_bytes,
+                                         scales + r * scale_bytes)) {
+          int64_t seen = bad_row.load();
+          while (r < seen && !bad_row.compare_exchange_weak(seen, r)) {
+          }
+        }
+      }
+    });
+    if (bad_row.load() != INT64_MAX) {
+      return InvalidArgumentError("row " + std::to_string(in.row_begin + bad_row.load()) +
+                                  " has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); "
+                                  "use scale_dtype=f32");
+    }
+    return enc;
+  }
+
+  Status Decode(const Encoding& enc, std::span<float> out) const override {
+    QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(enc.params));
+    const int64_t rows = enc.rows();
+    const int64_t row_bytes = static_cast<int64_t>(PackedBytes(enc.cols, o.bits));
+    const int64_t groups = o.groups_per_row(enc.cols);
+    const int64_t scale_bytes = groups * static_cast<int64_t>(DTypeSize(o.scale_dtype));
+    const int64_t codes_shape[] = {rows, row_bytes};
+    const int64_t scales_shape[] = {rows, groups};
+    QUANTD_ASSIGN_OR_RETURN(const Section* codes, enc.Require("codes", DType::kU8, codes_shape));
+    QUANTD_ASSIGN_OR_RETURN(const Section* scales, enc.Require("scales", o.scale_dtype, scales_shape));
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / enc.cols);
+    ParallelFor(0, rows, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        rtn_internal::DecodeRowFast(codes->data.data() + r * row_bytes, scales->data.data() + r * scale_bytes,
+                                    enc.cols, o, out.data() + r * enc.cols);
+      }
+    });
+    return OkStatus();
+  }
+};
+
+}  // namespace
+
+const Method& RtnMethod() {
+  static const Rtn kRtn;
+  return kRtn;
+}
+
+}  // namespace quantd

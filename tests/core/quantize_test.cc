@@ -1,0 +1,118 @@
+#include "quantd/core/quantize.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "quantd/core/encoding.h"
+#include "quantd/core/method.h"
+#include "quantd/core/metrics.h"
+#include "test_util.h"
+
+namespace quantd {
+namespace {
+
+using ::quantd::testing::StatusIs;
+
+TEST(QuantizeTest, MatrixShapes) {
+  EXPECT_EQ(MatrixShapeOf(std::vector<int64_t>{4, 5, 6})->rows, 20);
+  EXPECT_EQ(MatrixShapeOf(std::vector<int64_t>{4, 5, 6})->cols, 6);
+  EXPECT_EQ(MatrixShapeOf(std::vector<int64_t>{7})->rows, 1);
+  EXPECT_EQ(MatrixShapeOf(std::vector<int64_t>{7})->cols, 7);
+  EXPECT_EQ(MatrixShapeOf(std::vector<int64_t>{})->num_elements(), 1);
+  EXPECT_THAT(MatrixShapeOf(std::vector<int64_t>{-1, 4}), StatusIs(StatusCode::kInvalidArgument, "negative"));
+  EXPECT_THAT(MatrixShapeOf(std::vector<int64_t>{1 << 30, 1 << 30, 1 << 30}),
+              StatusIs(StatusCode::kInvalidArgument, "more than 2^40"));
+  EXPECT_THAT(MatrixShapeOf(std::vector<int64_t>{std::numeric_limits<int64_t>::max(), 2}),
+              StatusIs(StatusCode::kInvalidArgument, "more than 2^40"));
+}
+
+TEST(QuantizeTest, ValidatesBlocks) {
+  std::vector<float> w(12, 0.5f);
+  std::vector<int64_t> shape = {4, 3};
+  RowBlock b{.tensor_name = "x", .shape = shape, .row_begin = 0, .rows = 4, .cols = 3, .data = w};
+  QUANTD_EXPECT_OK(ValidateRowBlock(b));
+  RowBlock wrong_cols = b;
+  wrong_cols.cols = 4;
+  EXPECT_THAT(ValidateRowBlock(wrong_cols), StatusIs(StatusCode::kInvalidArgument, "row length 4"));
+  RowBlock outside = b;
+  outside.row_begin = 2;
+  EXPECT_THAT(ValidateRowBlock(outside), StatusIs(StatusCode::kInvalidArgument, "rows 2..6 lie outside"));
+  RowBlock short_data = b;
+  short_data.data = std::span<const float>(w.data(), 11);
+  EXPECT_THAT(ValidateRowBlock(short_data), StatusIs(StatusCode::kInvalidArgument, "11 values"));
+  std::vector<float> bad = w;
+  bad[7] = std::numeric_limits<float>::quiet_NaN();
+  RowBlock nan = b;
+  nan.data = bad;
+  EXPECT_THAT(ValidateRowBlock(nan), StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 2, column 1"));
+  bad[7] = std::numeric_limits<float>::infinity();
+  EXPECT_THAT(EncodeRows(nan, "rtn", {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value inf"));
+  Calibration cal;
+  cal.column_max = {1, 2};
+  RowBlock with_cal = b;
+  with_cal.calibration = &cal;
+  EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "column_max has 2 values"));
+  cal.column_max.clear();
+  cal.hessian.assign(8, 1.0f);
+  EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "hessian has 8 values"));
+}
+
+TEST(QuantizeTest, EncodingHeaderIsFilled) {
+  auto w = testing::Gaussian(6 * 8, 3);
+  std::vector<int64_t> shape = {2, 3, 8};
+  RowBlock b{.tensor_name = "x", .shape = shape, .source_dtype = DType::kBF16, .row_begin = 2,
+             .rows = 3, .cols = 8, .data = std::span<const float>(w.data(), 24)};
+  auto e = EncodeRows(b, "rtn", {{"bits", "8"}});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->method, "rtn");
+  EXPECT_EQ(e->params.ToString(), "bits=8,group_size=128,scale_dtype=f16");
+  EXPECT_EQ(e->shape, shape);
+  EXPECT_EQ(e->source_dtype, DType::kBF16);
+  EXPECT_EQ(e->row_begin, 2);
+  EXPECT_EQ(e->row_end, 5);
+  EXPECT_EQ(e->cols, 8);
+}
+
+TEST(QuantizeTest, MetricsFromKnownErrors) {
+  const std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<float> y = {1, 2, 3, 5};
+  ErrorSums s = ComputeErrorSums(x, y);
+  Metrics m = MetricsFromSums(s, 4.5);
+  EXPECT_EQ(m.count, 4);
+  EXPECT_DOUBLE_EQ(m.mse, 0.25);
+  EXPECT_DOUBLE_EQ(m.relative_error, std::sqrt(1.0 / 30));
+  EXPECT_DOUBLE_EQ(m.sqnr_db, 10 * std::log10(30.0));
+  EXPECT_DOUBLE_EQ(m.max_abs_error, 1.0);
+  EXPECT_EQ(m.bits_per_weight, 4.5);
+  Metrics exact = MetricsFromSums(ComputeErrorSums(x, x), 8);
+  EXPECT_TRUE(std::isinf(exact.sqnr_db));
+  EXPECT_EQ(exact.relative_error, 0);
+  // Sums of parts equal the sums of the whole.
+  ErrorSums a = ComputeErrorSums(std::span(x).first(2), std::span(y).first(2));
+  a.Add(ComputeErrorSums(std::span(x).last(2), std::span(y).last(2)));
+  EXPECT_EQ(a.signal_energy, s.signal_energy);
+  EXPECT_EQ(a.error_energy, s.error_energy);
+}
+
+TEST(QuantizeTest, RegistryListsMethods) {
+  EXPECT_NE(FindMethod("rtn"), nullptr);
+  EXPECT_EQ(FindMethod("gptq"), nullptr);
+  for (const Method* m : AllMethods()) {
+    EXPECT_FALSE(m->summary().empty());
+    // Resolving the defaults gives exactly the documented parameter set.
+    auto p = m->Resolve({}, 256);
+    ASSERT_TRUE(p.ok()) << m->name();
+    for (const ParamSpec& spec : m->param_specs()) {
+      if (spec.default_value.empty()) continue;
+      EXPECT_EQ(p->GetString(spec.name, "<absent>"), spec.default_value) << m->name() << "." << spec.name;
+    }
+    // Resolve is idempotent (decoders re-resolve recorded parameters and require equality).
+    EXPECT_EQ(*m->Resolve(*p, 256), *p);
+  }
+}
+
+}  // namespace
+}  // namespace quantd

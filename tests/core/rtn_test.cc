@@ -1,0 +1,211 @@
+#include "rtn/rtn.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "quantd/core/bitpack.h"
+#include "quantd/core/quantize.h"
+#include "test_util.h"
+#if QUANTD_HAVE_TBB
+#include <tbb/task_arena.h>
+#endif
+
+namespace quantd {
+namespace {
+
+using ::quantd::testing::StatusIs;
+
+Encoding MustEncode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p) {
+  const std::vector<int64_t> shape = {rows, cols};
+  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  auto e = EncodeRows(b, "rtn", p);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return *e;
+}
+
+// A hand-computed group: m = -3 (largest magnitude), 4 bits -> d = -3 / -8 = 0.375.
+TEST(RtnTest, KnownValues) {
+  const std::vector<float> w = {1.0f, -3.0f, 0.2f, 3.0f};
+  Encoding e = MustEncode(w, 1, 4, {{"bits", "4"}, {"group_size", "4"}, {"scale_dtype", "f32"}});
+  float d;
+  memcpy(&d, e.Find("scales")->data.data(), 4);
+  EXPECT_EQ(d, 0.375f);
+  // q = round(x / d): 1/0.375 = 2.67 -> 3; -3/0.375 = -8; 0.2/0.375 = 0.53 -> 1; 3/0.375 = 8 -> clamp 7.
+  std::vector<uint32_t> codes(4);
+  UnpackBits(e.Find("codes")->data, 4, codes);
+  EXPECT_EQ(codes, (std::vector<uint32_t>{3 + 8, 0, 1 + 8, 7 + 8}));
+  auto back = DecodeRows(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (std::vector<float>{1.125f, -3.0f, 0.375f, 2.625f}));
+}
+
+TEST(RtnTest, TiesRoundToEven) {
+  // m = -8 -> d = 1 at 4 bits; 2.5 -> 2, 3.5 -> 4, -0.5 -> -0.
+  const std::vector<float> w = {-8.0f, 2.5f, 3.5f, -0.5f};
+  Encoding e = MustEncode(w, 1, 4, {{"bits", "4"}, {"group_size", "4"}});
+  auto back = DecodeRows(e);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, (std::vector<float>{-8.0f, 2.0f, 4.0f, 0.0f}));
+}
+
+TEST(RtnTest, ZeroGroupsDecodeToZero) {
+  std::vector<float> w(64, 0.0f);
+  w[40] = 1.0f;  // second group non-zero
+  Encoding e = MustEncode(w, 1, 64, {{"bits", "3"}, {"group_size", "32"}});
+  auto back = DecodeRows(e);
+  ASSERT_TRUE(back.ok());
+  for (int i = 0; i < 32; ++i) EXPECT_EQ((*back)[i], 0.0f);
+  EXPECT_EQ((*back)[40], 1.0f);
+}
+
+struct Shape { int64_t rows, cols, group; };
+
+// The fast kernels equal the reference bit for bit, for every width, scale type and shapes with
+// tail groups.
+TEST(RtnTest, FastMatchesReferenceExactly) {
+  const Shape shapes[] = {{3, 1, 1}, {4, 7, 3}, {5, 128, 128}, {3, 172, 128}, {2, 300, 64}, {2, 97, 200}};
+  uint64_t seed = 10;
+  for (const Shape& s : shapes) {
+    auto w = testing::StudentT(static_cast<size_t>(s.rows * s.cols), seed++, 4.0, 0.02f);
+    for (int bits = 2; bits <= 8; ++bits) {
+      for (DType sd : {DType::kF16, DType::kF32}) {
+        RtnOptions o{.bits = bits, .group_size = s.group, .scale_dtype = sd};
+        const size_t cb = PackedBytes(s.cols, bits);
+        const size_t sb = o.groups_per_row(s.cols) * DTypeSize(sd);
+        for (int64_t r = 0; r < s.rows; ++r) {
+          std::vector<uint8_t> c1(cb, 0xAA), c2(cb, 0x55), s1(sb), s2(sb);
+          ASSERT_TRUE(rtn_internal::EncodeRowRef(w.data() + r * s.cols, s.cols, o, c1.data(), s1.data()));
+          ASSERT_TRUE(rtn_internal::EncodeRowFast(w.data() + r * s.cols, s.cols, o, c2.data(), s2.data()));
+          ASSERT_EQ(c1, c2) << "bits=" << bits << " cols=" << s.cols;
+          ASSERT_EQ(s1, s2);
+          std::vector<float> d1(s.cols), d2(s.cols);
+          rtn_internal::DecodeRowRef(c1.data(), s1.data(), s.cols, o, d1.data());
+          rtn_internal::DecodeRowFast(c1.data(), s1.data(), s.cols, o, d2.data());
+          ASSERT_EQ(d1, d2);
+        }
+      }
+    }
+  }
+}
+
+// Every decoded value is within half a step of the original, except values clipped at the top
+// level, which are within one step (the step is the group's scale |d|).
+TEST(RtnTest, ErrorWithinRoundingBound) {
+  const int64_t rows = 16, cols = 200, group = 64;
+  auto w = testing::Gaussian(rows * cols, 99, 0.05f);
+  for (int bits = 2; bits <= 8; ++bits) {
+    Encoding e = MustEncode(w, rows, cols, {{"bits", std::to_string(bits)}, {"group_size", "64"}, {"scale_dtype", "f32"}});
+    auto back = DecodeRows(e);
+    ASSERT_TRUE(back.ok());
+    const float* scales = reinterpret_cast<const float*>(e.Find("scales")->data.data());
+    const int64_t groups = (cols + group - 1) / group;
+    const int half = 1 << (bits - 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        const float d = std::fabs(scales[r * groups + c / group]);
+        const float x = w[r * cols + c];
+        const float err = std::fabs(x - (*back)[r * cols + c]);
+        const bool clipped = std::fabs(x) > (half - 0.5f) * d;
+        ASSERT_LE(err, (clipped ? 1.0f : 0.5f) * d * (1 + 1e-5f)) << "bits=" << bits;
+      }
+    }
+  }
+}
+
+TEST(RtnTest, QualityOnGaussianRows) {
+  const int64_t rows = 64, cols = 512;
+  auto w = testing::Gaussian(rows * cols, 5, 0.02f);
+  double prev = 0;
+  for (int bits = 2; bits <= 8; ++bits) {
+    Encoding e = MustEncode(w, rows, cols, {{"bits", std::to_string(bits)}});
+    auto back = DecodeRows(e);
+    ASSERT_TRUE(back.ok());
+    const double sqnr = testing::SqnrDb(w, *back);
+    // Each extra bit gains close to 6 dB; 4 bits with groups of 128 lands near 19 dB.
+    EXPECT_GT(sqnr, prev + 4.5) << bits;
+    prev = sqnr;
+    // Bits per weight: codes + one f16 scale per 128 weights + 3 parameters once.
+    const double expect_bpw = bits + 16.0 / 128 + 3.0 * 32 / (rows * cols);
+    EXPECT_NEAR(e.BitsPerWeight(), expect_bpw, 1e-9);
+  }
+  EXPECT_GT(prev, 40.0);
+}
+
+TEST(RtnTest, SameBytesWhateverTheThreadCount) {
+#if QUANTD_HAVE_TBB
+  const int64_t rows = 300, cols = 256;
+  auto w = testing::Gaussian(rows * cols, 8);
+  Encoding one, many;
+  tbb::task_arena(1).execute([&] { one = MustEncode(w, rows, cols, {{"bits", "4"}}); });
+  tbb::task_arena(4).execute([&] { many = MustEncode(w, rows, cols, {{"bits", "4"}}); });
+  EXPECT_EQ(one, many);
+#else
+  GTEST_SKIP() << "built without TBB";
+#endif
+}
+
+TEST(RtnTest, RejectsBadParameters) {
+  std::vector<float> w(16, 1.0f);
+  const std::vector<int64_t> shape = {1, 16};
+  RowBlock b{.tensor_name = "layer.w", .shape = shape, .rows = 1, .cols = 16, .data = w};
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "1"}}), StatusIs(StatusCode::kInvalidArgument, "tensor 'layer.w'"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [2, 8]"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"group_size", "0"}}), StatusIs(StatusCode::kInvalidArgument, "group_size"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"scale_dtype", "bf16"}}), StatusIs(StatusCode::kInvalidArgument, "not one of f16, f32"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bitz", "4"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
+  EXPECT_THAT(EncodeRows(b, "nope", {}), StatusIs(StatusCode::kInvalidArgument, "unknown method 'nope' (known: rtn"));
+}
+
+TEST(RtnTest, F16ScaleOverflowIsAnError) {
+  std::vector<float> w = {1e7f, 1.0f};
+  const std::vector<int64_t> shape = {1, 2};
+  RowBlock b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 2, .data = w};
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
+  EXPECT_TRUE(EncodeRows(b, "rtn", {{"bits", "4"}, {"scale_dtype", "f32"}}).ok());
+}
+
+TEST(RtnTest, DecodeRejectsMalformedEncodings) {
+  auto w = testing::Gaussian(64, 1);
+  Encoding good = MustEncode(w, 2, 32, {{"bits", "4"}, {"group_size", "16"}});
+  {
+    Encoding e = good;
+    e.sections[0].data.pop_back();
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "section 'codes'"));
+  }
+  {
+    Encoding e = good;
+    e.sections[1].shape = {2, 3};
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "section 'scales'"));
+  }
+  {
+    Encoding e = good;
+    e.sections.pop_back();
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "no section 'scales'"));
+  }
+  {
+    Encoding e = good;
+    e.params.Set("bits", "99");
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "bits"));
+  }
+  {
+    Encoding e = good;
+    e.params.Erase("group_size");
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "incomplete"));
+  }
+  {
+    Encoding e = good;
+    e.row_end = 100;
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "row range"));
+  }
+  {
+    Encoding e = good;
+    e.method = "zzz";
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "unknown method"));
+  }
+}
+
+}  // namespace
+}  // namespace quantd

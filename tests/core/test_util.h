@@ -1,0 +1,86 @@
+// Helpers shared by the core tests: deterministic random tensors and status matchers.
+#ifndef QUANTD_TESTS_CORE_TEST_UTIL_H_
+#define QUANTD_TESTS_CORE_TEST_UTIL_H_
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quantd/core/status.h"
+
+namespace quantd::testing {
+
+// Matches a Status (or StatusOr) whose code is `code` and whose message contains `substr`.
+MATCHER_P2(StatusIs, code, substr, "") {
+  const quantd::Status& s = [&]() -> const quantd::Status& {
+    if constexpr (std::is_same_v<std::decay_t<decltype(arg)>, quantd::Status>) {
+      return arg;
+    } else {
+      return arg.status();
+    }
+  }();
+  if (s.code() != code) {
+    *result_listener << "status is " << s.ToString();
+    return false;
+  }
+  if (s.message().find(substr) == std::string::npos) {
+    *result_listener << "message '" << s.message() << "' lacks '" << substr << "'";
+    return false;
+  }
+  return true;
+}
+
+#define QUANTD_ASSERT_OK(expr)                                   \
+  do {                                                           \
+    const auto& quantd_s_ = (expr);                              \
+    ASSERT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
+  } while (0)
+#define QUANTD_EXPECT_OK(expr)                                   \
+  do {                                                           \
+    const auto& quantd_s_ = (expr);                              \
+    EXPECT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
+  } while (0)
+
+inline std::string StatusText(const quantd::Status& s) { return s.ToString(); }
+template <typename T>
+std::string StatusText(const quantd::StatusOr<T>& s) {
+  return s.status().ToString();
+}
+
+// n Gaussian values N(0, sigma^2) from a fixed seed.
+inline std::vector<float> Gaussian(size_t n, uint64_t seed, float sigma = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// n Student-t values with nu degrees of freedom (heavy tails), scaled by sigma.
+inline std::vector<float> StudentT(size_t n, uint64_t seed, double nu, float sigma = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::student_t_distribution<double> dist(nu);
+  std::vector<float> v(n);
+  for (float& x : v) x = static_cast<float>(dist(rng)) * sigma;
+  return v;
+}
+
+// SQNR in dB of `decoded` against `original`.
+inline double SqnrDb(const std::vector<float>& original, const std::vector<float>& decoded) {
+  double s = 0, e = 0;
+  for (size_t i = 0; i < original.size(); ++i) {
+    s += double(original[i]) * original[i];
+    const double d = double(original[i]) - decoded[i];
+    e += d * d;
+  }
+  return 10 * std::log10(s / e);
+}
+
+}  // namespace quantd::testing
+
+#endif  // QUANTD_TESTS_CORE_TEST_UTIL_H_
