@@ -104,6 +104,17 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
   return enc;
 }
 
+StatusOr<MeasuredEncoding> EncodeAndMeasure(const RowBlock& input, std::string_view method,
+                                            const Params& params) {
+  MeasuredEncoding out;
+  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params));
+  std::vector<float> decoded(input.data.size());
+  Status s = DecodeRows(out.encoding, decoded);
+  if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());
+  out.error = ComputeErrorSums(input.data, decoded);
+  return out;
+}
+
 Status ValidateEncodingHeader(const Encoding& enc) {
   QUANTD_ASSIGN_OR_RETURN(const Method* method, RequireMethod(enc.method));
   (void)method;

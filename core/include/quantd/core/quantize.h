@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "quantd/core/encoding.h"
+#include "quantd/core/metrics.h"
 #include "quantd/core/params.h"
 #include "quantd/core/status.h"
 #include "quantd/core/tensor.h"
@@ -29,6 +30,17 @@ Status ValidateRowBlock(const RowBlock& input);
 // Resolves `params` for `method` and encodes `input`. The returned Encoding has every header
 // field filled (method, resolved params, shape, source dtype, row range, cols).
 StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method, const Params& params);
+
+// An encoding together with its reconstruction error against the input it came from.
+struct MeasuredEncoding {
+  Encoding encoding;
+  ErrorSums error;
+};
+
+// EncodeRows, then decodes the result and measures it against `input`: what a server returns
+// for every chunk and what the client reports for every tensor.
+StatusOr<MeasuredEncoding> EncodeAndMeasure(const RowBlock& input, std::string_view method,
+                                            const Params& params);
 
 // Checks the header of an untrusted encoding (known method, shape matching the row range and
 // cols) before its sections are looked at.

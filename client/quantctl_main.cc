@@ -1,0 +1,179 @@
+// quantctl: the command-line client. Subcommands:
+//   quantize         quantize a safetensors checkpoint (in-process, or on quantd servers)
+//   dequantize       decode a quantized checkpoint back to F32/F16/BF16
+//   inspect          list a checkpoint's tensors and encodings
+//   convert-llama2c  convert a llama2.c .bin checkpoint to safetensors
+// Exit status: 0 success, 1 failure, 2 usage error.
+#include <tbb/global_control.h>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "chunk_executor.h"
+#include "inspect.h"
+#include "llama2c_converter.h"
+#include "quantd/core/method.h"
+#include "quantize_job.h"
+
+namespace {
+
+using namespace quantd;
+using namespace quantd::client;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int Fail(const Status& s) {
+  std::cerr << "quantctl: " << s.ToString() << "\n";
+  return s.code() == StatusCode::kInvalidArgument && s.message().rfind("usage:", 0) == 0 ? kExitUsage : kExitFailure;
+}
+
+// Method parameters exposed as flags: the union of every registered method's parameters, each
+// flag setting the parameter of the same name (dashes for underscores). A flag the chosen
+// method does not take is rejected by the method, naming it.
+struct MethodFlags {
+  std::map<std::string, std::string> values;  // param name -> flag value
+
+  void Register(CLI::App* cmd) {
+    std::map<std::string, std::string> help;
+    for (const Method* m : AllMethods()) {
+      for (const ParamSpec& p : m->param_specs()) {
+        std::string& h = help[p.name];
+        h += (h.empty() ? "" : "; ") + std::string(m->name()) + ": " + p.help + " (" + p.range +
+             ", default " + p.default_value + ")";
+      }
+    }
+    for (const auto& [name, text] : help) {
+      std::string flag = "--" + name;
+      for (char& c : flag) c = c == '_' ? '-' : c;
+      cmd->add_option(flag, values[name], text)->group("Method parameters");
+    }
+  }
+  void ApplyTo(Params& p) const {
+    for (const auto& [k, v] : values) {
+      if (!v.empty()) p.Set(k, v);
+    }
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"quantctl: quantize safetensors checkpoints with RTN, Kashin, PVQ or CrossQuant"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "quantctl 0.1.0");
+
+  // --- quantize ---
+  CLI::App* q = app.add_subcommand("quantize", "Quantize a checkpoint (in-process when no --servers are given)");
+  QuantizeJobOptions qopt;
+  std::string method = "rtn";
+  std::vector<std::string> raw_params, overrides;
+  int threads = 0;
+  MethodFlags method_flags;
+  q->add_option("INPUT", qopt.input, "a .safetensors file, a model.safetensors.index.json, or a folder")->required();
+  q->add_option("OUTPUT", qopt.output, "a .safetensors file, or a folder (gets model.safetensors and side files)")
+      ->required();
+  std::vector<std::string> method_names;
+  for (const Method* m : AllMethods()) method_names.emplace_back(m->name());
+  q->add_option("--method", method, "quantization method")->capture_default_str()->check(CLI::IsMember(method_names));
+  q->add_option("--param", raw_params, "method parameter KEY=VALUE (repeatable; same as the flags below)");
+  q->add_option("--skip", qopt.plan.skip,
+                "copy tensors whose name matches this regular expression unquantized (repeatable); 1-D tensors, "
+                "non-float dtypes and embeddings (names containing 'embed') are always copied unless "
+                "--quantize-embeddings");
+  q->add_flag("--quantize-embeddings", qopt.plan.quantize_embeddings, "quantize embedding tables too");
+  q->add_option("--override", overrides,
+                "REGEX=method[:key=value,...]: per-tensor method and parameters (repeatable; first match wins; "
+                "method 'copy' keeps a tensor unquantized)");
+  q->add_option("--chunk-bytes", qopt.plan.chunk_bytes, "largest chunk of source bytes encoded as one unit")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  q->add_option("--report", qopt.report_path, "write the per-tensor quality report as JSON to this file");
+  q->add_option("--threads", threads, "worker threads for in-process encoding (default: all cores)")
+      ->check(CLI::Range(0, 4096));
+  method_flags.Register(q);
+
+  // --- dequantize ---
+  CLI::App* dq = app.add_subcommand("dequantize", "Decode a quantized checkpoint to floating point");
+  DequantizeJobOptions dopt;
+  std::string dtype_name;
+  dq->add_option("INPUT", dopt.input, "quantized checkpoint (file, index or folder)")->required();
+  dq->add_option("OUTPUT", dopt.output, "a .safetensors file or a folder")->required();
+  dq->add_option("--dtype", dtype_name, "output dtype of decoded tensors (default: each tensor's source dtype)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+
+  // --- inspect ---
+  CLI::App* in = app.add_subcommand("inspect", "List a checkpoint's tensors, encodings and metadata");
+  std::string inspect_path;
+  in->add_option("FILE", inspect_path, "checkpoint (file, index or folder)")->required();
+
+  // --- convert-llama2c ---
+  CLI::App* cv = app.add_subcommand("convert-llama2c", "Convert a llama2.c .bin checkpoint to safetensors");
+  std::string cv_in, cv_out;
+  cv->add_option("INPUT", cv_in, "llama2.c checkpoint (.bin)")->required();
+  cv->add_option("OUTPUT", cv_out, "output .safetensors file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "quantctl: " << e.what() << "\nRun with --help for usage.\n";
+    return kExitUsage;
+  }
+
+  if (*q) {
+    std::unique_ptr<tbb::global_control> limit;
+    if (threads > 0) {
+      limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
+    }
+    qopt.plan.method = method;
+    for (const std::string& kv : raw_params) {
+      auto p = Params::Parse(kv);
+      if (!p.ok()) return Fail(InvalidArgumentError("usage: --param " + p.status().message()));
+      for (const auto& [k, v] : p->entries()) qopt.plan.params.Set(k, v);
+    }
+    method_flags.ApplyTo(qopt.plan.params);
+    // Parameters that no tensor could accept are usage errors (exit 2), caught before any work.
+    if (auto resolved = FindMethod(method)->Resolve(qopt.plan.params, 4096); !resolved.ok()) {
+      return Fail(InvalidArgumentError("usage: " + resolved.status().message()));
+    }
+    for (const std::string& o : overrides) {
+      auto rule = OverrideRule::Parse(o);
+      if (!rule.ok()) return Fail(InvalidArgumentError("usage: " + rule.status().message()));
+      qopt.plan.overrides.push_back(std::move(*rule));
+    }
+    LocalExecutor executor;
+    auto report = RunQuantizeJob(qopt, executor, &std::cerr);
+    if (!report.ok()) return Fail(report.status());
+    report->PrintTable(std::cout);
+    return kExitOk;
+  }
+  if (*dq) {
+    if (!dtype_name.empty()) {
+      dopt.dtype = dtype_name == "f32" ? DType::kF32 : dtype_name == "f16" ? DType::kF16 : DType::kBF16;
+    }
+    Status s = RunDequantizeJob(dopt, &std::cerr);
+    return s.ok() ? kExitOk : Fail(s);
+  }
+  if (*in) {
+    Status s = InspectCheckpoint(inspect_path, std::cout);
+    return s.ok() ? kExitOk : Fail(s);
+  }
+  if (*cv) {
+    auto cfg = ConvertLlama2cToSafetensors(cv_in, cv_out);
+    if (!cfg.ok()) return Fail(cfg.status());
+    std::cout << "wrote " << cv_out << ": dim " << cfg->dim << ", hidden " << cfg->hidden_dim << ", "
+              << cfg->n_layers << " layers, " << cfg->n_heads << "/" << cfg->n_kv_heads << " heads, vocab "
+              << cfg->vocab_size << ", " << cfg->parameter_count() << " parameters\n";
+    return kExitOk;
+  }
+  return kExitUsage;
+}

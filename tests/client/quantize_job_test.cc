@@ -1,0 +1,205 @@
+#include "quantize_job.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <tbb/task_arena.h>
+
+#include "../core/test_util.h"
+#include "llama2c_converter.h"
+#include "quantized_layout.h"
+#include "safetensors_writer.h"
+#include "test_paths.h"
+
+namespace quantd::client {
+namespace {
+
+using ::quantd::testing::StatusIs;
+using ::quantd::testing::TempDir;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+TEST(Llama2cTest, ConvertsBothRealModelsWithKnownParameterCounts) {
+  TempDir dir;
+  auto s = ConvertLlama2cToSafetensors(testing::DataFile("stories260K/stories260K.bin"), dir / "s.safetensors");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->parameter_count(), 260032);
+  EXPECT_EQ(s->hidden_dim, 172);
+  EXPECT_TRUE(s->shared_classifier);
+  auto e = ConvertLlama2cToSafetensors(testing::DataFile("en10_babyllama_tok105/model5000.bin"), dir / "e.safetensors");
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->dim, 128);
+  EXPECT_EQ(e->vocab_size, 105);
+  auto ck = Checkpoint::Open(dir / "s.safetensors");
+  ASSERT_TRUE(ck.ok());
+  int64_t total = 0;
+  for (const auto& t : (*ck)->tensors()) total += static_cast<int64_t>(t.info->size_bytes() / 4);
+  EXPECT_EQ(total, 260032);
+  EXPECT_EQ((*ck)->tensors().size(), 47u);
+  const auto* w2 = (*ck)->Find("layers.4.feed_forward.w2.weight");
+  ASSERT_NE(w2, nullptr);
+  EXPECT_EQ(w2->info->shape, (std::vector<int64_t>{64, 172}));
+  auto cfg = Llama2cConfig::FromMetadata((*ck)->metadata());
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->n_kv_heads, 4);
+}
+
+TEST(Llama2cTest, RejectsTruncatedAndImplausibleFiles) {
+  TempDir dir;
+  const std::string bytes = ReadAll(testing::DataFile("stories260K/stories260K.bin"));
+  std::ofstream(dir / "cut.bin", std::ios::binary).write(bytes.data(), 5000);
+  EXPECT_THAT(ConvertLlama2cToSafetensors(dir / "cut.bin", dir / "o.safetensors"),
+              StatusIs(StatusCode::kInvalidArgument, "truncated"));
+  std::string bad = bytes;
+  bad[0] = 0;  // dim = 0 (little-endian 64 -> 0)
+  std::ofstream(dir / "bad.bin", std::ios::binary).write(bad.data(), static_cast<std::streamsize>(bad.size()));
+  EXPECT_THAT(ConvertLlama2cToSafetensors(dir / "bad.bin", dir / "o.safetensors"),
+              StatusIs(StatusCode::kInvalidArgument, "not plausible"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "o.safetensors"));
+}
+
+class QuantizeJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = dir_ / "s.safetensors";
+    ASSERT_TRUE(ConvertLlama2cToSafetensors(testing::DataFile("stories260K/stories260K.bin"), model_).ok());
+  }
+  StatusOr<JobReport> Quantize(const std::string& out, PlanOptions plan) {
+    QuantizeJobOptions o;
+    o.input = model_;
+    o.output = out;
+    o.plan = std::move(plan);
+    LocalExecutor ex;
+    return RunQuantizeJob(o, ex, nullptr);
+  }
+  TempDir dir_;
+  std::string model_;
+};
+
+TEST_F(QuantizeJobTest, RoundTripOnRealWeightsAboveFloors) {
+  for (int bits : {4, 8}) {
+    PlanOptions plan;
+    plan.params.SetInt("bits", bits);
+    const std::string q = dir_ / ("q" + std::to_string(bits) + ".safetensors");
+    auto report = Quantize(q, plan);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    int quantized = 0;
+    for (const TensorReport& t : report->tensors) {
+      if (!t.quantized) continue;
+      ++quantized;
+      // Floors observed on stories260K with margin: 4-bit ~19.4..22.4 dB, 8-bit ~43..46 dB.
+      EXPECT_GT(t.metrics.sqnr_db, bits == 4 ? 18.5 : 42.0) << t.name;
+      EXPECT_LT(t.metrics.bits_per_weight, bits + 0.5) << t.name;
+    }
+    EXPECT_EQ(quantized, 35);
+    // Decoding through the file gives the same values the job measured.
+    const std::string d = dir_ / ("d" + std::to_string(bits) + ".safetensors");
+    QUANTD_ASSERT_OK(RunDequantizeJob({q, d, std::nullopt}, nullptr));
+    auto orig = Checkpoint::Open(model_);
+    auto back = Checkpoint::Open(d);
+    ASSERT_TRUE(orig.ok() && back.ok());
+    ASSERT_EQ((*orig)->tensors().size(), (*back)->tensors().size());
+    for (const TensorReport& t : report->tensors) {
+      const auto* a = (*orig)->Find(t.name);
+      const auto* b = (*back)->Find(t.name);
+      ASSERT_NE(b, nullptr) << t.name;
+      ASSERT_EQ(a->info->shape, b->info->shape);
+      auto da = a->file->Data(*a->info);
+      auto db = b->file->Data(*b->info);
+      if (!t.quantized) {
+        EXPECT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << "copy of " << t.name << " changed";
+        continue;
+      }
+      std::vector<float> x(da.size() / 4), y(db.size() / 4);
+      memcpy(x.data(), da.data(), da.size());
+      memcpy(y.data(), db.data(), db.size());
+      EXPECT_NEAR(testing::SqnrDb(x, y), t.metrics.sqnr_db, 1e-6) << t.name;
+    }
+  }
+}
+
+// The same job gives the same bytes whatever the thread count; RTN's per-row encoding also
+// makes the output independent of the chunk size.
+TEST_F(QuantizeJobTest, OutputIsDeterministic) {
+  PlanOptions small;
+  small.chunk_bytes = 1000;
+  PlanOptions big;
+  std::string a = dir_ / "a.safetensors", b = dir_ / "b.safetensors", c = dir_ / "c.safetensors";
+  tbb::task_arena(1).execute([&] { ASSERT_TRUE(Quantize(a, small).ok()); });
+  tbb::task_arena(2).execute([&] { ASSERT_TRUE(Quantize(b, small).ok()); });
+  ASSERT_TRUE(Quantize(c, big).ok());
+  EXPECT_EQ(ReadAll(a), ReadAll(b));
+  // Slice index differs with chunking, but every section's bytes are the same.
+  auto qa = QuantizedCheckpoint::Open(a);
+  auto qc = QuantizedCheckpoint::Open(c);
+  ASSERT_TRUE(qa.ok() && qc.ok());
+  for (size_t i = 0; i < (*qa)->encoded().size(); ++i) {
+    auto fa = (*qa)->Load((*qa)->encoded()[i]);
+    auto fc = (*qc)->Load((*qc)->encoded()[i]);
+    ASSERT_TRUE(fa.ok() && fc.ok());
+    EXPECT_EQ(fa->sections[0], fc->sections[0]);
+    EXPECT_EQ(fa->sections[1], fc->sections[1]);
+  }
+}
+
+TEST_F(QuantizeJobTest, SkipOverrideAndEmbeddingRules) {
+  PlanOptions plan;
+  plan.skip = {"wq"};
+  auto rule = OverrideRule::Parse("feed_forward\\.w2=rtn:bits=8,group_size=32");
+  ASSERT_TRUE(rule.ok()) << rule.status().ToString();
+  plan.overrides.push_back(*rule);
+  plan.quantize_embeddings = true;
+  auto report = Quantize(dir_ / "o.safetensors", plan);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  for (const TensorReport& t : report->tensors) {
+    if (t.name.find("wq") != std::string::npos) {
+      EXPECT_FALSE(t.quantized);
+      EXPECT_EQ(t.reason, "--skip wq");
+    } else if (t.name.find("w2") != std::string::npos) {
+      EXPECT_EQ(t.params.GetString("bits", ""), "8") << t.name;
+      EXPECT_EQ(t.params.GetString("group_size", ""), "32");
+    } else if (t.name == "tok_embeddings.weight") {
+      EXPECT_TRUE(t.quantized);
+    }
+  }
+  EXPECT_FALSE(OverrideRule::Parse("nomethod").ok());
+  EXPECT_FALSE(OverrideRule::Parse("x=").ok());
+  EXPECT_FALSE(OverrideRule::Parse("([=rtn").ok());
+  EXPECT_FALSE(OverrideRule::Parse("x=rtn:bits").ok());
+}
+
+TEST_F(QuantizeJobTest, NonFiniteInputFailsNamingTheTensorAndWritesNothing) {
+  std::vector<float> w(64, 0.25f);
+  w[37] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> ok(64, 1.0f);
+  const std::string in = dir_ / "nan.safetensors";
+  QUANTD_ASSERT_OK(WriteSafetensors(in,
+      {TensorToWrite::FromBytes("good", DType::kF32, {8, 8}, {reinterpret_cast<const uint8_t*>(ok.data()), 256}),
+       TensorToWrite::FromBytes("bad", DType::kF32, {8, 8}, {reinterpret_cast<const uint8_t*>(w.data()), 256})}, {}));
+  QuantizeJobOptions o;
+  o.input = in;
+  o.output = dir_ / "out.safetensors";
+  LocalExecutor ex;
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "tensor 'bad': non-finite value nan at row 4, column 5"));
+  EXPECT_FALSE(std::filesystem::exists(o.output));
+}
+
+TEST(PlanTest, RowChunks) {
+  auto c = PlanRowChunks(10, 100, 250, true);
+  ASSERT_EQ(c.size(), 5u);
+  EXPECT_EQ(c[4].row_begin, 8);
+  EXPECT_EQ(c[4].row_end, 10);
+  EXPECT_EQ(PlanRowChunks(10, 100, 50, true).size(), 10u);  // at least one row per chunk
+  EXPECT_EQ(PlanRowChunks(10, 100, 50, false).size(), 1u);   // whole-tensor methods
+  EXPECT_TRUE(PlanRowChunks(0, 100, 50, true).empty());
+}
+
+}  // namespace
+}  // namespace quantd::client
