@@ -21,7 +21,8 @@ StatusOr<MeasuredEncoding> EncodeChunkLocally(const ChunkTask& task) {
                  .row_begin = task.rows.row_begin,
                  .rows = rows,
                  .cols = t.matrix.cols,
-                 .data = values};
+                 .data = values,
+                 .calibration = t.calibration.get()};
   return EncodeAndMeasure(block, t.method, t.params);
 }
 

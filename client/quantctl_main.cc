@@ -6,7 +6,9 @@
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <tbb/global_control.h>
 
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +19,8 @@
 #include <CLI/CLI.hpp>
 
 #include "chunk_executor.h"
+#include "remote_executor.h"
+#include "server_list.h"
 #include "inspect.h"
 #include "llama2c_converter.h"
 #include "quantd/core/method.h"
@@ -93,9 +97,46 @@ int main(int argc, char** argv) {
   q->add_option("--override", overrides,
                 "REGEX=method[:key=value,...]: per-tensor method and parameters (repeatable; first match wins; "
                 "method 'copy' keeps a tensor unquantized)");
-  q->add_option("--chunk-bytes", qopt.plan.chunk_bytes, "largest chunk of source bytes encoded as one unit")
+  q->add_option("--chunk-bytes", qopt.plan.chunk_bytes,
+                "largest chunk of source bytes encoded as one unit (rows are never split; units like 4MiB work)")
       ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false))
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  q->add_option("--max-shard-size", qopt.max_shard_bytes,
+                "folder outputs: start a new shard file past this size (model-0000K-of-0000N.safetensors + index)")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false));
+  q->add_option("--journal", qopt.journal_dir,
+                "resume journal folder (default OUTPUT.journal); re-running the same command after a crash redoes "
+                "only unfinished chunks; removed after success");
+  q->add_option("--hessian", qopt.hessian_path,
+                "safetensors file of per-tensor Hessians (F32 [cols, cols], keyed by tensor name) for pvq");
+  q->add_option("--column-max", qopt.column_max_path,
+                "safetensors file of per-tensor static column maxima (F32 [cols], keyed by tensor name) for crossquant");
+  std::string progress_style = "auto";
+  q->add_option("--progress", progress_style, "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  // Remote execution.
+  std::string servers, tls_ca, tls_cert, tls_key, token_file;
+  RemoteOptions ropt;
+  q->add_option("--servers", servers,
+                "ADDR[,ADDR...]: quantd servers (HOST:PORT, or dns:///NAME:PORT for one backend per resolved "
+                "address, e.g. a Kubernetes headless Service); without it the job runs in-process")
+      ->group("Remote execution");
+  q->add_option("--window", ropt.window, "chunks in flight per server")->capture_default_str()->check(CLI::Range(1, 1024))
+      ->group("Remote execution");
+  q->add_option("--retries", ropt.max_attempts, "tries per chunk before the job fails")
+      ->capture_default_str()->check(CLI::Range(1, 100))->group("Remote execution");
+  q->add_option("--chunk-timeout", ropt.chunk_timeout_seconds, "seconds a chunk may go unanswered before its server is treated as hung")
+      ->capture_default_str()->check(CLI::Range(1.0, 86400.0))->group("Remote execution");
+  q->add_option("--max-message-bytes", ropt.max_message_bytes, "largest message sent; larger chunks are split")
+      ->capture_default_str()->transform(CLI::AsSizeValue(false))->check(CLI::Range(uint64_t{256} << 10, uint64_t{1} << 30))
+      ->group("Remote execution");
+  q->add_option("--tls-ca", tls_ca, "PEM CA bundle to verify servers with (enables TLS)")->group("Remote execution");
+  q->add_option("--tls-cert", tls_cert, "PEM client certificate for mutual TLS")->group("Remote execution");
+  q->add_option("--tls-key", tls_key, "PEM key of --tls-cert")->group("Remote execution");
+  q->add_option("--token-file", token_file, "file holding the servers' bearer token")->group("Remote execution");
   q->add_option("--report", qopt.report_path, "write the per-tensor quality report as JSON to this file");
   q->add_option("--threads", threads, "worker threads for in-process encoding (default: all cores)")
       ->check(CLI::Range(0, 4096));
@@ -109,6 +150,9 @@ int main(int argc, char** argv) {
   dq->add_option("OUTPUT", dopt.output, "a .safetensors file or a folder")->required();
   dq->add_option("--dtype", dtype_name, "output dtype of decoded tensors (default: each tensor's source dtype)")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  dq->add_option("--max-shard-size", dopt.max_shard_bytes, "folder outputs: start a new shard file past this size")
+      ->capture_default_str()
+      ->transform(CLI::AsSizeValue(false));
 
   // --- inspect ---
   CLI::App* in = app.add_subcommand("inspect", "List a checkpoint's tensors, encodings and metadata");
@@ -150,8 +194,59 @@ int main(int argc, char** argv) {
       if (!rule.ok()) return Fail(InvalidArgumentError("usage: " + rule.status().message()));
       qopt.plan.overrides.push_back(std::move(*rule));
     }
-    LocalExecutor executor;
-    auto report = RunQuantizeJob(qopt, executor, &std::cerr);
+    qopt.progress = progress_style == "auto"  ? Progress::AutoStyle()
+                    : progress_style == "bar" ? Progress::Style::kBar
+                    : progress_style == "lines" ? Progress::Style::kLines
+                                                : Progress::Style::kNone;
+    std::unique_ptr<ChunkExecutor> executor;
+    if (servers.empty()) {
+      executor = std::make_unique<LocalExecutor>();
+    } else {
+      auto resolved = ResolveServers(servers);
+      if (!resolved.ok()) {
+        return Fail(resolved.status().code() == StatusCode::kInvalidArgument
+                        ? InvalidArgumentError("usage: " + resolved.status().message())
+                        : resolved.status());
+      }
+      ropt.servers = *resolved;
+      auto read = [](const std::string& path, const char* what) -> StatusOr<std::string> {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return FailedPreconditionError(std::string(what) + " " + path + " cannot be read");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+      };
+      if (!tls_ca.empty() || !tls_cert.empty()) {
+        grpc::SslCredentialsOptions ssl;
+        if (!tls_ca.empty()) {
+          auto ca = read(tls_ca, "--tls-ca");
+          if (!ca.ok()) return Fail(ca.status());
+          ssl.pem_root_certs = *ca;
+        }
+        if (!tls_cert.empty() || !tls_key.empty()) {
+          auto cert = read(tls_cert, "--tls-cert");
+          auto key = read(tls_key, "--tls-key");
+          if (!cert.ok()) return Fail(cert.status());
+          if (!key.ok()) return Fail(key.status());
+          ssl.pem_cert_chain = *cert;
+          ssl.pem_private_key = *key;
+        }
+        ropt.credentials = grpc::SslCredentials(ssl);
+      }
+      if (!token_file.empty()) {
+        auto token = read(token_file, "--token-file");
+        if (!token.ok()) return Fail(token.status());
+        ropt.token = *token;
+        while (!ropt.token.empty() && (ropt.token.back() == '\n' || ropt.token.back() == '\r' || ropt.token.back() == ' ')) {
+          ropt.token.pop_back();
+        }
+      }
+      std::cerr << "quantizing on " << ropt.servers.size() << " server(s):";
+      for (const auto& s : ropt.servers) std::cerr << " " << s;
+      std::cerr << "\n";
+      executor = std::make_unique<RemoteExecutor>(ropt);
+    }
+    auto report = RunQuantizeJob(qopt, *executor, &std::cerr);
     if (!report.ok()) return Fail(report.status());
     report->PrintTable(std::cout);
     return kExitOk;

@@ -27,6 +27,7 @@ std::string JobReport::ToJson() const {
   j["wall_seconds"] = wall_seconds;
   j["input_bytes"] = input_bytes;
   j["output_bytes"] = output_bytes;
+  j["resumed_chunks"] = resumed_chunks;
   ordered_json list = ordered_json::array();
   for (const TensorReport& t : tensors) {
     ordered_json e;

@@ -40,6 +40,7 @@ struct JobReport {
   double wall_seconds = 0;
   uint64_t input_bytes = 0;   // bytes of the quantized tensors' source data
   uint64_t output_bytes = 0;  // size of the written file(s)
+  int64_t resumed_chunks = 0; // chunks taken from the resume journal instead of being encoded
 
   std::string ToJson() const;
   // One line per tensor, then a line per method: tensors, bits per weight, mean SQNR, time.

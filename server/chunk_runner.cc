@@ -20,7 +20,7 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
   }
   QUANTD_RETURN_IF_ERROR(ConvertToFloat(c.dtype, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, values));
   Calibration calibration;
-  calibration.column_max = c.column_max;
+  calibration.column_max = c.column_max;  // a view of the chunk's vector
   if (!c.hessian_key.empty()) {
     if (hessian == nullptr) {
       return FailedPreconditionError(who + ": Hessian blob '" + c.hessian_key + "' was not uploaded on this stream");
@@ -30,8 +30,10 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
       return InvalidArgumentError(who + ": Hessian blob '" + c.hessian_key + "' holds " + std::to_string(hessian->size()) +
                                   " bytes, expected cols^2 F32 = " + std::to_string(n * n * 4));
     }
-    calibration.hessian.resize(n * n);
-    memcpy(calibration.hessian.data(), hessian->data(), hessian->size());
+    if (reinterpret_cast<uintptr_t>(hessian->data()) % alignof(float) != 0) {
+      return InternalError(who + ": Hessian blob is not aligned for F32");
+    }
+    calibration.hessian = std::span<const float>(reinterpret_cast<const float*>(hessian->data()), n * n);
   }
   RowBlock block{.tensor_name = c.tensor_name,
                  .shape = c.shape,

@@ -129,7 +129,8 @@ class [[nodiscard]] StatusOr {
   } while (0)
 
 // QUANTD_ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (a StatusOr), returns its status on error,
-// otherwise moves the value into `lhs` (which may be a declaration: `auto x`).
+// otherwise moves the value into `lhs` (which may be a declaration: `auto x`). It expands to
+// several statements: inside an `if`, use braces.
 #define QUANTD_ASSIGN_OR_RETURN(lhs, expr) \
   QUANTD_ASSIGN_OR_RETURN_IMPL_(QUANTD_STATUS_CONCAT_(quantd_statusor_, __LINE__), lhs, expr)
 #define QUANTD_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
