@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--name", o.name, "how this server names itself in responses and logs (default: --listen)");
+  app.add_option("--debug-chunk-delay-ms", o.debug_chunk_delay_ms,
+                 "testing only: sleep this long before encoding each streamed chunk (to exercise failures mid-run)")
+      ->check(CLI::Range(0, 60000))
+      ->group("Testing");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

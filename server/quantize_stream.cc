@@ -1,6 +1,7 @@
 #include "quantize_stream.h"
 
 #include <exception>
+#include <thread>
 
 #include "chunk_runner.h"
 #include "log.h"
@@ -137,6 +138,9 @@ void QuantizeStream::RunTask(const AssembledChunk& chunk, const std::string* hes
   StatusOr<quantd::v1::QuantizeResponse> result = CancelledError("stream cancelled");
   const auto start = std::chrono::steady_clock::now();
   if (!skip) {
+    if (service_->options().debug_chunk_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(service_->options().debug_chunk_delay_ms));
+    }
     try {
       result = RunChunk(chunk, chunk.data, hessian);
     } catch (const std::exception& e) {

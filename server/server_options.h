@@ -24,6 +24,7 @@ struct ServerOptions {
   std::string metrics_listen;                 // --metrics-listen HOST:PORT: Prometheus /metrics
   double grace_seconds = 30;                  // --grace-seconds: drain time after SIGTERM/SIGINT
   std::string name;                           // --name: how responses and logs identify this server
+  int debug_chunk_delay_ms = 0;               // --debug-chunk-delay-ms: slow every chunk (failure tests)
 };
 
 }  // namespace quantd::server
