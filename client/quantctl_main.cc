@@ -3,28 +3,30 @@
 //   dequantize       decode a quantized checkpoint back to F32/F16/BF16
 //   inspect          list a checkpoint's tensors and encodings
 //   convert-llama2c  convert a llama2.c .bin checkpoint to safetensors
+//   eval             perplexity of a llama2.c-architecture checkpoint on a text (docs/EVAL.md)
 // Exit status: 0 success, 1 failure, 2 usage error.
 #include <tbb/global_control.h>
 
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "chunk_executor.h"
-#include "remote_executor.h"
-#include "server_list.h"
+#include "eval_job.h"
 #include "inspect.h"
 #include "llama2c_converter.h"
 #include "quantd/core/method.h"
 #include "quantize_job.h"
+#include "remote_executor.h"
+#include "server_list.h"
 
 namespace {
 
@@ -65,6 +67,53 @@ struct MethodFlags {
     for (const auto& [k, v] : values) {
       if (!v.empty()) p.Set(k, v);
     }
+  }
+};
+
+// --- eval: perplexity, and KL / top-1 agreement against a reference model (docs/EVAL.md) ---
+struct EvalCommand {
+  CLI::App* cmd = nullptr;
+  EvalJobOptions options;
+  std::string split = "paragraphs";
+  bool json = false;
+  int threads = 0;
+
+  void Register(CLI::App& app) {
+    cmd = app.add_subcommand("eval", "Perplexity of a llama2.c-architecture checkpoint (float or quantized) on a text");
+    cmd->add_option("--model", options.model, "checkpoint made by convert-llama2c, or quantized from one")->required();
+    cmd->add_option("--tokenizer", options.tokenizer, "llama2.c tokenizer of the model (tok512.bin, tok105.bin)")
+        ->required();
+    cmd->add_option("--text", options.text, "text file to score")->required();
+    cmd->add_option("--windows", options.protocol.windows, "windows to score (0: every complete window)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+    cmd->add_option("--window", options.protocol.window, "tokens scored per window (the model sees BOS + window-1)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    cmd->add_option("--split", split, "paragraphs: cut the text on blank lines (tinystories_val); lines: on line ends "
+                                      "(wiki.test.raw)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"paragraphs", "lines"}));
+    cmd->add_option("--paragraphs", options.protocol.max_paragraphs, "paragraphs (or lines) used at most (0: all)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+    cmd->add_option("--reference", options.reference,
+                    "float checkpoint to compare with: adds KL(reference || model) and top-1 agreement");
+    cmd->add_flag("--json", json, "print the result as JSON");
+    cmd->add_option("--threads", threads, "worker threads (default: all cores)")->check(CLI::Range(0, 4096));
+    cmd->add_option("--dump-logits", options.dump_logits)->group("");  // for tests/python/llama2c_reference.py
+  }
+
+  int Run() {
+    std::unique_ptr<tbb::global_control> limit;
+    if (threads > 0) {
+      limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
+    }
+    options.protocol.split = *ParseTextSplit(split);
+    auto report = RunEvalJob(options);
+    if (!report.ok()) return Fail(report.status());
+    std::cout << (json ? report->ToJson() : report->ToText() + "\n");
+    return kExitOk;
   }
 };
 
@@ -165,6 +214,9 @@ int main(int argc, char** argv) {
   cv->add_option("INPUT", cv_in, "llama2.c checkpoint (.bin)")->required();
   cv->add_option("OUTPUT", cv_out, "output .safetensors file")->required();
 
+  EvalCommand eval_command;
+  eval_command.Register(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -258,6 +310,7 @@ int main(int argc, char** argv) {
     Status s = RunDequantizeJob(dopt, &std::cerr);
     return s.ok() ? kExitOk : Fail(s);
   }
+  if (*eval_command.cmd) return eval_command.Run();
   if (*in) {
     Status s = InspectCheckpoint(inspect_path, std::cout);
     return s.ok() ? kExitOk : Fail(s);
