@@ -82,21 +82,29 @@ class Job {
     return std::min(s, o_.backoff_max_seconds);
   }
 
-  // After `b` failed: is there any backend left that may still make progress?
+  // Every backend and its last error, for failure messages.
+  std::string ServersLocked() const {
+    std::string s;
+    for (const auto& b : backends_) {
+      s += " [" + b->address + ": " + (b->last_error.empty() ? std::string("no error") : b->last_error) + "]";
+    }
+    return s;
+  }
+
+  // After a backend failed: is there any backend left that may still make progress?
   void CheckProgressLocked() {
     for (const auto& b : backends_) {
       if (b->consecutive_failures < o_.max_backend_failures) return;
     }
-    std::string why = "no quantd server could make progress:";
-    for (const auto& b : backends_) why += " [" + b->address + ": " + b->last_error + "]";
-    FailLocked(UnavailableError(why));
+    FailLocked(UnavailableError("no quantd server could make progress:" + ServersLocked()));
   }
 
   // Puts an unanswered chunk back for another try.
   void RequeueLocked(size_t task, const std::string& reason) {
     if (++attempts_[task] >= o_.max_attempts) {
-      FailLocked(UnavailableError(Describe(tasks_[task]) + ": failed " + std::to_string(attempts_[task]) +
-                                  " times; last: " + reason));
+      FailLocked(UnavailableError("no quantd server could make progress: " + Describe(tasks_[task]) + " failed " +
+                                  std::to_string(attempts_[task]) + " times, last on " + reason + "; servers:" +
+                                  ServersLocked()));
       return;
     }
     pending_.push_front(task);
@@ -303,6 +311,7 @@ class Job {
     std::string reason = !status.ok() ? std::string(StatusCodeName(static_cast<StatusCode>(status.error_code()))) + ": " +
                                             status.error_message()
                                       : (!chunk_failure.empty() ? chunk_failure : "stream ended with chunks unanswered");
+    if (failed) b.last_error = reason;
     for (const auto& [cid, v] : inflight) RequeueLocked(v.first, b.address + ": " + reason);
     if (failed && failure_.ok()) {
       if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED || status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
