@@ -5,6 +5,7 @@
 #include <new>
 #include <string>
 
+#include "cuda/cuda_encoders.h"
 #include "quantd/core/method.h"
 
 namespace quantd {
@@ -72,8 +73,8 @@ Status ValidateRowBlock(const RowBlock& in) {
   return OkStatus();
 }
 
-StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name,
-                              const Params& params) {
+StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name, const Params& params,
+                              const EncodeOptions& options, Device* used) {
   QUANTD_RETURN_IF_ERROR(ValidateRowBlock(input));
   const std::string who = TensorLabel(input.tensor_name);
   auto method = RequireMethod(method_name);
@@ -86,8 +87,34 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
                                 resolved->ToString() + " must encode the whole tensor at once");
   }
   StatusOr<Encoding> enc = InternalError("unset");
+  Device where = Device::kCpu;
   try {
-    enc = (*method)->Encode(input, *resolved);
+    if (options.device != Device::kCpu) {
+      const cuda::EncodeFn gpu = cuda::FindEncoder(method_name);
+      const bool have_device = !CudaDevices().empty();
+      if (options.device == Device::kCuda) {
+        if (!have_device) {
+          return UnavailableError(who + ": device cuda requested but " +
+                                  (BuiltWithCuda() ? "no CUDA device is usable" : "this build has no CUDA support"));
+        }
+        if (gpu == nullptr) return UnimplementedError(who + ": method " + std::string(method_name) + " has no CUDA encoder");
+        where = Device::kCuda;
+        enc = gpu(input, *resolved);
+      } else if (gpu != nullptr && have_device && input.rows * input.cols >= kAutoCudaMinWeights) {
+        enc = gpu(input, *resolved);
+        where = Device::kCuda;
+        const StatusCode c = enc.ok() ? StatusCode::kOk : enc.status().code();
+        if (c == StatusCode::kUnimplemented || c == StatusCode::kResourceExhausted || c == StatusCode::kUnavailable ||
+            c == StatusCode::kInternal) {
+          where = Device::kCpu;  // the GPU cannot take it: the CPU can
+          enc = (*method)->Encode(input, *resolved);
+        }
+      } else {
+        enc = (*method)->Encode(input, *resolved);
+      }
+    } else {
+      enc = (*method)->Encode(input, *resolved);
+    }
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError(who + ": out of memory while encoding");
   } catch (const std::exception& e) {
@@ -101,13 +128,14 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
   enc->row_begin = input.row_begin;
   enc->row_end = input.row_begin + input.rows;
   enc->cols = input.cols;
+  if (used != nullptr) *used = where;
   return enc;
 }
 
 StatusOr<MeasuredEncoding> EncodeAndMeasure(const RowBlock& input, std::string_view method,
-                                            const Params& params) {
+                                            const Params& params, const EncodeOptions& options) {
   MeasuredEncoding out;
-  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params));
+  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, options, &out.device));
   std::vector<float> decoded(input.data.size());
   Status s = DecodeRows(out.encoding, decoded);
   if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());
