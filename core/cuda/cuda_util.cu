@@ -1,6 +1,9 @@
 #include "cuda/cuda_util.h"
 
+#include <cstring>
 #include <memory>
+
+#include "quantd/core/parallel.h"
 
 namespace quantd::cuda {
 
@@ -14,6 +17,17 @@ Status ToStatus(cudaError_t e, const char* what) {
     return UnavailableError(m);
   }
   return InternalError(m);
+}
+
+void ParallelCopy(void* dst, const void* src, size_t bytes) {
+  constexpr int64_t kBlock = 4 << 20;
+  const int64_t blocks = static_cast<int64_t>((bytes + kBlock - 1) / kBlock);
+  ParallelFor(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const size_t off = static_cast<size_t>(b) * kBlock;
+      memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off, std::min<size_t>(kBlock, bytes - off));
+    }
+  });
 }
 
 StatusOr<ThreadResources*> ThreadResources::Get() {

@@ -26,6 +26,10 @@ Status ToStatus(cudaError_t e, const char* what);
     if (quantd_cuda_e_ != cudaSuccess) return ::quantd::cuda::ToStatus(quantd_cuda_e_, what); \
   } while (0)
 
+// memcpy on the pool's threads: staging a large block into pinned memory is bandwidth-bound, and
+// one core alone cannot saturate memory.
+void ParallelCopy(void* dst, const void* src, size_t bytes);
+
 // One thread's CUDA resources. Buffers only grow.
 class ThreadResources {
  public:

@@ -84,6 +84,69 @@ __global__ void EncodeFused(const float* x, int64_t rows, int64_t cols, int64_t 
   }
 }
 
+// The common case, group_size in {8, 16, ..., 256} dividing the row (and rows of a multiple of 8
+// weights): each lane loads its 8 weights as two float4, the group's LPG = group/8 lanes find
+// the extreme with a segmented shuffle, and each lane stores its `bits` packed bytes in one or
+// a few wide stores. A warp handles 32/LPG groups at once.
+template <int LPG>
+__global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t cols, int64_t groups_per_row, int bits,
+                             bool f16, uint8_t* __restrict__ codes, int64_t row_bytes, uint8_t* __restrict__ scales,
+                             int* flag) {
+  constexpr int kGroupsPerWarp = kWarp / LPG;
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t gidx = warp * kGroupsPerWarp + lane / LPG;
+  const int sub = lane % LPG;
+  const bool active = gidx < rows * groups_per_row;
+  const int64_t r = active ? gidx / groups_per_row : 0;
+  const int64_t g = active ? gidx % groups_per_row : 0;
+  const int64_t first = g * (8 * LPG) + 8 * sub;  // this lane's first weight within the row
+  float v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  float best = -1.0f;
+  int where = INT32_MAX;  // index within the group
+  if (active) {
+    const float4* p = reinterpret_cast<const float4*>(x + r * cols + first);
+    const float4 a = __ldcs(p), b = __ldcs(p + 1);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float m = fabsf(v[j]);
+      if (m > best) {
+        best = m;
+        where = 8 * sub + j;
+      }
+    }
+  }
+#pragma unroll
+  for (int off = LPG / 2; off > 0; off >>= 1) {  // xor offsets below LPG stay inside the group's lanes
+    const float ob = __shfl_xor_sync(0xffffffffu, best, off);
+    const int ow = __shfl_xor_sync(0xffffffffu, where, off);
+    if (ob > best || (ob == best && ow < where)) {
+      best = ob;
+      where = ow;
+    }
+  }
+  float mine = v[0];
+#pragma unroll
+  for (int j = 1; j < 8; ++j) mine = (j == (where & 7)) ? v[j] : mine;  // no dynamic register indexing
+  const int owner = (lane / LPG) * LPG + (where >> 3);
+  const float m = __shfl_sync(0xffffffffu, mine, owner & 31);
+  if (!active) return;
+  const int half = 1 << (bits - 1);
+  const float d = GroupScale(m, half, f16, scales + gidx * (f16 ? 2 : 4), sub, flag);
+  uint64_t acc = 0;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) acc |= static_cast<uint64_t>(Code(v[j], d, half)) << (j * bits);
+  uint8_t* out = codes + r * row_bytes + first * bits / 8;
+  switch (bits) {  // offsets are multiples of the store width because rows hold a multiple of 8 weights
+    case 8: *reinterpret_cast<uint2*>(out) = make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32)); break;
+    case 4: *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc); break;
+    case 2: *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc); break;
+    default:
+      for (int k = 0; k < bits; ++k) out[k] = static_cast<uint8_t>(acc >> (8 * k));
+  }
+}
+
 // Any group size: codes, one per byte, then PackBytes.
 __global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
                               bool f16, uint8_t* code_bytes, uint8_t* scales, int* flag) {
@@ -118,7 +181,22 @@ Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions
   const int threads = kWarp * kWarpsPerBlock;
   const int64_t blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
   if (blocks > INT32_MAX) return UnimplementedError("rtn on CUDA: block of " + std::to_string(warps) + " groups is too large");
-  if (o.group_size % 8 == 0) {
+  const int64_t group = o.group_size;
+  const bool vector_path = cols % 8 == 0 && group <= 256 && (group & (group - 1)) == 0 && group >= 8 && cols % group == 0;
+  if (vector_path) {
+    const int lpg = static_cast<int>(group / 8);
+    const int64_t groups_per_block = static_cast<int64_t>(kWarpsPerBlock) * (kWarp / lpg);
+    const unsigned vblocks = static_cast<unsigned>((rows * groups + groups_per_block - 1) / groups_per_block);
+    switch (lpg) {
+#define QUANTD_RTN_VECTOR(L)                                                                                        \
+  case L:                                                                                                            \
+    EncodeVector<L><<<vblocks, threads, 0, stream>>>(x, rows, cols, groups, o.bits, f16, codes, row_bytes, scales, flag); \
+    break;
+      QUANTD_RTN_VECTOR(1) QUANTD_RTN_VECTOR(2) QUANTD_RTN_VECTOR(4) QUANTD_RTN_VECTOR(8) QUANTD_RTN_VECTOR(16)
+      QUANTD_RTN_VECTOR(32)
+#undef QUANTD_RTN_VECTOR
+    }
+  } else if (o.group_size % 8 == 0) {
     EncodeFused<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(x, rows, cols, o.group_size, groups, o.bits, f16,
                                                                         codes, row_bytes, scales, flag);
   } else {
@@ -141,37 +219,41 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   const size_t codes_bytes = static_cast<size_t>(rows * row_bytes);
   const size_t scale_bytes = static_cast<size_t>(rows * groups) * DTypeSize(o.scale_dtype);
   const bool needs_scratch = o.group_size % 8 != 0;
+  // Output layout on the device: codes, scales (at an 8-byte boundary), the overflow flag (at an
+  // 8-byte boundary: atomics need alignment).
+  const size_t scales_at = (codes_bytes + 7) / 8 * 8;
+  const size_t flag_at = (scales_at + scale_bytes + 7) / 8 * 8;
+  const size_t out_bytes = flag_at + sizeof(int);
   QUANTD_ASSIGN_OR_RETURN(void* h_in, res->Host(0, in_bytes));
-  QUANTD_ASSIGN_OR_RETURN(void* h_out, res->Host(1, codes_bytes + scale_bytes + sizeof(int)));
+  QUANTD_ASSIGN_OR_RETURN(void* h_out, res->Host(1, out_bytes));
   QUANTD_ASSIGN_OR_RETURN(void* d_in, res->Device(0, in_bytes));
-  QUANTD_ASSIGN_OR_RETURN(void* d_out, res->Device(1, codes_bytes + scale_bytes + sizeof(int)));
+  QUANTD_ASSIGN_OR_RETURN(void* d_out, res->Device(1, out_bytes));
   void* d_scratch = nullptr;
   if (needs_scratch) {
     QUANTD_ASSIGN_OR_RETURN(d_scratch, res->Device(2, static_cast<size_t>(rows * cols)));
   }
   uint8_t* d_codes = static_cast<uint8_t*>(d_out);
-  uint8_t* d_scales = d_codes + codes_bytes;
-  int* d_flag = reinterpret_cast<int*>(d_scales + scale_bytes);
+  uint8_t* d_scales = d_codes + scales_at;
+  int* d_flag = reinterpret_cast<int*>(d_codes + flag_at);
   cudaStream_t s = res->stream();
-  memcpy(h_in, in.data.data(), in_bytes);
+  cuda::ParallelCopy(h_in, in.data.data(), in_bytes);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_in, h_in, in_bytes, cudaMemcpyHostToDevice, s), "rtn upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_flag, 0, sizeof(int), s), "rtn flag");
   QUANTD_RETURN_IF_ERROR(LaunchEncode(static_cast<const float*>(d_in), rows, cols, o, d_codes, d_scales,
                                       static_cast<uint8_t*>(d_scratch), d_flag, s));
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_out, d_out, codes_bytes + scale_bytes + sizeof(int), cudaMemcpyDeviceToHost, s),
-                              "rtn download");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_out, d_out, out_bytes, cudaMemcpyDeviceToHost, s), "rtn download");
   QUANTD_RETURN_IF_ERROR(res->Sync("rtn on CUDA"));
   const uint8_t* h = static_cast<const uint8_t*>(h_out);
   int flag;
-  memcpy(&flag, h + codes_bytes + scale_bytes, sizeof(int));
+  memcpy(&flag, h + flag_at, sizeof(int));
   if (flag) {
     return InvalidArgumentError("a group has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); use scale_dtype=f32");
   }
   Encoding enc;
   enc.sections.push_back(Section::Zeros("codes", DType::kU8, {rows, row_bytes}));
   enc.sections.push_back(Section::Zeros("scales", o.scale_dtype, {rows, groups}));
-  memcpy(enc.sections[0].data.data(), h, codes_bytes);
-  memcpy(enc.sections[1].data.data(), h + codes_bytes, scale_bytes);
+  cuda::ParallelCopy(enc.sections[0].data.data(), h, codes_bytes);
+  memcpy(enc.sections[1].data.data(), h + scales_at, scale_bytes);
   return enc;
 }
 

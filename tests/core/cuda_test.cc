@@ -66,7 +66,8 @@ TEST(CudaHostTest, DeviceSelectionWithoutAGpu) {
 TEST(CudaRtnTest, BitIdenticalToCpu) {
   SKIP_WITHOUT_GPU();
   struct Case { int64_t rows, cols, group; };
-  const Case cases[] = {{64, 4096, 128}, {33, 172, 128}, {17, 1000, 64}, {9, 352, 100}, {5, 97, 7}, {300, 64, 32}, {3, 5, 1}};
+  const Case cases[] = {{64, 4096, 128}, {33, 172, 128}, {17, 1000, 64}, {9, 352, 100}, {5, 97, 7},
+                        {300, 64, 32},  {8, 512, 8},    {4, 1024, 256}, {3, 5, 1}};
   uint64_t seed = 3;
   for (const Case& c : cases) {
     auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
