@@ -30,7 +30,7 @@ K8S = "deploy/k8s"
 
 
 def check_dockerfile(src, quantd, version, errors):
-    """Returns (entrypoint, uid, gid, exposed ports, ports quantd listens on by default)."""
+    """Returns (entrypoint, uid, gid, exposed ports)."""
     args, stages = dockerfile.parse(os.path.join(src, "Dockerfile"))
     named = {s.name: s for s in stages}
     for variant in ("cpu", "cuda"):
@@ -80,7 +80,7 @@ def check_dockerfile(src, quantd, version, errors):
     exposed = {int(p) for e in runtime.all("EXPOSE") for p in e.split()}
     if set(listens.values()) != exposed or len(listens) != 3:
         errors.append(f"Dockerfile: EXPOSE {sorted(exposed)} is not the CMD's listen ports {listens}")
-    return entrypoint, uid, gid, exposed, listens
+    return entrypoint, uid, gid, exposed
 
 
 def render_all(src, errors):
@@ -270,7 +270,7 @@ def main():
     quantd = Program(a.quantd)
     quantctl = Program(a.quantctl, subcommands=True)
     version = subprocess.run([a.quantd, "--version"], capture_output=True, text=True, check=True).stdout.split()[-1]
-    entrypoint, uid, gid, exposed, _ = check_dockerfile(src, quantd, version, errors)
+    entrypoint, uid, gid, exposed = check_dockerfile(src, quantd, version, errors)
     rendered = render_all(src, errors)
     check_k8s(src, rendered, quantd, quantctl, entrypoint, uid, gid, exposed, version, errors)
     check_compose(src, quantd, quantctl, entrypoint, uid, gid, exposed, version, errors)

@@ -15,6 +15,7 @@ class Run:
         self.mounts = mounts  # [(path, writable, what)], what: "secret:NAME", "pvc:NAME", "volume:NAME", ...
         self.ports = set(ports)
         self.env = env or {}  # name -> the env entry (Kubernetes) or value
+        self.flags, self.positionals = {}, []  # filled in once the arguments are parsed
 
 
 def program_of(command, entrypoint):

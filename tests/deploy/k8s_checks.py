@@ -2,7 +2,7 @@
 and against each other. Each function appends messages to `errors`."""
 import re
 
-from containers import Run, check_paths, host_port, program_of
+from containers import Run, check_paths, host_port, mount_of, program_of
 from kustomize_lite import pod_spec
 
 NAMESPACE = "quantd"
@@ -232,7 +232,7 @@ def check_job(job, server_run, server_resources, quantctl, entrypoint, pvc_names
                         ("--report", flags.get("--report", [None])[0])):
         if path is None:
             continue
-        mount = next((m for m in run.mounts if path.startswith(m[0].rstrip("/") + "/")), None)
+        mount = mount_of(run, path)
         if mount is None or not mount[2].startswith("persistentVolumeClaim:"):
             errors.append(f"{name}: {label} {path} is not on the checkpoint volume")
         elif mount[2].split(":", 1)[1] not in pvc_names:

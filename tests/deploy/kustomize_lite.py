@@ -22,19 +22,23 @@ def load_yaml_documents(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def render(folder, extra_components=()):
-    """Returns the list of resources (dicts) that kustomization folder renders to, as if
-    extra_components (folders) were listed in its components too."""
+def load_kustomization(folder, kind):
     path = os.path.join(folder, "kustomization.yaml")
     if not os.path.isfile(path):
         raise RenderError(f"{folder}: no kustomization.yaml")
     (k,) = load_yaml_documents(path)
-    if k.get("kind") != "Kustomization":
-        raise RenderError(f"{path}: kind {k.get('kind')}, expected Kustomization")
+    if k.get("kind") != kind:
+        raise RenderError(f"{path}: kind {k.get('kind')}, expected {kind}")
     unknown = set(k) - KNOWN_KEYS
     if unknown:
         raise RenderError(f"{path}: fields this renderer does not apply: {sorted(unknown)}")
+    return path, k
 
+
+def render(folder, extra_components=()):
+    """Returns the list of resources (dicts) that kustomization folder renders to, as if
+    extra_components (folders) were listed in its components too."""
+    path, k = load_kustomization(folder, "Kustomization")
     out = []
     for r in k.get("resources", []):
         p = os.path.normpath(os.path.join(folder, r))
@@ -62,13 +66,7 @@ def render(folder, extra_components=()):
 
 def apply_component(resources, folder):
     # A component adds its resources to, and runs its transformers over, what it is included in.
-    path = os.path.join(folder, "kustomization.yaml")
-    (k,) = load_yaml_documents(path)
-    if k.get("kind") != "Component":
-        raise RenderError(f"{path}: kind {k.get('kind')}, expected Component")
-    unknown = set(k) - KNOWN_KEYS
-    if unknown:
-        raise RenderError(f"{path}: fields this renderer does not apply: {sorted(unknown)}")
+    path, k = load_kustomization(folder, "Component")
     out = copy.deepcopy(resources)
     for r in k.get("resources", []):
         out += load_yaml_documents(os.path.join(folder, r))
@@ -150,6 +148,8 @@ def set_image(resources, image):
     for r in resources:
         spec = pod_spec(r)
         for c in (spec or {}).get("containers", []):
-            name = c["image"].split("@")[0].rsplit(":", 1)[0] if ":" in c["image"].split("/")[-1] else c["image"]
+            ref = c["image"].split("@")[0]
+            # A tag is a colon in the last path part (a registry's port is earlier).
+            name = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
             if name == image["name"]:
                 c["image"] = image.get("newName", name) + (":" + image["newTag"] if "newTag" in image else "")
