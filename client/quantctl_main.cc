@@ -137,15 +137,19 @@ int main(int argc, char** argv) {
   std::vector<std::string> method_names;
   for (const Method* m : AllMethods()) method_names.emplace_back(m->name());
   q->add_option("--method", method, "quantization method")->capture_default_str()->check(CLI::IsMember(method_names));
-  q->add_option("--param", raw_params, "method parameter KEY=VALUE (repeatable; same as the flags below)");
+  // Repeatable options take one value per occurrence, so they never swallow INPUT or OUTPUT.
+  q->add_option("--param", raw_params, "method parameter KEY=VALUE (repeatable; same as the flags below)")
+      ->allow_extra_args(false);
   q->add_option("--skip", qopt.plan.skip,
                 "copy tensors whose name matches this regular expression unquantized (repeatable); 1-D tensors, "
                 "non-float dtypes and embeddings (names containing 'embed') are always copied unless "
-                "--quantize-embeddings");
+                "--quantize-embeddings")
+      ->allow_extra_args(false);
   q->add_flag("--quantize-embeddings", qopt.plan.quantize_embeddings, "quantize embedding tables too");
   q->add_option("--override", overrides,
                 "REGEX=method[:key=value,...]: per-tensor method and parameters (repeatable; first match wins; "
-                "method 'copy' keeps a tensor unquantized)");
+                "method 'copy' keeps a tensor unquantized)")
+      ->allow_extra_args(false);
   q->add_option("--chunk-bytes", qopt.plan.chunk_bytes,
                 "largest chunk of source bytes encoded as one unit (rows are never split; units like 4MiB work)")
       ->capture_default_str()

@@ -200,6 +200,7 @@ StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecu
   for (const std::string& f : files) report.output_bytes += fs::file_size(f, ec);
   report.output = IsFileOutput(options.output) ? files.front() : options.output;
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.peak_rss_bytes = PeakRssBytes();
   if (!options.report_path.empty()) QUANTD_RETURN_IF_ERROR(WriteFileAtomically(options.report_path, report.ToJson()));
   QUANTD_RETURN_IF_ERROR(journal->RemoveAll());
   return report;

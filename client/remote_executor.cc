@@ -82,21 +82,29 @@ class Job {
     return std::min(s, o_.backoff_max_seconds);
   }
 
-  // After `b` failed: is there any backend left that may still make progress?
+  // Every backend and its last error, for failure messages.
+  std::string ServersLocked() const {
+    std::string s;
+    for (const auto& b : backends_) {
+      s += " [" + b->address + ": " + (b->last_error.empty() ? std::string("no error") : b->last_error) + "]";
+    }
+    return s;
+  }
+
+  // After a backend failed: is there any backend left that may still make progress?
   void CheckProgressLocked() {
     for (const auto& b : backends_) {
       if (b->consecutive_failures < o_.max_backend_failures) return;
     }
-    std::string why = "no quantd server could make progress:";
-    for (const auto& b : backends_) why += " [" + b->address + ": " + b->last_error + "]";
-    FailLocked(UnavailableError(why));
+    FailLocked(UnavailableError("no quantd server could make progress:" + ServersLocked()));
   }
 
   // Puts an unanswered chunk back for another try.
   void RequeueLocked(size_t task, const std::string& reason) {
     if (++attempts_[task] >= o_.max_attempts) {
-      FailLocked(UnavailableError(Describe(tasks_[task]) + ": failed " + std::to_string(attempts_[task]) +
-                                  " times; last: " + reason));
+      FailLocked(UnavailableError("no quantd server could make progress: " + Describe(tasks_[task]) + " failed " +
+                                  std::to_string(attempts_[task]) + " times, last on " + reason + "; servers:" +
+                                  ServersLocked()));
       return;
     }
     pending_.push_front(task);
@@ -115,13 +123,14 @@ class Job {
     }
   }
 
-  // Messages for chunk `i`: its Hessian blob when this stream has not seen it, then the chunk,
-  // split into parts of at most max_message_bytes.
-  std::vector<QuantizeRequest> Messages(size_t i, uint64_t chunk_id, std::set<std::string>& uploaded) const {
+  // Sends chunk `i`: its Hessian blob when this stream has not seen it, then the chunk, split into
+  // parts of at most max_message_bytes, built one at a time so that only one part is copied at
+  // once. Returns false when the stream broke.
+  bool Send(grpc::ClientReaderWriter<QuantizeRequest, QuantizeResponse>& stream, size_t i, uint64_t chunk_id,
+            std::set<std::string>& uploaded) const {
     const ChunkTask& t = tasks_[i];
     const TensorPlan& p = *t.tensor;
     const size_t part = static_cast<size_t>(std::max<uint64_t>(o_.max_message_bytes, 128 << 10) - (64 << 10));
-    std::vector<QuantizeRequest> out;
     const Calibration* cal = p.calibration.get();
     if (cal && !cal->hessian.empty() && !uploaded.count(p.name())) {
       const char* bytes = reinterpret_cast<const char*>(cal->hessian.data());
@@ -133,7 +142,7 @@ class Job {
         blob->set_total_bytes(total);
         blob->set_offset(off);
         blob->set_data(bytes + off, std::min(part, total - off));
-        out.push_back(std::move(m));
+        if (!stream.Write(m)) return false;
       }
       uploaded.insert(p.name());
     }
@@ -155,10 +164,12 @@ class Job {
       }
       m.set_data_offset(off);
       m.set_data(reinterpret_cast<const char*>(t.source.data()) + off, std::min(part, total - off));
-      out.push_back(std::move(m));
+      if (!stream.Write(m)) return false;
       if (total == 0) break;
     }
-    return out;
+    // The bytes are in gRPC's buffers now; a retry reads them from the file again.
+    p.entry->file->ReleasePages(t.source);
+    return true;
   }
 
   // Checks that a response is the encoding of the chunk that was asked for.
@@ -276,14 +287,7 @@ class Job {
         id = next_id++;
         inflight[id] = {task, Clock::now()};
       }
-      bool ok = true;
-      for (const QuantizeRequest& m : Messages(task, id, uploaded)) {
-        if (!stream->Write(m)) {
-          ok = false;
-          break;
-        }
-      }
-      if (!ok) {
+      if (!Send(*stream, task, id, uploaded)) {
         std::lock_guard<std::mutex> lock(mu_);
         broken = true;
         break;
@@ -303,6 +307,7 @@ class Job {
     std::string reason = !status.ok() ? std::string(StatusCodeName(static_cast<StatusCode>(status.error_code()))) + ": " +
                                             status.error_message()
                                       : (!chunk_failure.empty() ? chunk_failure : "stream ended with chunks unanswered");
+    if (failed) b.last_error = reason;
     for (const auto& [cid, v] : inflight) RequeueLocked(v.first, b.address + ": " + reason);
     if (failed && failure_.ok()) {
       if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED || status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {

@@ -4,8 +4,11 @@
 # image's runtime stage installs exactly this list, so it carries no compiler or headers and lacks
 # no library, on Debian and on the Ubuntu base of the CUDA variant alike (where package names
 # differ). Fails when a library is missing or belongs to no package, except the NVIDIA driver's
-# libraries, which the NVIDIA container runtime mounts into GPU containers when they start.
-#   scripts/runtime-packages.sh PROGRAM...
+# libraries, which the NVIDIA container runtime mounts into GPU containers when they start, and
+# libraries below a folder of RUNTIME_PACKAGES_BASE_DIRS (colon-separated): those come with the
+# base image instead (a CUDA toolkit installed without packages, as on some build machines, whose
+# libraries the NVIDIA CUDA runtime image provides); they are named on stderr.
+#   [RUNTIME_PACKAGES_BASE_DIRS=DIR:...] scripts/runtime-packages.sh PROGRAM...
 set -euo pipefail
 [ "$#" -gt 0 ] || { echo "usage: $0 PROGRAM..." >&2; exit 2; }
 for prog in "$@"; do
@@ -58,8 +61,17 @@ for lib in "${found_libs[@]}"; do
     if [ -n "${owner[$c]:-}" ]; then found=${owner[$c]}; break; fi
   done < <(spellings "$lib")
   if [ -z "$found" ]; then
-    echo "runtime-packages: $lib belongs to no Debian package" >&2
-    status=1
+    real=$(readlink -f "$lib")
+    IFS=: read -r -a base_dirs <<< "${RUNTIME_PACKAGES_BASE_DIRS:-}"
+    for d in "${base_dirs[@]}"; do
+      if [ -n "$d" ] && [[ "$real" == "$(readlink -f "$d")"/* ]]; then found=base; break; fi
+    done
+    if [ "$found" = base ]; then
+      echo "runtime-packages: $lib comes with the base image ($real)" >&2
+    else
+      echo "runtime-packages: $lib belongs to no Debian package" >&2
+      status=1
+    fi
   else
     packages["$found"]=1
   fi

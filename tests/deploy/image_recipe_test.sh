@@ -9,6 +9,9 @@
 #     the image's user): quantd serves, quantctl quantizes stories260K on it, and quantd exits 0 on
 #     SIGTERM. So the runtime image lacks no shared library. The chroot needs root; elsewhere that
 #     part is skipped, saying so.
+# A build tree configured with CUDA from a toolkit installed without packages (/usr/local/cuda)
+# links its runtime library, which no Debian package holds: as in the image's CUDA variant, where
+# the NVIDIA runtime base image brings it, the chroot then gets it from the toolkit.
 # Environment: SOURCE_DIR, BUILD_DIR, DATA_DIR.
 set -euo pipefail
 work=$(mktemp -d)
@@ -20,7 +23,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-"$SOURCE_DIR/scripts/docker-build-stage.sh" "$BUILD_DIR" "$work/image"
+cuda=""
+[ -d /usr/local/cuda ] && cuda=$(readlink -f /usr/local/cuda)
+RUNTIME_PACKAGES_BASE_DIRS="$cuda" "$SOURCE_DIR/scripts/docker-build-stage.sh" "$BUILD_DIR" "$work/image"
 
 prefix="$work/image/usr/local"
 installed=$(cd "$work/image" && find . -type f -o -type l | sort | tr '\n' ' ')
@@ -66,6 +71,20 @@ for p in $packages; do
   done
 done
 cp -a "$work/image/usr/local" "$root/usr/"
+# The CUDA base image's libraries, when the build links them, found through ld.so.conf as there.
+if [ -n "$cuda" ]; then
+  mkdir -p "$root/etc"
+  for lib in $(ldd "$prefix/bin/quantd" "$prefix/bin/quantctl" | awk '$2 == "=>" {print $3}' | sort -u); do
+    real=$(readlink -f "$lib")
+    case "$real" in
+      "$cuda"/*)
+        mkdir -p "$root$(dirname "$real")"
+        cp -a "$real" "$root$real"
+        dirname "$real" >> "$root/etc/ld.so.conf" ;;
+    esac
+  done
+  [ -f "$root/etc/ld.so.conf" ] && ldconfig -r "$root"
+fi
 chown 10001:10001 "$root/data"
 "$prefix/bin/quantctl" convert-llama2c "$DATA_DIR/stories260K/stories260K.bin" "$root/data/s.safetensors" > /dev/null
 chmod a+r "$root/data/s.safetensors"

@@ -19,6 +19,14 @@
 #include <string_view>
 #include <utility>
 
+// [[nodiscard]] on the classes: an ignored Status is a bug. nvcc's front end also flags the
+// assignment operator's own result as discarded, so the attribute is left to host compilers.
+#if defined(__CUDACC__)
+#define QUANTD_MUST_USE
+#else
+#define QUANTD_MUST_USE [[nodiscard]]
+#endif
+
 namespace quantd {
 
 // Canonical error codes; values match grpc::StatusCode and google.rpc.Code.
@@ -45,7 +53,7 @@ enum class StatusCode : int {
 // Name of a code as gRPC spells it ("INVALID_ARGUMENT").
 std::string_view StatusCodeName(StatusCode code);
 
-class [[nodiscard]] Status {
+class QUANTD_MUST_USE Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -85,7 +93,7 @@ inline Status AlreadyExistsError(std::string m) { return {StatusCode::kAlreadyEx
 
 // Holds either a T or the non-OK Status that says why there is none.
 template <typename T>
-class [[nodiscard]] StatusOr {
+class QUANTD_MUST_USE StatusOr {
  public:
   StatusOr(const Status& status) : status_(status) {  // NOLINT: implicit by design
     assert(!status_.ok() && "StatusOr constructed from an OK status without a value");
