@@ -23,7 +23,7 @@ StatusOr<MeasuredEncoding> EncodeChunkLocally(const ChunkTask& task) {
                  .cols = t.matrix.cols,
                  .data = values,
                  .calibration = t.calibration.get()};
-  return EncodeAndMeasure(block, t.method, t.params);
+  return EncodeAndMeasure(block, t.method, t.params, {.device = t.device});
 }
 
 Status LocalExecutor::RunAll(std::span<const ChunkTask> tasks,

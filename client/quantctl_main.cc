@@ -190,6 +190,12 @@ int main(int argc, char** argv) {
   q->add_option("--tls-cert", tls_cert, "PEM client certificate for mutual TLS")->group("Remote execution");
   q->add_option("--tls-key", tls_key, "PEM key of --tls-cert")->group("Remote execution");
   q->add_option("--token-file", token_file, "file holding the servers' bearer token")->group("Remote execution");
+  std::string device = "auto";
+  q->add_option("--device", device,
+                "where chunks are encoded: auto (a GPU for large chunks when there is one), cpu, or cuda (fail "
+                "without one); with --servers, asked of the servers")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   q->add_option("--report", qopt.report_path, "write the per-tensor quality report as JSON to this file");
   q->add_option("--threads", threads, "worker threads for in-process encoding (default: all cores)")
       ->check(CLI::Range(0, 4096));
@@ -235,6 +241,7 @@ int main(int argc, char** argv) {
       limit = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism, threads);
     }
     qopt.plan.method = method;
+    qopt.plan.device = *ParseDevice(device);
     for (const std::string& kv : raw_params) {
       auto p = Params::Parse(kv);
       if (!p.ok()) return Fail(InvalidArgumentError("usage: --param " + p.status().message()));

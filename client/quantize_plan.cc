@@ -60,6 +60,7 @@ StatusOr<std::vector<TensorPlan>> PlanCheckpoint(const Checkpoint& checkpoint, c
     p.matrix = *m;
     p.method = options.method;
     p.params = options.params;
+    p.device = options.device;
     bool overridden = false;
     for (const OverrideRule& o : options.overrides) {
       if (std::regex_search(t.name, o.regex)) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "quantd/core/device.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
 #include "quantd/core/tensor.h"
@@ -42,6 +43,8 @@ struct PlanOptions {
   std::vector<OverrideRule> overrides;
   // Upper bound on a chunk's source bytes (at least one row per chunk).
   uint64_t chunk_bytes = uint64_t{4} << 20;
+  // Where chunks are encoded (in-process, or asked of the servers).
+  Device device = Device::kAuto;
 };
 
 struct ChunkPlan {
@@ -57,6 +60,7 @@ struct TensorPlan {
   Params params;       // resolved
   MatrixShape matrix;
   std::vector<ChunkPlan> chunks;
+  Device device = Device::kAuto;
   // Calibration data for this tensor (CrossQuant column maxima, PVQ Hessian), or null.
   std::shared_ptr<const Calibration> calibration;
 

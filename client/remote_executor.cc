@@ -157,6 +157,9 @@ class Job {
         m.set_row_begin(t.rows.row_begin);
         m.set_row_count(t.rows.row_end - t.rows.row_begin);
         proto::ToProto(p.method, p.params, m.mutable_params());
+        m.set_device(p.device == Device::kCpu    ? quantd::v1::DEVICE_CPU
+                     : p.device == Device::kCuda ? quantd::v1::DEVICE_CUDA
+                                                 : quantd::v1::DEVICE_AUTO);
         if (cal) {
           for (float v : cal->column_max) m.add_column_max(v);
           if (!cal->hessian.empty()) m.set_hessian_key(p.name());

@@ -9,7 +9,7 @@
 namespace quantd::server {
 
 StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::string_view data,
-                                                const std::string* hessian) {
+                                                const std::string* hessian, Device policy) {
   const std::string who = "chunk " + std::to_string(c.chunk_id) + " of tensor '" + c.tensor_name + "'";
   auto method = proto::FromProto(c.params);
   if (!method.ok()) return method.status().WithContext(who);
@@ -43,7 +43,16 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
                  .cols = c.matrix.cols,
                  .data = values,
                  .calibration = (calibration.column_max.empty() && calibration.hessian.empty()) ? nullptr : &calibration};
-  auto measured = EncodeAndMeasure(block, method->method, method->params);
+  EncodeOptions options;
+  if (c.device == quantd::v1::DEVICE_CPU || policy == Device::kCpu) {
+    if (c.device == quantd::v1::DEVICE_CUDA) {
+      return FailedPreconditionError(who + ": device CUDA requested from a server running with --device cpu");
+    }
+    options.device = Device::kCpu;
+  } else {
+    options.device = c.device == quantd::v1::DEVICE_CUDA ? Device::kCuda : Device::kAuto;
+  }
+  auto measured = EncodeAndMeasure(block, method->method, method->params, options);
   if (!measured.ok()) return measured.status();
   quantd::v1::QuantizeResponse r;
   r.set_chunk_id(c.chunk_id);
@@ -51,7 +60,7 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
   const double bpw = measured->encoding.BitsPerWeight();
   proto::ToProto(measured->error, bpw, r.mutable_metrics());
   proto::ToProto(std::move(measured->encoding), r.mutable_encoding());
-  r.set_device("cpu");
+  r.set_device(measured->device == Device::kCuda ? "cuda:0" : "cpu");
   return r;
 }
 

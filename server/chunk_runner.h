@@ -9,6 +9,7 @@
 #include <string>
 
 #include "chunk_assembler.h"
+#include "quantd/core/device.h"
 #include "quantd/core/status.h"
 #include "quantd/v1/quantizer.pb.h"
 
@@ -17,8 +18,10 @@ namespace quantd::server {
 // Encodes `chunk` whose bytes are `data` (chunk.data for a streamed chunk, the request's data for
 // a unary one); `hessian` is the bytes of the blob it references (null when it references none).
 // Errors name the tensor and chunk.
+// `policy` is the server's --device: kCpu never uses a GPU; otherwise the request's device
+// decides (DEVICE_AUTO: the GPU when it pays, see quantize.h).
 StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& chunk, std::string_view data,
-                                                const std::string* hessian);
+                                                const std::string* hessian, Device policy);
 
 // Decodes an encoding to `dtype` (F32, F16, BF16).
 StatusOr<quantd::v1::DequantizeResponse> RunDequantize(const quantd::v1::DequantizeRequest& request);

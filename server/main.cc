@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "log.h"
+#include "quantd/core/device.h"
 #include "quantd_server.h"
 
 int main(int argc, char** argv) {
@@ -23,7 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", o.max_message_bytes, "largest gRPC message accepted")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1} << 16, uint64_t{2047} << 20));
-  app.add_option("--device", o.device, "where chunks are encoded: auto, cpu or cuda")
+  app.add_option("--device", o.device,
+                 "where chunks are encoded: auto (the GPU for large chunks of methods with a CUDA encoder, when "
+                 "there is one), cpu (never a GPU), cuda (like auto, but refuse to start without a GPU)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain; enables TLS on --listen");
@@ -50,8 +53,9 @@ int main(int argc, char** argv) {
     std::cerr << "quantd: " << e.what() << "\nRun with --help for usage.\n";
     return 2;
   }
-  if (o.device == "cuda") {
-    std::cerr << "quantd: --device cuda: this build has no CUDA backend\n";
+  if (o.device == "cuda" && quantd::CudaDevices().empty()) {
+    std::cerr << "quantd: --device cuda: "
+              << (quantd::BuiltWithCuda() ? "no usable CUDA device" : "this build has no CUDA backend") << "\n";
     return 1;
   }
 

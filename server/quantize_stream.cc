@@ -142,7 +142,7 @@ void QuantizeStream::RunTask(const AssembledChunk& chunk, const std::string* hes
       std::this_thread::sleep_for(std::chrono::milliseconds(service_->options().debug_chunk_delay_ms));
     }
     try {
-      result = RunChunk(chunk, chunk.data, hessian);
+      result = RunChunk(chunk, chunk.data, hessian, service_->device_policy());
     } catch (const std::exception& e) {
       result = InternalError(std::string("chunk ") + std::to_string(chunk.chunk_id) + ": " + e.what());
     }

@@ -26,7 +26,8 @@ QuantizerService::QuantizerService(const ServerOptions& options, std::string tok
       token_(std::move(token)),
       metrics_(metrics),
       budget_(options.max_inflight_bytes),
-      pool_(options.threads) {}
+      pool_(options.threads),
+      device_policy_(options.device == "cpu" ? Device::kCpu : Device::kAuto) {}
 
 QuantizerService::~QuantizerService() = default;
 
@@ -134,7 +135,7 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
       } else {
         try {
           const auto start = std::chrono::steady_clock::now();
-          auto r = RunChunk(*chunk, request->data(), hessian);
+          auto r = RunChunk(*chunk, request->data(), hessian, device_policy_);
           if (r.ok()) {
             *response = std::move(*r);
             response->mutable_timings()->set_encode_seconds(
@@ -234,6 +235,14 @@ grpc::ServerUnaryReactor* QuantizerService::GetInfo(grpc::CallbackServerContext*
   auto* cpu = response->add_devices();
   cpu->set_name("cpu");
   cpu->set_description(std::to_string(pool_.threads()) + " threads");
+  if (device_policy_ != Device::kCpu) {
+    for (const CudaDeviceInfo& d : CudaDevices()) {
+      auto* gpu = response->add_devices();
+      gpu->set_name("cuda:" + std::to_string(d.index));
+      gpu->set_description(d.name + ", " + std::to_string(d.multiprocessors) + " SMs");
+      gpu->set_memory_bytes(d.memory_bytes);
+    }
+  }
   response->set_threads(pool_.threads());
   response->set_max_message_bytes(options_.max_message_bytes);
   response->set_max_inflight_bytes(options_.max_inflight_bytes);

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "byte_budget.h"
+#include "quantd/core/device.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
 #include "server_metrics.h"
 #include "server_options.h"
@@ -54,6 +55,8 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   WorkPool& pool() { return pool_; }
   ServerMetrics* metrics() { return metrics_; }
   const ServerOptions& options() const { return options_; }
+  // kCpu under --device cpu, kAuto otherwise (requests may then ask for either device).
+  Device device_policy() const { return device_policy_; }
 
  private:
   friend class QuantizeStream;
@@ -68,6 +71,7 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   ServerMetrics* metrics_;
   ByteBudget budget_;
   WorkPool pool_;
+  const Device device_policy_;
   std::atomic<bool> draining_{false};
   mutable std::mutex mu_;
   std::condition_variable streams_done_;
