@@ -267,3 +267,5 @@ def check_gpu(dep, errors):
         errors.append("gpu overlay: no nodeSelector for GPU nodes")
     if not c["image"].endswith("-cuda"):
         errors.append(f"gpu overlay: image {c['image']} is not the CUDA variant (tag ...-cuda)")
+    if "--device=cuda" not in c.get("args", []):
+        errors.append("gpu overlay: quantd should run with --device=cuda (refuse to start without a GPU)")
