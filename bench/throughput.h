@@ -1,0 +1,93 @@
+// Shared pieces of the throughput benchmarks: the 4096 x 4096 heavy-tailed F32 matrix every
+// method is timed on, the TBB arena size argument, memcpy of the same buffer as the
+// memory-bandwidth yardstick, and a main() that prints every result as a ratio to that memcpy
+// measured in the same run (the machines are shared, so absolute timings are noisy).
+#ifndef QUANTD_BENCH_THROUGHPUT_H_
+#define QUANTD_BENCH_THROUGHPUT_H_
+
+#include <benchmark/benchmark.h>
+#include <tbb/task_arena.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "quantd/core/tensor.h"
+#include "synthetic.h"
+
+namespace quantd::bench {
+
+inline constexpr int64_t kRows = 4096, kCols = 4096;
+
+inline const std::vector<float>& Matrix() {
+  static const std::vector<float> w = HeavyTailedMatrix(kRows, kCols, 1);
+  return w;
+}
+
+inline RowBlock Block() {
+  static const std::vector<int64_t> shape = {kRows, kCols};
+  return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
+}
+
+// The arena size of a benchmark whose argument 1 is a thread count (0: all cores).
+inline int Threads(const benchmark::State& state) {
+  return state.range(1) > 0 ? static_cast<int>(state.range(1)) : tbb::task_arena::automatic;
+}
+
+// memcpy of the matrix, on one core. Register with BENCHMARK(BM_Memcpy) in each program.
+inline void BM_Memcpy(benchmark::State& state) {
+  std::vector<float> dst(kRows * kCols);
+  for (auto _ : state) {
+    memcpy(dst.data(), Matrix().data(), dst.size() * 4);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * kRows * kCols * 4);
+}
+
+// The console output, then every run's (with repetitions, every median's) bytes per second as a
+// ratio to BM_Memcpy's.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      auto it = r.counters.find("bytes_per_second");
+      const bool wanted = r.run_type == Run::RT_Iteration || r.aggregate_name == "median";
+      if (wanted && !r.error_occurred && it != r.counters.end()) {
+        rates_.emplace_back(r.benchmark_name(), it->second.value);
+      }
+    }
+  }
+  void PrintRatios() const {
+    double memcpy_rate = 0;
+    for (const auto& [name, rate] : rates_) {
+      if (name.rfind("BM_Memcpy", 0) == 0) memcpy_rate = rate;
+    }
+    if (memcpy_rate <= 0) return;
+    std::printf("\nratio to memcpy (%.2f GB/s, one core, same run):\n", memcpy_rate / 1e9);
+    for (const auto& [name, rate] : rates_) {
+      std::printf("  %-56s %7.2f GB/s  %5.2f\n", name.c_str(), rate / 1e9, rate / memcpy_rate);
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, double>> rates_;
+};
+
+// The body of main(): builds the matrix outside the timed loops, runs, prints the ratios.
+inline int RunWithRatios(int argc, char** argv) {
+  Block();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.PrintRatios();
+  benchmark::Shutdown();
+  return 0;
+}
+
+}  // namespace quantd::bench
+
+#endif  // QUANTD_BENCH_THROUGHPUT_H_
