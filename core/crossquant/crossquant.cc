@@ -134,8 +134,8 @@ bool EncodeFast(const float* x, int64_t rows, int64_t cols, const CrossQuantOpti
     uint8_t* dst = out->codes.data() + i * row_bytes;
     // At 8 bits the byte codes are the packed row.
     uint8_t* qi = o.bits == 8 ? dst : q.data();
-    QuantizeRow(isa, xi, cols, s, v.data(), inv_v.empty() ? nullptr : inv_v.data(), per_token_step, qmax, qi,
-                &task_counts[k]);
+    QuantizeRow(isa, xi, cols, s, v.data(), inv_v.empty() ? nullptr : inv_v.data(), o.static_columns,
+                per_token_step, qmax, qi, &task_counts[k]);
     if (o.bits != 8) PackByteCodes(q, o.bits, std::span<uint8_t>(dst, row_bytes));
   });
   // An infinite step would decode to NaN; it takes maxima within an ulp or two of FLT_MAX.

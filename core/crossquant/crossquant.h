@@ -157,11 +157,12 @@ float RowAbsMax(Isa isa, const float* x, int64_t cols, float* col_max);
 bool ReciprocalsUsable(const std::vector<float>& v);
 std::vector<float> Reciprocals(const std::vector<float>& v);
 // Codes of one row, one per byte (q + qmax + 1), and the row's counts. `inv_v` is
-// Reciprocals(v) when ReciprocalsUsable(v), else null (the loop divides). `per_token_step` is
+// Reciprocals(v) when ReciprocalsUsable(v), else null (the loop divides). `static_columns`: v
+// comes from calibration maxima (values may then exceed their range). `per_token_step` is
 // f32(t_i / qmax), or +inf when that is 0 (every non-zero input of the row is then in the
 // per-token kernel).
 void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v, const float* inv_v,
-                 float per_token_step, int qmax, uint8_t* q, KernelCounts* counts);
+                 bool static_columns, float per_token_step, int qmax, uint8_t* q, KernelCounts* counts);
 // Values of one row from byte codes; false when a code is 0.
 bool DecodeRow(Isa isa, const uint8_t* q, int64_t cols, float s, const float* v, int qmax, float* out);
 

@@ -249,6 +249,24 @@ TEST(CrossQuantTest, NearTiesMatchReference) {
         }
       }
       ExpectFastMatchesRef(x, rows, cols, Opt(bits, alpha), nullptr, "near ties bits=" + std::to_string(bits));
+      // Static columns equal to these maxima (the same steps), and every fifth row moved next to
+      // +-(qmax + 1/2) steps, the boundary between the last level and a clamp (still below t = 8).
+      Block own;
+      ASSERT_TRUE(crossquant_internal::EncodeRef(x.data(), rows, cols, Opt(bits, alpha), nullptr, &own));
+      std::vector<float> y = x;
+      for (int64_t i = 1; i < rows; i += 5) {
+        for (int64_t j = 1; j < cols; ++j) {
+          const float d = static_cast<float>(std::pow(double{big}, alpha) / qmax) *
+                          static_cast<float>(std::pow(double{own.col_max[j]}, 1 - alpha));
+          float v = static_cast<float>((qmax + 0.5) * d);
+          for (int u = static_cast<int>(rng() % 5) - 2; u != 0; u += u > 0 ? -1 : 1) {
+            v = std::nextafter(v, u > 0 ? INFINITY : 0.0f);
+          }
+          y[i * cols + j] = (rng() & 1) ? v : -v;
+        }
+      }
+      ExpectFastMatchesRef(y, rows, cols, Opt(bits, alpha, DType::kF32, true), own.col_max.data(),
+                           "near the clamp, static, bits=" + std::to_string(bits));
       // A column of tiny values (factor V below 2^-60) makes the fast path divide instead of
       // multiplying by reciprocals: the same near-ties through that loop.
       for (int64_t i = 0; i < rows; ++i) x[i * cols + cols - 1] = 1e-30f * static_cast<float>(i + 1);
