@@ -50,7 +50,8 @@ void BM_CrossQuantMethod(benchmark::State& state) {
 
 // The fast path alone on one thread, for each row-kernel variant (0 portable, 1 AVX2).
 void BM_CrossQuantKernels(benchmark::State& state) {
-  const auto isa = state.range(1) == 0 ? crossquant_internal::Isa::kPortable : crossquant_internal::Isa::kAvx2;
+  const auto isa =
+      state.range(1) == 0 ? crossquant_internal::Isa::kPortable : crossquant_internal::Isa::kAvx2;
   if (!crossquant_internal::IsaAvailable(isa)) {
     state.SkipWithError("variant not available on this CPU");
     return;
@@ -61,7 +62,8 @@ void BM_CrossQuantKernels(benchmark::State& state) {
   for (auto _ : state) {
     arena.execute([&] {
       crossquant_internal::Block b;
-      benchmark::DoNotOptimize(crossquant_internal::EncodeFast(Matrix().data(), kRows, kCols, o, nullptr, &b, isa));
+      benchmark::DoNotOptimize(
+          crossquant_internal::EncodeFast(Matrix().data(), kRows, kCols, o, nullptr, &b, isa));
     });
   }
   state.SetBytesProcessed(state.iterations() * kRows * kCols * 4);
@@ -78,10 +80,26 @@ void BM_CrossQuantDecode(benchmark::State& state) {
 }
 
 BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_CrossQuantMethod)->ArgsProduct({{4, 8}, {1, 0}})->ArgNames({"bits", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_CrossQuantKernels)->ArgsProduct({{4, 8}, {0, 1}})->ArgNames({"bits", "avx2"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_CrossQuantEncode)->ArgsProduct({{4, 8}, {1, 0}})->ArgNames({"bits", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_CrossQuantDecode)->ArgsProduct({{4, 8}, {1, 0}})->ArgNames({"bits", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CrossQuantMethod)
+    ->ArgsProduct({{4, 8}, {1, 0}})
+    ->ArgNames({"bits", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_CrossQuantKernels)
+    ->ArgsProduct({{4, 8}, {0, 1}})
+    ->ArgNames({"bits", "avx2"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_CrossQuantEncode)
+    ->ArgsProduct({{4, 8}, {1, 0}})
+    ->ArgNames({"bits", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_CrossQuantDecode)
+    ->ArgsProduct({{4, 8}, {1, 0}})
+    ->ArgNames({"bits", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace quantd::bench

@@ -35,7 +35,7 @@ using ::quantd::testing::Llama2cMatrix;
 struct Totals {
   double elements = 0, nonzero = 0, kernel = 0, per_token_kernel = 0;
   double column_below_row = 0;  // non-zero elements with c_j < t_i (CrossQuant's step is smaller there)
-  ErrorSums cross, per_token;  // reconstruction error of CrossQuant and of per-token (alpha = 1)
+  ErrorSums cross, per_token;   // reconstruction error of CrossQuant and of per-token (alpha = 1)
 };
 
 // Encodes `m` with CrossQuant at `alpha` and at alpha = 1 (per-token), adds counts and errors.
@@ -47,7 +47,8 @@ bool Measure(const Llama2cMatrix& m, int bits, double alpha, Totals* t) {
   auto cq = EncodeAndMeasure(block, "crossquant", p);
   auto tok = EncodeAndMeasure(block, "crossquant", pt);
   if (!cq.ok() || !tok.ok()) {
-    std::fprintf(stderr, "%s: %s\n", m.name.c_str(), (cq.ok() ? tok.status() : cq.status()).ToString().c_str());
+    std::fprintf(stderr, "%s: %s\n", m.name.c_str(),
+                 (cq.ok() ? tok.status() : cq.status()).ToString().c_str());
     return false;
   }
   const auto& s = cq->encoding.stats;
@@ -65,7 +66,8 @@ bool Measure(const Llama2cMatrix& m, int bits, double alpha, Totals* t) {
     }
   }
   for (int64_t i = 0; i < m.rows; ++i) {
-    for (int64_t j = 0; j < m.cols; ++j) t->column_below_row += m.data[i * m.cols + j] != 0 && col_max[j] < row_max[i];
+    for (int64_t j = 0; j < m.cols; ++j)
+      t->column_below_row += m.data[i * m.cols + j] != 0 && col_max[j] < row_max[i];
   }
   // The per-token count reported by the CrossQuant encoding is that of the alpha = 1 encoding.
   if (tok->encoding.stats.at("kernel_count") != tok->encoding.stats.at("per_token_kernel_count")) {
@@ -111,13 +113,15 @@ bool CaptureActivations(const std::string& data_dir, const testing::Llama2cWeigh
   *max_logit_diff = 0;
   for (int64_t k = 0; k < protocol.windows; ++k) {
     std::vector<int32_t> inputs = {client::Llama2cTokenizer::kBos};
-    inputs.insert(inputs.end(), stream.begin() + k * protocol.window, stream.begin() + (k + 1) * protocol.window - 1);
+    inputs.insert(inputs.end(), stream.begin() + k * protocol.window,
+                  stream.begin() + (k + 1) * protocol.window - 1);
     RunCapturing(w, inputs, acts);
     std::vector<float> logits(inputs.size() * w.vocab_size);
     auto cache = model->NewCache();
     if (!model->Forward(inputs, cache, logits).ok()) return false;
     for (size_t i = 0; i < logits.size(); ++i) {
-      *max_logit_diff = std::max(*max_logit_diff, static_cast<double>(std::fabs(logits[i] - acts->logits[i])));
+      *max_logit_diff =
+          std::max(*max_logit_diff, static_cast<double>(std::fabs(logits[i] - acts->logits[i])));
     }
   }
   return true;
@@ -127,14 +131,16 @@ double Pct(double a, double b) { return b > 0 ? 100.0 * a / b : 0.0; }
 
 void PrintRow(const std::string& label, const Totals& t) {
   std::printf("| %s | %.0f | %.1f%% | %.2f%% | %.2f%% | %.2f | %.2f | %.2f |\n", label.c_str(), t.elements,
-              Pct(t.column_below_row, t.nonzero), Pct(t.per_token_kernel, t.nonzero), Pct(t.kernel, t.nonzero),
+              Pct(t.column_below_row, t.nonzero), Pct(t.per_token_kernel, t.nonzero),
+              Pct(t.kernel, t.nonzero),
               Pct(t.kernel, t.nonzero) / std::max(1e-12, Pct(t.per_token_kernel, t.nonzero)),
               MetricsFromSums(t.per_token, 0).sqnr_db, MetricsFromSums(t.cross, 0).sqnr_db);
 }
 
 void PrintHeader() {
-  std::printf("| matrices | elements | c_j < t_i | per-token kernel | CrossQuant kernel | ratio | "
-              "SQNR per-token (dB) | SQNR CrossQuant (dB) |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "| matrices | elements | c_j < t_i | per-token kernel | CrossQuant kernel | ratio | "
+      "SQNR per-token (dB) | SQNR CrossQuant (dB) |\n|---|---|---|---|---|---|---|---|\n");
 }
 
 // Kernel and SQNR per group of matrices (summed over layers) and over all of them.
@@ -151,14 +157,16 @@ bool PrintGroups(const std::vector<Llama2cMatrix>& mats, int bits, const std::st
 }
 
 bool PrintAlphaSweep(const std::vector<Llama2cMatrix>& mats) {
-  std::printf("| alpha | kernel 8-bit | SQNR 8-bit (dB) | kernel 4-bit | SQNR 4-bit (dB) |\n|---|---|---|---|---|\n");
+  std::printf(
+      "| alpha | kernel 8-bit | SQNR 8-bit (dB) | kernel 4-bit | SQNR 4-bit (dB) |\n|---|---|---|---|---|\n");
   for (double alpha : {0.0, 0.15, 0.3, 0.55, 0.8, 1.0}) {
     Totals t8, t4;
     for (const auto& m : mats) {
       if (!Measure(m, 8, alpha, &t8) || !Measure(m, 4, alpha, &t4)) return false;
     }
     std::printf("| %.2f | %.2f%% | %.2f | %.2f%% | %.2f |\n", alpha, Pct(t8.kernel, t8.nonzero),
-                MetricsFromSums(t8.cross, 0).sqnr_db, Pct(t4.kernel, t4.nonzero), MetricsFromSums(t4.cross, 0).sqnr_db);
+                MetricsFromSums(t8.cross, 0).sqnr_db, Pct(t4.kernel, t4.nonzero),
+                MetricsFromSums(t4.cross, 0).sqnr_db);
   }
   return true;
 }
@@ -173,8 +181,10 @@ int Run(const std::string& data_dir) {
   Activations acts;
   double logit_diff = 0;
   if (!CaptureActivations(data_dir, weights, &acts, &logit_diff)) return 1;
-  std::printf("Activations: %ld tokens; largest difference between this forward pass's logits and "
-              "client::LlamaModel's: %.2e\n", static_cast<long>(acts.matrices.front().rows), logit_diff);
+  std::printf(
+      "Activations: %ld tokens; largest difference between this forward pass's logits and "
+      "client::LlamaModel's: %.2e\n",
+      static_cast<long>(acts.matrices.front().rows), logit_diff);
   const std::vector<Llama2cMatrix> linear = weights.LinearLayers();
   std::vector<Llama2cMatrix> synthetic;
   for (int k = 0; k < 3; ++k) {
@@ -185,12 +195,16 @@ int Run(const std::string& data_dir) {
                          256, 4096, HeavyTailedMatrix(256, 4096, 100 + k, 4.0, outliers, gain, 1.0f)});
   }
   for (int bits : {8, 4}) {
-    std::printf("\n### %d bits, alpha = 0.15: stories260K activations (rows = tokens; 5 layers per row)\n\n", bits);
-    if (!PrintGroups(acts.matrices, bits, "all 21 activation matrices")) return 1;
-    std::printf("\n### %d bits, alpha = 0.15: stories260K linear weights (rows = output channels; 5 layers per row)\n\n",
+    std::printf("\n### %d bits, alpha = 0.15: stories260K activations (rows = tokens; 5 layers per row)\n\n",
                 bits);
+    if (!PrintGroups(acts.matrices, bits, "all 21 activation matrices")) return 1;
+    std::printf(
+        "\n### %d bits, alpha = 0.15: stories260K linear weights (rows = output channels; 5 layers per "
+        "row)\n\n",
+        bits);
     if (!PrintGroups(linear, bits, "all 35 weight matrices")) return 1;
-    std::printf("\n### %d bits, alpha = 0.15: synthetic activation-like matrices (Student-t, nu = 4)\n\n", bits);
+    std::printf("\n### %d bits, alpha = 0.15: synthetic activation-like matrices (Student-t, nu = 4)\n\n",
+                bits);
     PrintHeader();
     for (const auto& m : synthetic) {
       Totals t;
@@ -208,4 +222,6 @@ int Run(const std::string& data_dir) {
 }  // namespace
 }  // namespace quantd::bench
 
-int main(int argc, char** argv) { return quantd::bench::Run(argc > 1 ? argv[1] : quantd::testing::RealDataDir()); }
+int main(int argc, char** argv) {
+  return quantd::bench::Run(argc > 1 ? argv[1] : quantd::testing::RealDataDir());
+}

@@ -59,7 +59,8 @@ inline void MatVec(const testing::Llama2cMatrix& w, const float* x, float* out) 
 
 // Runs `tokens` as one sequence from position 0, appending every linear layer's input to `acts`
 // and leaving the logits of this run in acts->logits.
-inline void RunCapturing(const testing::Llama2cWeights& w, std::span<const int32_t> tokens, Activations* acts) {
+inline void RunCapturing(const testing::Llama2cWeights& w, std::span<const int32_t> tokens,
+                         Activations* acts) {
   using llama2c_internal::MatVec;
   using llama2c_internal::RmsNorm;
   const int64_t dim = w.dim, hidden = w.hidden_dim, hs = dim / w.n_heads, kv_dim = w.n_kv_heads * hs;

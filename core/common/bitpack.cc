@@ -113,7 +113,9 @@ void UnpackByteCodes(std::span<const uint8_t> in, int bits, std::span<uint8_t> c
       for (size_t b = 0; b < whole; ++b) {
         for (int k = 0; k < 4; ++k) q[4 * b + k] = static_cast<uint8_t>((in[b] >> (2 * k)) & 0x3);
       }
-      for (size_t i = 4 * whole; i < n; ++i) q[i] = static_cast<uint8_t>((in[whole] >> (2 * (i - 4 * whole))) & 0x3);
+      for (size_t i = 4 * whole; i < n; ++i) {
+        q[i] = static_cast<uint8_t>((in[whole] >> (2 * (i - 4 * whole))) & 0x3);
+      }
       return;
     }
     default:

@@ -45,7 +45,8 @@ Isa Resolve(Isa isa) {
 // block (rb x cols floats, at most 1/16 of the input beyond c itself) and the row maxima of its
 // stripe (cs x rows floats), combined afterwards. max is exact, so the result depends on neither
 // the tiling nor the thread count.
-void ComputeMaxima(Isa isa, const float* x, int64_t rows, int64_t cols, const CrossQuantOptions& o, Block* out) {
+void ComputeMaxima(Isa isa, const float* x, int64_t rows, int64_t cols, const CrossQuantOptions& o,
+                   Block* out) {
   constexpr int64_t kTiles = 64;
   const int64_t rb = std::clamp<int64_t>(rows / 16, 1, kTiles);
   const int64_t cs = std::clamp<int64_t>(kTiles / rb, 1, (cols + 1023) / 1024);
@@ -56,7 +57,8 @@ void ComputeMaxima(Isa isa, const float* x, int64_t rows, int64_t cols, const Cr
       const int64_t b = k / cs, c = k % cs;
       const int64_t j0 = c * stripe_cols, n = std::min(cols, j0 + stripe_cols) - j0;
       for (int64_t i = b * block_rows; i < std::min(rows, (b + 1) * block_rows); ++i) {
-        part_t[c * rows + i] = n > 0 ? RowAbsMax(isa, x + i * cols + j0, n, part_c.data() + b * cols + j0) : 0;
+        part_t[c * rows + i] =
+            n > 0 ? RowAbsMax(isa, x + i * cols + j0, n, part_c.data() + b * cols + j0) : 0;
       }
     }
   });
@@ -148,8 +150,8 @@ bool EncodeFast(const float* x, int64_t rows, int64_t cols, const CrossQuantOpti
   return true;
 }
 
-bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows,
-                int64_t cols, const CrossQuantOptions& o, float* out, Isa isa) {
+bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows, int64_t cols,
+                const CrossQuantOptions& o, float* out, Isa isa) {
   isa = Resolve(isa);
   std::vector<float> s(static_cast<size_t>(rows)), v(static_cast<size_t>(cols));
   for (int64_t i = 0; i < rows; ++i) s[i] = RowFactor(row_max[i], o);
@@ -236,16 +238,18 @@ class CrossQuant final : public Method {
       return InvalidArgumentError("static_columns=true needs calibration column maxima (column_max)");
     }
     if (!o.static_columns && have_cal) {
-      return InvalidArgumentError("calibration column maxima were supplied but static_columns=false; "
-                                  "set static_columns=true to use them");
+      return InvalidArgumentError(
+          "calibration column maxima were supplied but static_columns=false; "
+          "set static_columns=true to use them");
     }
     crossquant_internal::Block b;
     if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o,
                                          have_cal ? in.calibration->column_max.data() : nullptr, &b)) {
-      return InvalidArgumentError(o.scale_dtype == DType::kF16
-                                      ? "a row or column maximum overflows f16 (from 65520 up it rounds to "
-                                        "infinity); use scale_dtype=f32"
-                                      : "values within a few ulps of the float maximum give an infinite step");
+      return InvalidArgumentError(
+          o.scale_dtype == DType::kF16
+              ? "a row or column maximum overflows f16 (from 65520 up it rounds to "
+                "infinity); use scale_dtype=f32"
+              : "values within a few ulps of the float maximum give an infinite step");
     }
     Encoding enc;
     Section codes;
@@ -277,13 +281,15 @@ class CrossQuant final : public Method {
     QUANTD_ASSIGN_OR_RETURN(std::vector<float> t, LoadMaxima(*rs, "row"));
     QUANTD_ASSIGN_OR_RETURN(std::vector<float> c, LoadMaxima(*cs, "column"));
     if (!crossquant_internal::StepsFinite(t, c, o)) {
-      return InvalidArgumentError("crossquant maxima give an infinite step (row and column maxima near "
-                                  "the float maximum)");
+      return InvalidArgumentError(
+          "crossquant maxima give an infinite step (row and column maxima near "
+          "the float maximum)");
     }
     if (!crossquant_internal::DecodeFast(codes->data.data(), t.data(), c.data(), rows, enc.cols, o,
                                          out.data())) {
-      return InvalidArgumentError("crossquant section 'codes' holds the value 0 (-2^(bits-1)), outside "
-                                  "the symmetric code range");
+      return InvalidArgumentError(
+          "crossquant section 'codes' holds the value 0 (-2^(bits-1)), outside "
+          "the symmetric code range");
     }
     return OkStatus();
   }

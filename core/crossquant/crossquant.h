@@ -102,9 +102,9 @@ struct KernelCounts {
 
 // One encoded block, with the maxima as floats (already rounded to scale_dtype).
 struct Block {
-  std::vector<uint8_t> codes;   // rows * PackedBytes(cols, bits)
-  std::vector<float> row_max;   // t, rows values
-  std::vector<float> col_max;   // c, cols values
+  std::vector<uint8_t> codes;  // rows * PackedBytes(cols, bits)
+  std::vector<float> row_max;  // t, rows values
+  std::vector<float> col_max;  // c, cols values
   KernelCounts counts;
 };
 
@@ -128,10 +128,10 @@ bool EncodeFast(const float* x, int64_t rows, int64_t cols, const CrossQuantOpti
 // Decode rows x cols values from codes and the stored maxima. Returns false when a code is the
 // unused value 0 (-2^(N-1)) (DecodeRef also when a step is infinite). REQUIRES: the maxima are
 // finite and >= 0; for DecodeFast, StepsFinite.
-bool DecodeRef(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows,
-               int64_t cols, const CrossQuantOptions& o, float* out);
-bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows,
-                int64_t cols, const CrossQuantOptions& o, float* out, Isa isa = Isa::kAuto);
+bool DecodeRef(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows, int64_t cols,
+               const CrossQuantOptions& o, float* out);
+bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows, int64_t cols,
+                const CrossQuantOptions& o, float* out, Isa isa = Isa::kAuto);
 
 // Plain per-token quantization of the same block at the same bits (step f32(t_i / qmax) with t_i
 // rounded to scale_dtype, codes in the same layout): what CrossQuant with alpha = 1 must equal,

@@ -109,8 +109,8 @@ bool EncodeRef(const float* x, int64_t rows, int64_t cols, const CrossQuantOptio
   return true;
 }
 
-bool DecodeRef(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows,
-               int64_t cols, const CrossQuantOptions& o, float* out) {
+bool DecodeRef(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows, int64_t cols,
+               const CrossQuantOptions& o, float* out) {
   const int half = o.qmax() + 1;
   const size_t row_bytes = PackedBytes(cols, o.bits);
   std::vector<uint32_t> q(cols);

@@ -2,8 +2,9 @@
 // vectorises them (no branches, no float reductions that need reassociation), compiled twice: for
 // the baseline x86-64 (SSE2) or any other target, and, on x86-64 with GCC or Clang, for AVX2 via
 // a function target attribute, picked at run time. Both variants run the same IEEE binary32
-// operations in the same order (AVX2 does not enable FMA, and the build does not contract), so
-// their bytes are identical; the tests compare each against the reference.
+// operations in the same order (target("avx2") does not enable FMA, and no expression here has a
+// multiply feeding an add that could be contracted), so their bytes are identical; the tests
+// compare each against the reference.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -29,8 +30,8 @@ namespace {
 constexpr float kRoundMagic = 12582912.0f;
 // Elements per block of the quantizing loop, so that its counts fit in 32 bits.
 constexpr int64_t kBlock = int64_t{1} << 24;
-// Factors in [2^-60, 2^60] (or exactly 0) keep every product and reciprocal below normal and
-// finite, which the error bound of the reciprocal quotient needs.
+// Factors in [2^-60, 2^60] (or exactly 0) keep every product and reciprocal normal and finite,
+// which the error bound of the reciprocal quotient needs.
 constexpr float kSafeLo = 0x1p-60f, kSafeHi = 0x1p60f;
 // The reciprocal quotient x * (1/S * 1/V) is within 5 binary32 roundings (relative 5 * 2^-24) of
 // the exact x / D, i.e. within 3.9e-5 of it for |x/D| <= 129.5; a quotient further than 2^-14
@@ -165,8 +166,8 @@ QUANTD_ALWAYS_INLINE void QuantizeBlocks(const float* x, int64_t cols, float s, 
 // every quotient is below qmax + 0.07 and none rounds beyond qmax: the count is exactly 0. (The
 // tests compare it with the reference's, which always counts.)
 QUANTD_ALWAYS_INLINE void QuantizeRowBody(const float* x, int64_t cols, float s, const float* v,
-                                          const float* inv_v, bool static_columns, float per_token_step, int qmax,
-                                          uint8_t* q, KernelCounts* counts) {
+                                          const float* inv_v, bool static_columns, float per_token_step,
+                                          int qmax, uint8_t* q, KernelCounts* counts) {
   const float a = s == 0 ? 0.0f : 1.0f / s;
   if (inv_v == nullptr || !Safe(s)) {
     QuantizeBlocks<false, true>(x, cols, s, v, a, nullptr, per_token_step, qmax, q, counts);
@@ -201,8 +202,9 @@ bool DecodeRowPortable(const uint8_t* q, int64_t cols, float s, const float* v, 
 QUANTD_TARGET_AVX2 float RowAbsMaxAvx2(const float* x, int64_t n, float* col_max) {
   return RowAbsMaxBits(x, n, col_max);
 }
-QUANTD_TARGET_AVX2 void QuantizeRowAvx2(const float* x, int64_t cols, float s, const float* v, const float* inv_v,
-                                        bool st, float pts, int qmax, uint8_t* q, KernelCounts* counts) {
+QUANTD_TARGET_AVX2 void QuantizeRowAvx2(const float* x, int64_t cols, float s, const float* v,
+                                        const float* inv_v, bool st, float pts, int qmax, uint8_t* q,
+                                        KernelCounts* counts) {
   QuantizeRowBody(x, cols, s, v, inv_v, st, pts, qmax, q, counts);
 }
 QUANTD_TARGET_AVX2 bool DecodeRowAvx2(const uint8_t* q, int64_t cols, float s, const float* v, int qmax,
@@ -246,7 +248,9 @@ std::vector<float> Reciprocals(const std::vector<float>& v) {
 void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v, const float* inv_v,
                  bool static_columns, float per_token_step, int qmax, uint8_t* q, KernelCounts* counts) {
 #if QUANTD_CROSSQUANT_AVX2
-  if (isa == Isa::kAvx2) return QuantizeRowAvx2(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
+  if (isa == Isa::kAvx2) {
+    return QuantizeRowAvx2(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
+  }
 #endif
   QuantizeRowPortable(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
 }

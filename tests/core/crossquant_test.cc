@@ -25,7 +25,8 @@ using ::quantd::crossquant_internal::Block;
 using ::quantd::testing::StatusIs;
 
 CrossQuantOptions Opt(int bits, double alpha, DType scale_dtype = DType::kF32, bool static_columns = false) {
-  return CrossQuantOptions{.bits = bits, .alpha = alpha, .scale_dtype = scale_dtype, .static_columns = static_columns};
+  return CrossQuantOptions{
+      .bits = bits, .alpha = alpha, .scale_dtype = scale_dtype, .static_columns = static_columns};
 }
 
 StatusOr<Encoding> Encode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
@@ -81,8 +82,9 @@ std::vector<float> ActivationLike(int64_t rows, int64_t cols, uint64_t seed) {
 
 // The row-kernel variants this CPU can run.
 std::vector<crossquant_internal::Isa> Isas() {
-  std::vector<crossquant_internal::Isa> v = {crossquant_internal::Isa::kPortable};
-  if (crossquant_internal::IsaAvailable(crossquant_internal::Isa::kAvx2)) v.push_back(crossquant_internal::Isa::kAvx2);
+  using crossquant_internal::Isa;
+  std::vector<Isa> v = {Isa::kPortable};
+  if (crossquant_internal::IsaAvailable(Isa::kAvx2)) v.push_back(Isa::kAvx2);
   return v;
 }
 
@@ -104,8 +106,8 @@ void ExpectFastMatchesRef(const std::vector<float>& x, int64_t rows, int64_t col
     ExpectSameBits(ref.col_max, fast.col_max, w + " col_max");
     EXPECT_EQ(ref.counts, fast.counts) << w;
     std::vector<float> d2(x.size());
-    ASSERT_TRUE(crossquant_internal::DecodeFast(ref.codes.data(), ref.row_max.data(), ref.col_max.data(), rows,
-                                                cols, o, d2.data(), isa));
+    ASSERT_TRUE(crossquant_internal::DecodeFast(ref.codes.data(), ref.row_max.data(), ref.col_max.data(),
+                                                rows, cols, o, d2.data(), isa));
     ExpectSameBits(d1, d2, w + " decode");
   }
 }
@@ -137,7 +139,8 @@ TEST(CrossQuantTest, KnownValues) {
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   const float d47 = static_cast<float>(4.0 / 7), d27 = static_cast<float>(2.0 / 7);
   const float d17 = static_cast<float>(1.0 / 7), d057 = static_cast<float>(0.5 / 7);
-  ExpectSameBits(*back, {7 * d47, -2 * d27, 2 * d17, 0, 3 * d27, 7 * d17, -1 * d057, 0, 0, 0, 0, 0}, "decode");
+  ExpectSameBits(*back, {7 * d47, -2 * d27, 2 * d17, 0, 3 * d27, 7 * d17, -1 * d057, 0, 0, 0, 0, 0},
+                 "decode");
 }
 
 // The FORMAT.md claim the fast path relies on: for floats x and d, rounding the double quotient
@@ -199,10 +202,11 @@ TEST(CrossQuantTest, FastMatchesReferenceExactly) {
       for (double alpha : {0.0, 0.15, 0.37, 0.5, 1.0}) {
         for (DType md : {DType::kF32, DType::kF16}) {
           for (bool st : {false, true}) {
-            const std::string what = std::to_string(s.rows) + "x" + std::to_string(s.cols) + " bits=" +
-                                     std::to_string(bits) + " alpha=" + std::to_string(alpha) +
+            const std::string what = std::to_string(s.rows) + "x" + std::to_string(s.cols) +
+                                     " bits=" + std::to_string(bits) + " alpha=" + std::to_string(alpha) +
                                      (md == DType::kF16 ? " f16" : " f32") + (st ? " static" : "");
-            ExpectFastMatchesRef(x, s.rows, s.cols, Opt(bits, alpha, md, st), st ? cal.data() : nullptr, what);
+            ExpectFastMatchesRef(x, s.rows, s.cols, Opt(bits, alpha, md, st), st ? cal.data() : nullptr,
+                                 what);
           }
         }
       }
@@ -248,7 +252,8 @@ TEST(CrossQuantTest, NearTiesMatchReference) {
           x[i * cols + j] = (rng() & 1) ? std::min(v, c) : -std::min(v, c);
         }
       }
-      ExpectFastMatchesRef(x, rows, cols, Opt(bits, alpha), nullptr, "near ties bits=" + std::to_string(bits));
+      ExpectFastMatchesRef(x, rows, cols, Opt(bits, alpha), nullptr,
+                           "near ties bits=" + std::to_string(bits));
       // Static columns equal to these maxima (the same steps), and every fifth row moved next to
       // +-(qmax + 1/2) steps, the boundary between the last level and a clamp (still below t = 8).
       Block own;
@@ -270,7 +275,8 @@ TEST(CrossQuantTest, NearTiesMatchReference) {
       // A column of tiny values (factor V below 2^-60) makes the fast path divide instead of
       // multiplying by reciprocals: the same near-ties through that loop.
       for (int64_t i = 0; i < rows; ++i) x[i * cols + cols - 1] = 1e-30f * static_cast<float>(i + 1);
-      ExpectFastMatchesRef(x, rows, cols, Opt(bits, alpha), nullptr, "near ties, dividing, bits=" + std::to_string(bits));
+      ExpectFastMatchesRef(x, rows, cols, Opt(bits, alpha), nullptr,
+                           "near ties, dividing, bits=" + std::to_string(bits));
     }
   }
 }
@@ -305,7 +311,8 @@ TEST(CrossQuantTest, DynamicColumnsNeverClamp) {
     for (int bits = 2; bits <= 8; ++bits) {
       for (const char* md : {"f32", "f16"}) {
         for (const char* alpha : {"0", "0.15", "0.6", "1"}) {
-          Encoding e = MustEncode(x, rows, cols, {{"bits", std::to_string(bits)}, {"alpha", alpha}, {"scale_dtype", md}});
+          Encoding e = MustEncode(x, rows, cols,
+                                  {{"bits", std::to_string(bits)}, {"alpha", alpha}, {"scale_dtype", md}});
           EXPECT_EQ(e.stats.at("clamp_count"), 0) << bits << " " << md << " " << alpha;
           const auto q = SignedCodes(e.Find("codes")->data.data(), rows, cols, bits);
           const int qmax = (1 << (bits - 1)) - 1;
@@ -426,7 +433,8 @@ TEST(CrossQuantTest, ZeroRowsAndColumns) {
 TEST(CrossQuantTest, RejectsNonFiniteInputs) {
   std::vector<float> x = {1, 2, 3, 4};
   x[2] = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_THAT(Encode(x, 2, 2, {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 1, column 0"));
+  EXPECT_THAT(Encode(x, 2, 2, {}),
+              StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 1, column 0"));
   x[2] = -std::numeric_limits<float>::infinity();
   EXPECT_THAT(Encode(x, 2, 2, {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value -inf"));
   const std::vector<float> bad_c = {1, std::numeric_limits<float>::infinity()};
@@ -480,13 +488,16 @@ TEST(CrossQuantTest, ParametersResolveAndValidate) {
   EXPECT_EQ(names, (std::vector<std::string>{"bits", "alpha", "scale_dtype", "static_columns"}));
 
   std::vector<float> w(16, 1.0f);
-  EXPECT_THAT(Encode(w, 2, 8, {{"bits", "1"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 1 is out of range [2, 8]"));
+  EXPECT_THAT(Encode(w, 2, 8, {{"bits", "1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 1 is out of range [2, 8]"));
   EXPECT_THAT(Encode(w, 2, 8, {{"bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "bits"));
   EXPECT_THAT(Encode(w, 2, 8, {{"alpha", "1.5"}}), StatusIs(StatusCode::kInvalidArgument, "alpha"));
   EXPECT_THAT(Encode(w, 2, 8, {{"alpha", "-0.1"}}), StatusIs(StatusCode::kInvalidArgument, "alpha"));
   EXPECT_THAT(Encode(w, 2, 8, {{"alpha", "nan"}}), StatusIs(StatusCode::kInvalidArgument, "alpha"));
-  EXPECT_THAT(Encode(w, 2, 8, {{"scale_dtype", "bf16"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype"));
-  EXPECT_THAT(Encode(w, 2, 8, {{"group_size", "4"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'group_size'"));
+  EXPECT_THAT(Encode(w, 2, 8, {{"scale_dtype", "bf16"}}),
+              StatusIs(StatusCode::kInvalidArgument, "scale_dtype"));
+  EXPECT_THAT(Encode(w, 2, 8, {{"group_size", "4"}}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'group_size'"));
   EXPECT_THAT(Encode(w, 2, 8, {{"static_columns", "true"}}),
               StatusIs(StatusCode::kInvalidArgument, "static_columns=true needs calibration column maxima"));
   const std::vector<float> ones(8, 1.0f);
@@ -497,7 +508,8 @@ TEST(CrossQuantTest, ParametersResolveAndValidate) {
 
 TEST(CrossQuantTest, F16MaximaOverflowIsAnError) {
   const std::vector<float> w = {70000.0f, 1.0f};
-  EXPECT_THAT(Encode(w, 1, 2, {{"scale_dtype", "f16"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
+  EXPECT_THAT(Encode(w, 1, 2, {{"scale_dtype", "f16"}}),
+              StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
   EXPECT_TRUE(Encode(w, 1, 2, {}).ok());
 }
 
@@ -512,8 +524,10 @@ TEST(CrossQuantTest, InfiniteStepIsAnError) {
   good.sections[2].mutable_view<float>()[1] = big;
   // alpha = 0.1: f32(FLT_MAX^0.1) * f32(FLT_MAX^0.9) rounds beyond FLT_MAX.
   const CrossQuantOptions o = Opt(2, 0.1);
-  ASSERT_FALSE(std::isfinite(crossquant_internal::RowFactor(big, o) * crossquant_internal::ColFactor(big, o)));
-  EXPECT_THAT(Encode(x, 1, 2, {{"bits", "2"}, {"alpha", "0.1"}}), StatusIs(StatusCode::kInvalidArgument, "infinite step"));
+  ASSERT_FALSE(
+      std::isfinite(crossquant_internal::RowFactor(big, o) * crossquant_internal::ColFactor(big, o)));
+  EXPECT_THAT(Encode(x, 1, 2, {{"bits", "2"}, {"alpha", "0.1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "infinite step"));
   EXPECT_THAT(DecodeRows(good), StatusIs(StatusCode::kInvalidArgument, "infinite step"));
   // One more bit halves S: fine.
   EXPECT_TRUE(Encode(x, 1, 2, {{"bits", "3"}, {"alpha", "0.1"}}).ok());
@@ -525,8 +539,8 @@ TEST(CrossQuantTest, BitsPerWeight) {
   const auto x = testing::Gaussian(rows * cols, 2);
   for (int bits : {3, 8}) {
     for (int max_bits : {16, 32}) {
-      Encoding e = MustEncode(x, rows, cols,
-                              {{"bits", std::to_string(bits)}, {"scale_dtype", max_bits == 16 ? "f16" : "f32"}});
+      Encoding e = MustEncode(
+          x, rows, cols, {{"bits", std::to_string(bits)}, {"scale_dtype", max_bits == 16 ? "f16" : "f32"}});
       const double expect =
           (rows * 8.0 * PackedBytes(cols, bits) + max_bits * (rows + cols) + 4 * 32.0) / (rows * cols);
       EXPECT_NEAR(e.BitsPerWeight(), expect, 1e-12);
@@ -542,7 +556,11 @@ TEST(CrossQuantTest, RowChunksGetPerChunkColumnMaxima) {
   const std::vector<int64_t> shape = {rows, cols};
   std::vector<Encoding> slices;
   for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 4}, {4, 10}}) {
-    RowBlock b{.tensor_name = "x", .shape = shape, .row_begin = r0, .rows = r1 - r0, .cols = cols,
+    RowBlock b{.tensor_name = "x",
+               .shape = shape,
+               .row_begin = r0,
+               .rows = r1 - r0,
+               .cols = cols,
                .data = std::span<const float>(x.data() + r0 * cols, (r1 - r0) * cols)};
     auto e = EncodeRows(b, "crossquant", {{"bits", "4"}});
     ASSERT_TRUE(e.ok());
@@ -615,7 +633,8 @@ TEST(CrossQuantTest, DecodeRejectsMalformedEncodings) {
   {
     Encoding e = good;
     e.sections[2].shape = {16};
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "section 'col_max' is F32[16], expected F32[1, 16]"));
+    EXPECT_THAT(DecodeRows(e),
+                StatusIs(StatusCode::kInvalidArgument, "section 'col_max' is F32[16], expected F32[1, 16]"));
   }
   {
     Encoding e = good;
