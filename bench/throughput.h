@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "quantd/core/tensor.h"
@@ -56,24 +55,34 @@ class RatioReporter : public benchmark::ConsoleReporter {
       auto it = r.counters.find("bytes_per_second");
       const bool wanted = r.run_type == Run::RT_Iteration || r.aggregate_name == "median";
       if (wanted && !r.error_occurred && it != r.counters.end()) {
-        rates_.emplace_back(r.benchmark_name(), it->second.value);
+        const double cpu = r.GetAdjustedCPUTime(), real = r.GetAdjustedRealTime();
+        rates_.push_back({r.benchmark_name(), it->second.value, cpu > 0 ? it->second.value * real / cpu : 0});
       }
     }
   }
+  // Two ratios: by wall-clock time, and by the calling thread's CPU time, which on a shared
+  // machine is less disturbed by other processes but only means something for one-thread runs.
   void PrintRatios() const {
-    double memcpy_rate = 0;
-    for (const auto& [name, rate] : rates_) {
-      if (name.rfind("BM_Memcpy", 0) == 0) memcpy_rate = rate;
+    const Rate* base = nullptr;
+    for (const Rate& r : rates_) {
+      if (r.name.rfind("BM_Memcpy", 0) == 0) base = &r;
     }
-    if (memcpy_rate <= 0) return;
-    std::printf("\nratio to memcpy (%.2f GB/s, one core, same run):\n", memcpy_rate / 1e9);
-    for (const auto& [name, rate] : rates_) {
-      std::printf("  %-56s %7.2f GB/s  %5.2f\n", name.c_str(), rate / 1e9, rate / memcpy_rate);
+    if (base == nullptr || base->real <= 0 || base->cpu <= 0) return;
+    std::printf("\nratio to memcpy of the same buffer on one core, same run (%.2f GB/s wall, %.2f GB/s CPU):\n",
+                base->real / 1e9, base->cpu / 1e9);
+    std::printf("  %-56s %9s %6s %9s %6s\n", "", "wall GB/s", "ratio", "CPU GB/s", "ratio");
+    for (const Rate& r : rates_) {
+      std::printf("  %-56s %9.2f %6.2f %9.2f %6.2f\n", r.name.c_str(), r.real / 1e9, r.real / base->real,
+                  r.cpu / 1e9, r.cpu / base->cpu);
     }
   }
 
  private:
-  std::vector<std::pair<std::string, double>> rates_;
+  struct Rate {
+    std::string name;
+    double real, cpu;  // bytes per second by wall-clock and by CPU time
+  };
+  std::vector<Rate> rates_;
 };
 
 // The body of main(): builds the matrix outside the timed loops, runs, prints the ratios.

@@ -36,7 +36,9 @@ float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(Fl
 
 Isa Resolve(Isa isa) {
   if (isa != Isa::kAuto) return isa;
-  static const Isa best = IsaAvailable(Isa::kAvx2) ? Isa::kAvx2 : Isa::kPortable;
+  static const Isa best = IsaAvailable(Isa::kAvx512) ? Isa::kAvx512
+                          : IsaAvailable(Isa::kAvx2) ? Isa::kAvx2
+                                                     : Isa::kPortable;
   return best;
 }
 

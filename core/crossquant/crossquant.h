@@ -110,7 +110,7 @@ struct Block {
 
 // Instruction-set variants of the row kernels. They run the same IEEE operations (no FMA) and
 // give identical bytes; kAuto picks the best one the CPU has. Tests force each.
-enum class Isa { kAuto, kPortable, kAvx2 };
+enum class Isa { kAuto, kPortable, kAvx2, kAvx512 };
 bool IsaAvailable(Isa isa);
 
 // `x` is rows x cols, row-major. `static_col_max` is null, or cols values (finite, >= 0) used as

@@ -1,10 +1,11 @@
 // CrossQuant row kernels: the inner loops of the fast path, written so that the compiler
-// vectorises them (no branches, no float reductions that need reassociation), compiled twice: for
-// the baseline x86-64 (SSE2) or any other target, and, on x86-64 with GCC or Clang, for AVX2 via
-// a function target attribute, picked at run time. Both variants run the same IEEE binary32
-// operations in the same order (target("avx2") does not enable FMA, and no expression here has a
-// multiply feeding an add that could be contracted), so their bytes are identical; the tests
-// compare each against the reference.
+// vectorises them (no branches, no float reductions that need reassociation), compiled three
+// times: for the baseline x86-64 (SSE2) or any other target, and, on x86-64 with GCC or Clang,
+// for AVX2 and for AVX-512 via function target attributes, picked at run time. All variants run
+// the same IEEE binary32 operations in the same order, so their bytes are identical; the tests
+// compare each against the reference. AVX-512 brings FMA instructions, and GCC contracts a * b + c
+// into one by default even in ISO C++ mode: this file is compiled with -ffp-contract=off
+// (core/CMakeLists.txt), and no expression here has a multiply feeding an add anyway.
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -14,11 +15,12 @@
 #include "crossquant/crossquant.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define QUANTD_CROSSQUANT_AVX2 1
+#define QUANTD_CROSSQUANT_X86 1
 #define QUANTD_TARGET_AVX2 __attribute__((target("avx2")))
+#define QUANTD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define QUANTD_ALWAYS_INLINE __attribute__((always_inline)) inline
 #else
-#define QUANTD_CROSSQUANT_AVX2 0
+#define QUANTD_CROSSQUANT_X86 0
 #define QUANTD_ALWAYS_INLINE inline
 #endif
 
@@ -198,19 +200,23 @@ bool DecodeRowPortable(const uint8_t* q, int64_t cols, float s, const float* v, 
   return DecodeRowBody(q, cols, s, v, qmax, out);
 }
 
-#if QUANTD_CROSSQUANT_AVX2
-QUANTD_TARGET_AVX2 float RowAbsMaxAvx2(const float* x, int64_t n, float* col_max) {
-  return RowAbsMaxBits(x, n, col_max);
-}
-QUANTD_TARGET_AVX2 void QuantizeRowAvx2(const float* x, int64_t cols, float s, const float* v,
-                                        const float* inv_v, bool st, float pts, int qmax, uint8_t* q,
-                                        KernelCounts* counts) {
-  QuantizeRowBody(x, cols, s, v, inv_v, st, pts, qmax, q, counts);
-}
-QUANTD_TARGET_AVX2 bool DecodeRowAvx2(const uint8_t* q, int64_t cols, float s, const float* v, int qmax,
-                                      float* out) {
-  return DecodeRowBody(q, cols, s, v, qmax, out);
-}
+#if QUANTD_CROSSQUANT_X86
+// One set of wrappers per instruction set; the bodies are inlined into each.
+#define QUANTD_CROSSQUANT_VARIANT(suffix, target)                                                          \
+  target float RowAbsMax##suffix(const float* x, int64_t n, float* col_max) {                             \
+    return RowAbsMaxBits(x, n, col_max);                                                                  \
+  }                                                                                                       \
+  target void QuantizeRow##suffix(const float* x, int64_t cols, float s, const float* v, const float* inv_v, \
+                                  bool st, float pts, int qmax, uint8_t* q, KernelCounts* counts) {        \
+    QuantizeRowBody(x, cols, s, v, inv_v, st, pts, qmax, q, counts);                                      \
+  }                                                                                                       \
+  target bool DecodeRow##suffix(const uint8_t* q, int64_t cols, float s, const float* v, int qmax,         \
+                                float* out) {                                                             \
+    return DecodeRowBody(q, cols, s, v, qmax, out);                                                       \
+  }
+QUANTD_CROSSQUANT_VARIANT(Avx2, QUANTD_TARGET_AVX2)
+QUANTD_CROSSQUANT_VARIANT(Avx512, QUANTD_TARGET_AVX512)
+#undef QUANTD_CROSSQUANT_VARIANT
 #endif
 
 }  // namespace
@@ -221,8 +227,15 @@ bool IsaAvailable(Isa isa) {
     case Isa::kPortable:
       return true;
     case Isa::kAvx2:
-#if QUANTD_CROSSQUANT_AVX2
+#if QUANTD_CROSSQUANT_X86
       return __builtin_cpu_supports("avx2");
+#else
+      return false;
+#endif
+    case Isa::kAvx512:
+#if QUANTD_CROSSQUANT_X86
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #else
       return false;
 #endif
@@ -231,7 +244,8 @@ bool IsaAvailable(Isa isa) {
 }
 
 float RowAbsMax(Isa isa, const float* x, int64_t cols, float* col_max) {
-#if QUANTD_CROSSQUANT_AVX2
+#if QUANTD_CROSSQUANT_X86
+  if (isa == Isa::kAvx512) return RowAbsMaxAvx512(x, cols, col_max);
   if (isa == Isa::kAvx2) return RowAbsMaxAvx2(x, cols, col_max);
 #endif
   return RowAbsMaxPortable(x, cols, col_max);
@@ -247,7 +261,10 @@ std::vector<float> Reciprocals(const std::vector<float>& v) {
 
 void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v, const float* inv_v,
                  bool static_columns, float per_token_step, int qmax, uint8_t* q, KernelCounts* counts) {
-#if QUANTD_CROSSQUANT_AVX2
+#if QUANTD_CROSSQUANT_X86
+  if (isa == Isa::kAvx512) {
+    return QuantizeRowAvx512(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
+  }
   if (isa == Isa::kAvx2) {
     return QuantizeRowAvx2(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
   }
@@ -256,7 +273,8 @@ void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v,
 }
 
 bool DecodeRow(Isa isa, const uint8_t* q, int64_t cols, float s, const float* v, int qmax, float* out) {
-#if QUANTD_CROSSQUANT_AVX2
+#if QUANTD_CROSSQUANT_X86
+  if (isa == Isa::kAvx512) return DecodeRowAvx512(q, cols, s, v, qmax, out);
   if (isa == Isa::kAvx2) return DecodeRowAvx2(q, cols, s, v, qmax, out);
 #endif
   return DecodeRowPortable(q, cols, s, v, qmax, out);

@@ -84,7 +84,9 @@ std::vector<float> ActivationLike(int64_t rows, int64_t cols, uint64_t seed) {
 std::vector<crossquant_internal::Isa> Isas() {
   using crossquant_internal::Isa;
   std::vector<Isa> v = {Isa::kPortable};
-  if (crossquant_internal::IsaAvailable(Isa::kAvx2)) v.push_back(Isa::kAvx2);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (crossquant_internal::IsaAvailable(isa)) v.push_back(isa);
+  }
   return v;
 }
 
@@ -98,7 +100,7 @@ void ExpectFastMatchesRef(const std::vector<float>& x, int64_t rows, int64_t col
   ASSERT_TRUE(crossquant_internal::DecodeRef(ref.codes.data(), ref.row_max.data(), ref.col_max.data(), rows,
                                              cols, o, d1.data()));
   for (auto isa : Isas()) {
-    const std::string w = what + (isa == crossquant_internal::Isa::kAvx2 ? " avx2" : " portable");
+    const std::string w = what + " isa " + std::to_string(static_cast<int>(isa));
     Block fast;
     ASSERT_TRUE(crossquant_internal::EncodeFast(x.data(), rows, cols, o, static_c, &fast, isa)) << w;
     ASSERT_EQ(ref.codes, fast.codes) << w;
