@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "crossquant/crossquant.h"
@@ -134,8 +135,9 @@ void SettleFlagged(const float* x, int64_t n, float s, const float* v, float a, 
                    uint8_t* q, KernelCounts* counts) {
   const float lim = static_cast<float>(qmax + 1);
   const float fq = static_cast<float>(qmax);
-  for (int64_t j = 0; j < n; ++j) {
-    if (q[j] != 0) continue;
+  // memchr finds the placeholders with SIMD; there are few (about one in 8192 elements).
+  for (const uint8_t* p = q; (p = static_cast<const uint8_t*>(memchr(p, 0, q + n - p))) != nullptr; ++p) {
+    const int64_t j = p - q;
     const float qf = Quotient<kReciprocal>(x[j], s, v[j], a, kReciprocal ? inv_v[j] : 0.0f, lim);
     const float r = (qf + kRoundMagic) - kRoundMagic;
     const double e = std::nearbyint(static_cast<double>(x[j]) / static_cast<double>(s * v[j]));
