@@ -3,9 +3,9 @@
 // times: for the baseline x86-64 (SSE2) or any other target, and, on x86-64 with GCC or Clang,
 // for AVX2 and for AVX-512 via function target attributes, picked at run time. All variants run
 // the same IEEE binary32 operations in the same order, so their bytes are identical; the tests
-// compare each against the reference. AVX-512 brings FMA instructions, and GCC contracts a * b + c
-// into one by default even in ISO C++ mode: this file is compiled with -ffp-contract=off
-// (core/CMakeLists.txt), and no expression here has a multiply feeding an add anyway.
+// compare each against the reference. AVX-512 brings FMA instructions, which GCC would fuse
+// a * b + c into by default in C++: the build passes -ffp-contract=off (cmake/QuantdHelpers.cmake),
+// and no expression here has a multiply feeding an add anyway.
 #include <algorithm>
 #include <bit>
 #include <cmath>
