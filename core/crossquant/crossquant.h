@@ -35,6 +35,10 @@
 // than the half step that would be needed). With static (calibration) column maxima a value may
 // exceed its range: it is clamped, and counted.
 //
+// static_columns=true without calibration column maxima, or column maxima supplied with
+// static_columns=false, is INVALID_ARGUMENT: calibration is never silently ignored, and the
+// recorded parameters always say where c came from (c itself travels in every encoding).
+//
 // Rows-chunking: c is the column maximum over the rows of the encoded block (slice). A tensor
 // encoded in row chunks gets one c vector per chunk, computed from that chunk only; encoding the
 // tensor as a single slice reproduces the paper's per-matrix c exactly. Static column maxima are
