@@ -2,15 +2,17 @@
 #include <array>
 #include <string>
 
+#include "crossquant/crossquant.h"
 #include "quantd/core/method.h"
 #include "rtn/rtn.h"
 
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 1>& Methods() {
-  static const std::array<const Method*, 1> kMethods = {
+const std::array<const Method*, 2>& Methods() {
+  static const std::array<const Method*, 2> kMethods = {
       &RtnMethod(),
+      &CrossQuantMethod(),
   };
   return kMethods;
 }
