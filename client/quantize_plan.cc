@@ -132,11 +132,13 @@ StatusOr<std::span<const float>> F32View(const SafetensorsFile& file, const std:
 Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* hessians,
                          const SafetensorsFile* column_max) {
   if (hessians == nullptr && column_max == nullptr) return OkStatus();
+  int used = 0;
   for (TensorPlan& p : plans) {
     if (!p.quantize) continue;
     auto cal = std::make_shared<Calibration>();
     const int64_t n = p.matrix.cols;
-    if (hessians != nullptr) {
+    // Each kind of calibration goes only to the method that uses it.
+    if (hessians != nullptr && p.method == "pvq") {
       auto h = F32View(*hessians, p.name(), n * n, "Hessian");
       if (h.ok()) {
         cal->hessian = *h;
@@ -144,15 +146,29 @@ Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* 
         return h.status();
       }
     }
-    if (column_max != nullptr) {
+    if (column_max != nullptr && p.method == "crossquant") {
       auto c = F32View(*column_max, p.name(), n, "column maxima");
       if (c.ok()) {
         cal->column_max = *c;
+        // Static column maxima are a parameter of the encoding (recorded, and checked by the method).
+        p.params.SetBool("static_columns", true);
+        auto method = RequireMethod(p.method);
+        auto resolved = (*method)->Resolve(p.params, n);
+        if (!resolved.ok()) return resolved.status().WithContext("tensor '" + p.name() + "'");
+        p.params = *resolved;
       } else if (c.status().code() != StatusCode::kNotFound) {
         return c.status();
       }
     }
-    if (!cal->hessian.empty() || !cal->column_max.empty()) p.calibration = std::move(cal);
+    if (!cal->hessian.empty() || !cal->column_max.empty()) {
+      p.calibration = std::move(cal);
+      ++used;
+    }
+  }
+  if (used == 0) {
+    return InvalidArgumentError(std::string(hessians ? "--hessian" : "--column-max") +
+                                " holds nothing for any tensor quantized with " +
+                                (hessians ? "pvq" : "crossquant") + " (keys must be the tensors' names)");
   }
   return OkStatus();
 }

@@ -158,6 +158,7 @@ StatusOr<MethodAndParams> FromProto(const v1::MethodParams& p) {
       PutIf(m.has_bits(), "bits", m.bits(), &out.params);
       PutIf(m.has_alpha(), "alpha", m.alpha(), &out.params);
       PutIf(m.has_scale_dtype(), "scale_dtype", m.scale_dtype(), &out.params);
+      if (m.has_static_columns()) out.params.SetBool("static_columns", m.static_columns());
       break;
     }
     case v1::MethodParams::METHOD_NOT_SET:

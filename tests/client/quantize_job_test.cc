@@ -191,6 +191,41 @@ TEST_F(QuantizeJobTest, NonFiniteInputFailsNamingTheTensorAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(o.output));
 }
 
+// --column-max: static column maxima reach the crossquant tensors named in the file (recorded as
+// static_columns=true), and only those; a file that names no such tensor is an error.
+TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
+  auto ck = Checkpoint::Open(model_);
+  ASSERT_TRUE(ck.ok());
+  const auto* wq = (*ck)->Find("layers.0.attention.wq.weight");
+  std::vector<float> w(wq->info->size_bytes() / 4);
+  memcpy(w.data(), wq->file->Data(*wq->info).data(), wq->info->size_bytes());
+  std::vector<float> cmax(64, 0.0f);  // half the true column maxima: some values must clamp
+  for (size_t i = 0; i < w.size(); ++i) cmax[i % 64] = std::max(cmax[i % 64], std::fabs(w[i]) / 2);
+  const std::string cal = dir_ / "cmax.safetensors";
+  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.0.attention.wq.weight", DType::kF32, {64},
+                                                                   {reinterpret_cast<const uint8_t*>(cmax.data()), 256})}, {}));
+  QuantizeJobOptions o;
+  o.input = model_;
+  o.output = dir_ / "cq.safetensors";
+  o.plan.method = "crossquant";
+  o.column_max_path = cal;
+  LocalExecutor ex;
+  auto report = RunQuantizeJob(o, ex, nullptr);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  for (const TensorReport& t : report->tensors) {
+    if (!t.quantized) continue;
+    const bool calibrated = t.name == "layers.0.attention.wq.weight";
+    EXPECT_EQ(t.params.GetString("static_columns", ""), calibrated ? "true" : "false") << t.name;
+    if (calibrated) {
+      ASSERT_TRUE(t.stats.count("clamp_count")) << "no clamp count reported";
+      EXPECT_GT(t.stats.at("clamp_count"), 0);
+    }
+  }
+  o.plan.method = "rtn";
+  o.output = dir_ / "rtn.safetensors";
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "--column-max holds nothing"));
+}
+
 TEST(PlanTest, RowChunks) {
   auto c = PlanRowChunks(10, 100, 250, true);
   ASSERT_EQ(c.size(), 5u);

@@ -32,7 +32,8 @@ installed=$(cd "$work/image" && find . -type f -o -type l | sort | tr '\n' ' ')
 [ "$installed" = "./usr/local/bin/quantctl ./usr/local/bin/quantd ./usr/local/share/quantd/runtime-packages.txt " ] ||
   fail "the install step installs: $installed"
 "$prefix/bin/quantd" --help | grep -q -- "--health-listen" || fail "installed quantd --help"
-"$prefix/bin/quantctl" quantize --help | grep -q -- "--servers" || fail "installed quantctl quantize --help"
+help=$("$prefix/bin/quantctl" quantize --help)  # not piped into grep -q: SIGPIPE under pipefail
+grep -q -- "--servers" <<< "$help" || fail "installed quantctl quantize --help"
 version=$("$prefix/bin/quantd" --version | awk '{print $2}')
 [ "$("$prefix/bin/quantctl" --version | awk '{print $2}')" = "$version" ] || fail "quantd and quantctl versions differ"
 
