@@ -172,6 +172,45 @@ bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max
   return std::find(task_ok.begin(), task_ok.end(), 0) == task_ok.end();
 }
 
+StatusOr<const float*> StaticColumns(const RowBlock& in, const CrossQuantOptions& o) {
+  const bool have_cal = in.calibration != nullptr && !in.calibration->column_max.empty();
+  if (o.static_columns && !have_cal) {
+    return InvalidArgumentError("static_columns=true needs calibration column maxima (column_max)");
+  }
+  if (!o.static_columns && have_cal) {
+    return InvalidArgumentError(
+        "calibration column maxima were supplied but static_columns=false; "
+        "set static_columns=true to use them");
+  }
+  return have_cal ? in.calibration->column_max.data() : nullptr;
+}
+
+Status OverflowError(const CrossQuantOptions& o) {
+  return InvalidArgumentError(o.scale_dtype == DType::kF16
+                                  ? "a row or column maximum overflows f16 (from 65520 up it rounds to "
+                                    "infinity); use scale_dtype=f32"
+                                  : "values within a few ulps of the float maximum give an infinite step");
+}
+
+StatusOr<Encoding> ToEncoding(Block&& b, int64_t rows, int64_t cols, const CrossQuantOptions& o) {
+  Encoding enc;
+  Section codes;
+  codes.name = "codes";
+  codes.dtype = DType::kU8;
+  codes.shape = {rows, static_cast<int64_t>(PackedBytes(cols, o.bits))};
+  codes.data = std::move(b.codes);
+  enc.sections.push_back(std::move(codes));
+  enc.sections.push_back(Section::Zeros("row_max", o.scale_dtype, {rows}));
+  enc.sections.push_back(Section::Zeros("col_max", o.scale_dtype, {1, cols}));
+  QUANTD_RETURN_IF_ERROR(ConvertFromFloat(b.row_max, o.scale_dtype, enc.sections[1].data));
+  QUANTD_RETURN_IF_ERROR(ConvertFromFloat(b.col_max, o.scale_dtype, enc.sections[2].data));
+  enc.stats["nonzero_count"] = static_cast<double>(b.counts.nonzero);
+  enc.stats["kernel_count"] = static_cast<double>(b.counts.kernel);
+  enc.stats["per_token_kernel_count"] = static_cast<double>(b.counts.per_token_kernel);
+  enc.stats["clamp_count"] = static_cast<double>(b.counts.clamp);
+  return enc;
+}
+
 }  // namespace crossquant_internal
 
 StatusOr<CrossQuantOptions> CrossQuantOptions::FromParams(const Params& p) {
@@ -235,40 +274,12 @@ class CrossQuant final : public Method {
 
   StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
-    const bool have_cal = in.calibration != nullptr && !in.calibration->column_max.empty();
-    if (o.static_columns && !have_cal) {
-      return InvalidArgumentError("static_columns=true needs calibration column maxima (column_max)");
-    }
-    if (!o.static_columns && have_cal) {
-      return InvalidArgumentError(
-          "calibration column maxima were supplied but static_columns=false; "
-          "set static_columns=true to use them");
-    }
+    QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
     crossquant_internal::Block b;
-    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o,
-                                         have_cal ? in.calibration->column_max.data() : nullptr, &b)) {
-      return InvalidArgumentError(
-          o.scale_dtype == DType::kF16
-              ? "a row or column maximum overflows f16 (from 65520 up it rounds to "
-                "infinity); use scale_dtype=f32"
-              : "values within a few ulps of the float maximum give an infinite step");
+    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, static_col_max, &b)) {
+      return crossquant_internal::OverflowError(o);
     }
-    Encoding enc;
-    Section codes;
-    codes.name = "codes";
-    codes.dtype = DType::kU8;
-    codes.shape = {in.rows, static_cast<int64_t>(PackedBytes(in.cols, o.bits))};
-    codes.data = std::move(b.codes);
-    enc.sections.push_back(std::move(codes));
-    enc.sections.push_back(Section::Zeros("row_max", o.scale_dtype, {in.rows}));
-    enc.sections.push_back(Section::Zeros("col_max", o.scale_dtype, {1, in.cols}));
-    QUANTD_RETURN_IF_ERROR(ConvertFromFloat(b.row_max, o.scale_dtype, enc.sections[1].data));
-    QUANTD_RETURN_IF_ERROR(ConvertFromFloat(b.col_max, o.scale_dtype, enc.sections[2].data));
-    enc.stats["nonzero_count"] = static_cast<double>(b.counts.nonzero);
-    enc.stats["kernel_count"] = static_cast<double>(b.counts.kernel);
-    enc.stats["per_token_kernel_count"] = static_cast<double>(b.counts.per_token_kernel);
-    enc.stats["clamp_count"] = static_cast<double>(b.counts.clamp);
-    return enc;
+    return crossquant_internal::ToEncoding(std::move(b), in.rows, in.cols, o);
   }
 
   Status Decode(const Encoding& enc, std::span<float> out) const override {

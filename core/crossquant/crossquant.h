@@ -112,6 +112,13 @@ struct Block {
   KernelCounts counts;
 };
 
+// Shared by the CPU and CUDA encoders: the static column maxima of `in` (null when dynamic), or
+// INVALID_ARGUMENT when they contradict static_columns; the error for an overflowing block; and
+// the Encoding (sections and stats) of an encoded block.
+StatusOr<const float*> StaticColumns(const RowBlock& in, const CrossQuantOptions& o);
+Status OverflowError(const CrossQuantOptions& o);
+StatusOr<Encoding> ToEncoding(Block&& b, int64_t rows, int64_t cols, const CrossQuantOptions& o);
+
 // Instruction-set variants of the row kernels. They run the same IEEE operations (no FMA) and
 // give identical bytes; kAuto picks the best one the CPU has. Tests force each.
 enum class Isa { kAuto, kPortable, kAvx2, kAvx512 };

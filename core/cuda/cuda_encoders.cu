@@ -1,4 +1,5 @@
 // The table of CUDA encoders. Adding a method's CUDA encoder means adding one line here.
+#include "crossquant/crossquant_cuda.h"
 #include "cuda/cuda_encoders.h"
 #include "rtn/rtn_cuda.h"
 
@@ -6,6 +7,7 @@ namespace quantd::cuda {
 
 EncodeFn FindEncoder(std::string_view method) {
   if (method == "rtn") return &rtn_cuda::Encode;
+  if (method == "crossquant") return &crossquant_cuda::Encode;
   return nullptr;
 }
 

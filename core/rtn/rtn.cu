@@ -5,7 +5,7 @@
 #include "cuda/cuda_util.h"
 #include "quantd/core/bitpack.h"
 #include "rtn/rtn_cuda.h"
-#include "rtn/rtn_pack.h"
+#include "cuda/pack_kernels.cuh"
 
 namespace quantd::rtn_cuda {
 namespace {
@@ -147,7 +147,7 @@ __global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t 
   }
 }
 
-// Any group size: codes, one per byte, then PackBytes.
+// Any group size: codes, one per byte, then PackRowBytes.
 __global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
                               bool f16, uint8_t* code_bytes, uint8_t* scales, int* flag) {
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
@@ -160,13 +160,6 @@ __global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_
   const float m = GroupExtreme(xg, n, lane);
   const float d = GroupScale(m, half, f16, scales + (r * groups_per_row + g) * (f16 ? 2 : 4), lane, flag);
   for (int64_t i = lane; i < n; i += kWarp) code_bytes[r * cols + g0 + i] = static_cast<uint8_t>(Code(xg[i], d, half));
-}
-
-__global__ void PackBytes(const uint8_t* code_bytes, int64_t rows, int64_t cols, int bits, uint8_t* codes, int64_t row_bytes) {
-  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= rows * row_bytes) return;
-  const int64_t r = t / row_bytes, k = t % row_bytes;
-  codes[t] = rtn_internal::PackedByte(code_bytes + r * cols, cols, bits, k);
 }
 
 }  // namespace
@@ -203,7 +196,8 @@ Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions
     EncodeToBytes<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(x, rows, cols, o.group_size, groups, o.bits, f16,
                                                                           scratch, scales, flag);
     const int64_t bytes = rows * row_bytes;
-    PackBytes<<<static_cast<unsigned>((bytes + 255) / 256), 256, 0, stream>>>(scratch, rows, cols, o.bits, codes, row_bytes);
+    cuda::PackRowBytes<<<static_cast<unsigned>((bytes + 255) / 256), 256, 0, stream>>>(scratch, rows, cols, o.bits, codes,
+                                                                                     row_bytes);
   }
   QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "rtn kernel launch");
   return OkStatus();

@@ -112,5 +112,59 @@ TEST(CudaRtnTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
               StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
 }
 
+// CrossQuant on the GPU is bit-identical to the CPU, stats (kernel counts) included: every width,
+// several alphas, both maxima dtypes, dynamic and static (clamping) column maxima, zero rows and
+// columns, odd shapes.
+TEST(CudaCrossQuantTest, BitIdenticalToCpu) {
+  SKIP_WITHOUT_GPU();
+  struct Case { int64_t rows, cols; };
+  uint64_t seed = 21;
+  for (const Case& c : {Case{64, 4096}, Case{33, 172}, Case{7, 97}, Case{300, 64}, Case{1, 1}}) {
+    auto w = testing::StudentT(c.rows * c.cols, seed++, 3.0, 0.02f);
+    if (c.rows > 3) {
+      for (int64_t j = 0; j < c.cols; ++j) w[2 * c.cols + j] = 0.0f;  // a zero row
+    }
+    if (c.cols > 3) {
+      for (int64_t i = 0; i < c.rows; ++i) w[i * c.cols + 1] = 0.0f;  // a zero column
+    }
+    std::vector<float> cmax(c.cols);
+    for (int64_t j = 0; j < c.cols; ++j) cmax[j] = 0.01f + 0.001f * static_cast<float>(j % 7);  // makes clamps
+    Calibration cal;
+    cal.column_max = cmax;
+    const std::vector<int64_t> shape = {c.rows, c.cols};
+    for (int bits : {2, 3, 4, 5, 8}) {
+      for (const char* alpha : {"0", "0.15", "0.55", "1"}) {
+        for (const char* sd : {"f32", "f16"}) {
+          for (bool stat : {false, true}) {
+            Params p{{"bits", std::to_string(bits)}, {"alpha", alpha}, {"scale_dtype", sd}};
+            RowBlock b = Block(w, shape);
+            if (stat) {
+              p.SetBool("static_columns", true);
+              b.calibration = &cal;
+            }
+            auto cpu = EncodeRows(b, "crossquant", p);
+            auto gpu = EncodeRows(b, "crossquant", p, {.device = Device::kCuda});
+            ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
+            ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " bits=" << bits << " alpha=" << alpha << " " << sd
+                                  << (stat ? " static" : "");
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaCrossQuantTest, OverflowAndCalibrationErrorsMatchTheCpu) {
+  SKIP_WITHOUT_GPU();
+  std::vector<float> w(64, 0.5f);
+  w[5] = 70000.0f;  // overflows F16 maxima
+  const std::vector<int64_t> shape = {4, 16};
+  const Params f16{{"scale_dtype", "f16"}};
+  EXPECT_THAT(EncodeRows(Block(w, shape), "crossquant", f16, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kInvalidArgument, "overflows f16"));
+  EXPECT_THAT(EncodeRows(Block(w, shape), "crossquant", {{"static_columns", "true"}}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kInvalidArgument, "needs calibration column maxima"));
+}
+
 }  // namespace
 }  // namespace quantd

@@ -1,0 +1,195 @@
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "crossquant/crossquant.h"
+#include "crossquant/crossquant_cuda.h"
+#include "cuda/cuda_util.h"
+#include "cuda/pack_kernels.cuh"
+#include "quantd/core/bitpack.h"
+
+namespace quantd::crossquant_cuda {
+namespace {
+
+using crossquant_internal::Block;
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerColumnTile = 64;
+
+// One warp per row: t_i = max_j |x_ij|.
+__global__ void RowMaxima(const float* x, int64_t rows, int64_t cols, float* t) {
+  const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  if (row >= rows) return;
+  const float* xr = x + row * cols;
+  float m = 0.0f;
+  for (int64_t j = lane; j < cols; j += kWarp) m = fmaxf(m, fabsf(xr[j]));
+  for (int off = kWarp / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, off));
+  if (lane == 0) t[row] = m;
+}
+
+// c_j = max_i |x_ij|: each thread takes one column over a tile of rows; tiles meet by an atomic
+// maximum on the bit patterns (non-negative floats order like their bits), which is exact and
+// order-free.
+__global__ void ColumnMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* c_bits) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kRowsPerColumnTile;
+  const int64_t r1 = min(rows, r0 + kRowsPerColumnTile);
+  float m = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) m = fmaxf(m, fabsf(x[r * cols + j]));
+  atomicMax(c_bits + j, __float_as_uint(m));
+}
+
+// The reference's Quantize: round_half_even of the double quotient, clamped; 0 when d == 0.
+__device__ int QuantizeOne(float x, float d, int qmax, bool* clamped) {
+  *clamped = false;
+  if (d == 0.0f) return 0;
+  const double r = rint(static_cast<double>(x) / static_cast<double>(d));
+  if (fabs(r) > qmax) {
+    *clamped = true;
+    return r > 0 ? qmax : -qmax;
+  }
+  return static_cast<int>(r);
+}
+
+struct Counts {
+  unsigned long long nonzero, kernel, per_token_kernel, clamp;
+};
+
+// Codes (one per byte, offset by qmax + 1) and the kernel counts.
+__global__ void Quantize(const float* x, int64_t rows, int64_t cols, const float* s, const float* v, const float* per_token,
+                         int qmax, uint8_t* code_bytes, Counts* counts) {
+  unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
+  const int64_t n = rows * cols;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t i = e / cols, j = e % cols;
+    const float xij = x[e];
+    const float d = s[i] * v[j];  // binary32 product, as the reference
+    bool clamped;
+    const int q = QuantizeOne(xij, d, qmax, &clamped);
+    clamp += clamped;
+    bool unused;
+    const int qt = QuantizeOne(xij, per_token[i], qmax, &unused);
+    if (xij != 0.0f) {
+      ++nonzero;
+      kernel += q == 0;
+      per_token_kernel += qt == 0;
+    }
+    code_bytes[e] = static_cast<uint8_t>(q + qmax + 1);
+  }
+  for (int off = kWarp / 2; off > 0; off >>= 1) {
+    nonzero += __shfl_down_sync(0xffffffffu, nonzero, off);
+    kernel += __shfl_down_sync(0xffffffffu, kernel, off);
+    per_token_kernel += __shfl_down_sync(0xffffffffu, per_token_kernel, off);
+    clamp += __shfl_down_sync(0xffffffffu, clamp, off);
+  }
+  if (threadIdx.x % kWarp == 0) {  // integer sums: exact in any order
+    atomicAdd(&counts->nonzero, nonzero);
+    atomicAdd(&counts->kernel, kernel);
+    atomicAdd(&counts->per_token_kernel, per_token_kernel);
+    atomicAdd(&counts->clamp, clamp);
+  }
+}
+
+float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(FloatToF16(m)) : m; }
+
+}  // namespace
+
+StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
+  QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
+  QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
+  QUANTD_ASSIGN_OR_RETURN(cuda::ThreadResources * res, cuda::ThreadResources::Get());
+  const int64_t rows = in.rows, cols = in.cols;
+  const size_t n = static_cast<size_t>(rows * cols);
+  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, o.bits));
+  const size_t codes_bytes = static_cast<size_t>(rows * row_bytes);
+  cudaStream_t st = res->stream();
+  // Device: x | t, c bits | s, v, per-token | code bytes | packed codes | counts.
+  QUANTD_ASSIGN_OR_RETURN(void* d_x, res->Device(0, n * 4));
+  QUANTD_ASSIGN_OR_RETURN(void* d_max, res->Device(1, static_cast<size_t>(rows + cols) * 4));
+  QUANTD_ASSIGN_OR_RETURN(void* d_factors, res->Device(2, static_cast<size_t>(2 * rows + cols) * 4));
+  QUANTD_ASSIGN_OR_RETURN(void* d_bytes, res->Device(3, n));
+  QUANTD_ASSIGN_OR_RETURN(void* d_codes, res->Device(4, codes_bytes + sizeof(Counts) + 8));
+  QUANTD_ASSIGN_OR_RETURN(void* h_x, res->Host(0, n * 4));
+  QUANTD_ASSIGN_OR_RETURN(void* h_small, res->Host(1, static_cast<size_t>(2 * rows + cols) * 4 + 16));
+  QUANTD_ASSIGN_OR_RETURN(void* h_codes, res->Host(2, codes_bytes + sizeof(Counts) + 8));
+  float* dt = static_cast<float*>(d_max);
+  unsigned int* dc = reinterpret_cast<unsigned int*>(dt + rows);
+  const size_t counts_at = (codes_bytes + 7) / 8 * 8;
+  Counts* d_counts = reinterpret_cast<Counts*>(static_cast<uint8_t*>(d_codes) + counts_at);
+
+  cuda::ParallelCopy(h_x, in.data.data(), n * 4);
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_x, h_x, n * 4, cudaMemcpyHostToDevice, st), "crossquant upload");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_max, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
+  const float* x = static_cast<const float*>(d_x);
+  RowMaxima<<<static_cast<unsigned>((rows * kWarp + 255) / 256), 256, 0, st>>>(x, rows, cols, dt);
+  if (static_col_max == nullptr) {
+    dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kRowsPerColumnTile - 1) / kRowsPerColumnTile));
+    ColumnMaxima<<<grid, 256, 0, st>>>(x, rows, cols, dc);
+  }
+  float* h_max = static_cast<float*>(h_small);
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_max, d_max, static_cast<size_t>(rows + cols) * 4, cudaMemcpyDeviceToHost, st),
+                              "crossquant maxima download");
+  QUANTD_RETURN_IF_ERROR(res->Sync("crossquant maxima on CUDA"));
+
+  // The factors, on the host with the CPU path's arithmetic.
+  Block b;
+  b.row_max.assign(h_max, h_max + rows);
+  if (static_col_max != nullptr) {
+    b.col_max.assign(static_col_max, static_col_max + cols);
+  } else {
+    b.col_max.assign(h_max + rows, h_max + rows + cols);  // bit patterns of non-negative floats
+  }
+  bool finite = true;
+  for (float& t : b.row_max) finite &= std::isfinite(t = Stored(t, o.scale_dtype));
+  for (float& c : b.col_max) finite &= std::isfinite(c = Stored(c, o.scale_dtype));
+  if (!finite) return crossquant_internal::OverflowError(o);
+  const int qmax = o.qmax();
+  std::vector<float> factors(static_cast<size_t>(2 * rows + cols));
+  float* s = factors.data();
+  float* v = s + rows;
+  float* pt = v + cols;
+  float smax = 0, vmax = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    s[i] = static_cast<float>(std::pow(static_cast<double>(b.row_max[i]), o.alpha) / qmax);
+    pt[i] = b.row_max[i] / static_cast<float>(qmax);
+    smax = std::max(smax, s[i]);
+  }
+  for (int64_t j = 0; j < cols; ++j) {
+    v[j] = static_cast<float>(std::pow(static_cast<double>(b.col_max[j]), 1.0 - o.alpha));
+    vmax = std::max(vmax, v[j]);
+  }
+  if (!std::isfinite(smax * vmax)) return crossquant_internal::OverflowError(o);  // the largest step
+  memcpy(h_small, factors.data(), factors.size() * 4);
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_factors, h_small, factors.size() * 4, cudaMemcpyHostToDevice, st),
+                              "crossquant factors upload");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_counts, 0, sizeof(Counts), st), "crossquant counts");
+  const float* df = static_cast<const float*>(d_factors);
+  const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((static_cast<int64_t>(n) + 255) / 256, 132 * 64));
+  uint8_t* bytes = static_cast<uint8_t*>(d_bytes);
+  uint8_t* codes = static_cast<uint8_t*>(d_codes);
+  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, df, df + rows, df + rows + cols, qmax, o.bits == 8 ? codes : bytes,
+                                    d_counts);
+  if (o.bits != 8) {
+    const int64_t total = rows * row_bytes;
+    cuda::PackRowBytes<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(bytes, rows, cols, o.bits, codes, row_bytes);
+  }
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_codes, d_codes, counts_at + sizeof(Counts), cudaMemcpyDeviceToHost, st),
+                              "crossquant download");
+  QUANTD_RETURN_IF_ERROR(res->Sync("crossquant on CUDA"));
+  b.codes.resize(codes_bytes);
+  cuda::ParallelCopy(b.codes.data(), h_codes, codes_bytes);
+  Counts counts;
+  memcpy(&counts, static_cast<const uint8_t*>(h_codes) + counts_at, sizeof(Counts));
+  b.counts.nonzero = static_cast<int64_t>(counts.nonzero);
+  b.counts.kernel = static_cast<int64_t>(counts.kernel);
+  b.counts.per_token_kernel = static_cast<int64_t>(counts.per_token_kernel);
+  b.counts.clamp = static_cast<int64_t>(counts.clamp);
+  return crossquant_internal::ToEncoding(std::move(b), rows, cols, o);
+}
+
+}  // namespace quantd::crossquant_cuda

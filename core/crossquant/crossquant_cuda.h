@@ -1,0 +1,20 @@
+// File: crossquant_cuda.h
+//
+// CrossQuant on a CUDA GPU, bit-identical to the CPU. The GPU finds the row and column maxima
+// (exact: max is order-free); the CPU turns them into the per-row and per-column factors S_i and
+// V_j with the host's pow in double (so no device pow has to match glibc's); the GPU then forms
+// each step D_ij = S_i * V_j in binary32, divides in double (IEEE, correctly rounded) and rounds
+// half to even, exactly as the reference does, counts the kernel, and packs the codes.
+#ifndef QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
+#define QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
+
+#include "quantd/core/encoding.h"
+#include "quantd/core/tensor.h"
+
+namespace quantd::crossquant_cuda {
+
+StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
+
+}  // namespace quantd::crossquant_cuda
+
+#endif  // QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
