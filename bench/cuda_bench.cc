@@ -19,6 +19,7 @@
 #include "quantd/core/device.h"
 #include "quantd/core/parallel.h"
 #include "quantd/core/quantize.h"
+#include "crossquant/crossquant_cuda.h"
 #include "rtn/rtn_cuda.h"
 #include "synthetic.h"
 
@@ -109,6 +110,59 @@ void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
   cudaStreamDestroy(st);
 }
 
+void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
+  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 12);
+  const std::vector<int64_t> shape = {rows, cols};
+  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  const Params p{{"bits", std::to_string(bits)}};
+  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
+  float *dx, *df, *dtc;
+  uint8_t *dbytes, *dcodes;
+  void* dcounts;
+  CHECK_CUDA(cudaMalloc(&dx, w.size() * 4));
+  CHECK_CUDA(cudaMalloc(&df, (2 * rows + cols) * 4));
+  CHECK_CUDA(cudaMalloc(&dtc, (rows + cols) * 4));
+  CHECK_CUDA(cudaMalloc(&dbytes, w.size()));
+  CHECK_CUDA(cudaMalloc(&dcodes, rows * row_bytes));
+  CHECK_CUDA(cudaMalloc(&dcounts, 64));
+  CHECK_CUDA(cudaMemcpy(dx, w.data(), w.size() * 4, cudaMemcpyHostToDevice));
+  std::vector<float> f(2 * rows + cols, 0.01f);
+  CHECK_CUDA(cudaMemcpy(df, f.data(), f.size() * 4, cudaMemcpyHostToDevice));
+  cudaStream_t st;
+  cudaStreamCreate(&st);
+  cudaEvent_t s, e;
+  cudaEventCreate(&s);
+  cudaEventCreate(&e);
+  auto launch = [&] {
+    (void)crossquant_cuda::LaunchDevicePasses(dx, rows, cols, bits, df, df + rows, df + rows + cols, dtc, dbytes, dcodes,
+                                              dcounts, st);
+  };
+  launch();
+  cudaEventRecord(s, st);
+  for (int i = 0; i < reps; ++i) launch();
+  cudaEventRecord(e, st);
+  CHECK_CUDA(cudaEventSynchronize(e));
+  float ms;
+  cudaEventElapsedTime(&ms, s, e);
+  const double kernel_s = ms / 1e3 / reps;
+  const double moved = static_cast<double>(w.size() * 4 + rows * row_bytes);  // input once, codes once
+  (void)EncodeRows(block, "crossquant", p, {.device = Device::kCuda});
+  auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) (void)EncodeRows(block, "crossquant", p, {.device = Device::kCuda});
+  const double gpu_s = Seconds(t0) / 3;
+  t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) (void)EncodeRows(block, "crossquant", p, {.device = Device::kCpu});
+  const double cpu_s = Seconds(t0) / 3;
+  std::printf("| crossquant %d-bit | %lldx%lld | %.3f ms | %.0f GB/s | %.2f | %.2f ms | %.2f ms | %.1fx |\n", bits,
+              static_cast<long long>(rows), static_cast<long long>(cols), kernel_s * 1e3, moved / kernel_s / 1e9,
+              moved / kernel_s / copy_bw, gpu_s * 1e3, cpu_s * 1e3, cpu_s / gpu_s);
+  for (void* ptr : {static_cast<void*>(dx), static_cast<void*>(df), static_cast<void*>(dtc), static_cast<void*>(dbytes),
+                    static_cast<void*>(dcodes), dcounts}) {
+    cudaFree(ptr);
+  }
+  cudaStreamDestroy(st);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,6 +183,9 @@ int main(int argc, char** argv) {
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (int64_t rows : {4096, 16384}) {
     for (int bits : {4, 8}) BenchRtn(rows, 4096, bits, copy_bw, reps);
+  }
+  for (int64_t rows : {4096, 16384}) {
+    for (int bits : {4, 8}) BenchCrossQuant(rows, 4096, bits, copy_bw, reps);
   }
   return 0;
 }

@@ -99,6 +99,26 @@ float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(Fl
 
 }  // namespace
 
+Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
+                          const float* per_token, float* t_c, uint8_t* code_bytes, uint8_t* codes, void* counts,
+                          void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  const int qmax = (1 << (bits - 1)) - 1;
+  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
+  RowMaxima<<<static_cast<unsigned>((rows * kWarp + 255) / 256), 256, 0, st>>>(x, rows, cols, t_c);
+  dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kRowsPerColumnTile - 1) / kRowsPerColumnTile));
+  ColumnMaxima<<<grid, 256, 0, st>>>(x, rows, cols, reinterpret_cast<unsigned int*>(t_c + rows));
+  const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((rows * cols + 255) / 256, 132 * 64));
+  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits == 8 ? codes : code_bytes,
+                                    static_cast<Counts*>(counts));
+  if (bits != 8) {
+    cuda::PackRowBytes<<<static_cast<unsigned>((rows * row_bytes + 255) / 256), 256, 0, st>>>(code_bytes, rows, cols, bits,
+                                                                                               codes, row_bytes);
+  }
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "crossquant kernels");
+  return OkStatus();
+}
+
 StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
   QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
