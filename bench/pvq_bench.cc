@@ -1,0 +1,279 @@
+// PVQ throughput: encode and decode of a 4096 x 4096 heavy-tailed F32 matrix (weights per second;
+// with threads=1, per core), the pyramid search per group, and the Fischer enumeration on the
+// core's fixed-width integers against GMP (linked into this benchmark only; the core may not
+// depend on it).
+//   build/bin/pvq_bench --benchmark_counters_tabular=true
+// Arguments: bits x 1000, group size D, threads (0 = all cores).
+#include <benchmark/benchmark.h>
+#include <tbb/task_arena.h>
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include "pvq/pvq.h"
+#include "quantd/core/quantize.h"
+#include "synthetic.h"
+#if QUANTD_HAVE_GMP
+#include <gmp.h>
+#endif
+
+namespace quantd::bench {
+namespace {
+
+constexpr int64_t kRows = 4096, kCols = 4096;
+
+const std::vector<float>& Matrix() {
+  static const std::vector<float> w = HeavyTailedMatrix(kRows, kCols, 1);
+  return w;
+}
+
+RowBlock Block() {
+  static const std::vector<int64_t> shape = {kRows, kCols};
+  return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
+}
+
+Params PvqParams(const benchmark::State& state, const char* search = "exact") {
+  return Params{{"bits", FormatDouble(state.range(0) / 1000.0)},
+                {"group_size", std::to_string(state.range(1))},
+                {"search", search}};
+}
+
+int Threads(const benchmark::State& state) {
+  return state.range(2) > 0 ? static_cast<int>(state.range(2)) : tbb::task_arena::automatic;
+}
+
+void SetWeightRate(benchmark::State& state) {
+  state.counters["weights/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols), benchmark::Counter::kIsRate);
+}
+
+void BM_PvqEncode(benchmark::State& state) {
+  tbb::task_arena arena(Threads(state));
+  const Params p = PvqParams(state);
+  for (auto _ : state) {
+    arena.execute([&] {
+      auto e = EncodeRows(Block(), "pvq", p);
+      if (!e.ok()) state.SkipWithError(e.status().ToString().c_str());
+      benchmark::DoNotOptimize(e);
+    });
+  }
+  SetWeightRate(state);
+}
+
+void BM_PvqEncodeGreedy(benchmark::State& state) {
+  tbb::task_arena arena(Threads(state));
+  const Params p = PvqParams(state, "greedy");
+  for (auto _ : state) {
+    arena.execute([&] { benchmark::DoNotOptimize(EncodeRows(Block(), "pvq", p)); });
+  }
+  SetWeightRate(state);
+}
+
+void BM_PvqDecode(benchmark::State& state) {
+  tbb::task_arena arena(Threads(state));
+  StatusOr<Encoding> enc = InternalError("unset");
+  arena.execute([&] { enc = EncodeRows(Block(), "pvq", PvqParams(state)); });
+  std::vector<float> out(kRows * kCols);
+  for (auto _ : state) {
+    arena.execute([&] { benchmark::DoNotOptimize(DecodeRows(*enc, out)); });
+  }
+  SetWeightRate(state);
+  state.counters["bpw"] = enc->BitsPerWeight();
+  state.counters["k"] = static_cast<double>(std::stoi(enc->params.GetString("k", "0")));
+}
+
+// Encodes come in minutes at these sizes; one iteration each, three repetitions.
+BENCHMARK(BM_PvqEncode)
+    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
+    ->ArgNames({"bits_x1000", "D", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+BENCHMARK(BM_PvqEncodeGreedy)
+    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
+    ->ArgNames({"bits_x1000", "D", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+BENCHMARK(BM_PvqDecode)
+    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
+    ->ArgNames({"bits_x1000", "D", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// --- Enumeration: core fixed-width integers vs GMP, per group (encode + decode) -------------
+
+struct EnumCase {
+  int d, k;
+  std::vector<std::vector<int32_t>> points;
+};
+
+EnumCase& Points(int d, int k) {
+  static std::map<std::pair<int, int>, EnumCase> cases;
+  EnumCase& c = cases[{d, k}];
+  if (c.points.empty()) {
+    c.d = d;
+    c.k = k;
+    std::mt19937_64 rng(d * 1000 + k);
+    std::normal_distribution<float> normal;
+    for (int i = 0; i < 256; ++i) {
+      std::vector<float> x(d);
+      for (float& v : x) v = normal(rng);
+      std::vector<int32_t> p(d);
+      pvq_internal::SearchPyramid(x.data(), d, k, pvq_internal::SearchMode::kGreedy, p.data());
+      c.points.push_back(p);
+    }
+  }
+  return c;
+}
+
+void BM_EnumerateCore(benchmark::State& state) {
+  const int d = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
+  EnumCase& c = Points(d, k);
+  auto table = pvq_internal::GetPyramidTable(d, k);
+  std::vector<int32_t> back(d);
+  size_t i = 0;
+  pvq_internal::DispatchWords(table->words(), [&](auto wc) {
+    constexpr int W = decltype(wc)::value;
+    for (auto _ : state) {
+      const auto& p = c.points[i++ % c.points.size()];
+      const auto index = pvq_internal::EncodePyramid<W>(*table, p.data(), d, k);
+      benchmark::DoNotOptimize(pvq_internal::DecodePyramid<W>(*table, index, d, k, back.data()));
+    }
+  });
+  state.counters["index_bits"] = pvq_internal::PyramidIndexBits(d, k);
+}
+
+#if QUANTD_HAVE_GMP
+// The same enumeration (pvq_index.h) on GMP integers, with the table as mpz_t.
+class GmpTable {
+ public:
+  GmpTable(int d, int k) : d_(d), k_(k), n_(static_cast<size_t>((d + 1) * (k + 1))) {
+    for (auto& v : n_) mpz_init(&v);
+    for (int l = 0; l <= d; ++l) mpz_set_ui(at(l, 0), 1);
+    for (int l = 1; l <= d; ++l) {
+      for (int j = 1; j <= k; ++j) {
+        mpz_add(at(l, j), at(l - 1, j), at(l - 1, j - 1));
+        mpz_add(at(l, j), at(l, j), at(l, j - 1));
+      }
+    }
+  }
+  ~GmpTable() {
+    for (auto& v : n_) mpz_clear(&v);
+  }
+  mpz_ptr at(int l, int k) { return &n_[static_cast<size_t>(l * (k_ + 1) + k)]; }
+
+  void Encode(const int32_t* p, mpz_t index) {
+    mpz_set_ui(index, 0);
+    int k = k_;
+    for (int i = 0; i < d_ && k > 0; ++i) {
+      const int l = d_ - i, a = std::abs(p[i]);
+      if (a == 0) continue;
+      mpz_add(index, index, at(l - 1, k));
+      for (int j = 1; j < a; ++j) {
+        mpz_add(index, index, at(l - 1, k - j));
+        mpz_add(index, index, at(l - 1, k - j));
+      }
+      if (p[i] < 0) mpz_add(index, index, at(l - 1, k - a));
+      k -= a;
+    }
+  }
+
+  void Decode(mpz_t index, int32_t* p) {
+    int k = k_, i = 0;
+    for (; i < d_ && k > 0; ++i) {
+      const int l = d_ - i;
+      if (l == 1) {
+        p[i] = mpz_sgn(index) == 0 ? k : -k;
+        k = 0;
+        continue;
+      }
+      if (mpz_cmp(index, at(l - 1, k)) < 0) {
+        p[i] = 0;
+        continue;
+      }
+      mpz_sub(index, index, at(l - 1, k));
+      int j = 1;
+      for (;; ++j) {
+        mpz_ptr n = at(l - 1, k - j);
+        if (mpz_cmp(index, n) < 0) {
+          p[i] = j;
+          break;
+        }
+        mpz_sub(index, index, n);
+        if (mpz_cmp(index, n) < 0) {
+          p[i] = -j;
+          break;
+        }
+        mpz_sub(index, index, n);
+      }
+      k -= j;
+    }
+    for (; i < d_; ++i) p[i] = 0;
+  }
+
+ private:
+  int d_, k_;
+  std::vector<__mpz_struct> n_;
+};
+
+void BM_EnumerateGmp(benchmark::State& state) {
+  const int d = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
+  EnumCase& c = Points(d, k);
+  GmpTable table(d, k);
+  mpz_t index;
+  mpz_init(index);
+  std::vector<int32_t> back(d);
+  size_t i = 0;
+  for (auto _ : state) {
+    const auto& p = c.points[i++ % c.points.size()];
+    table.Encode(p.data(), index);
+    table.Decode(index, back.data());
+    benchmark::DoNotOptimize(back.data());
+  }
+  if (back != c.points[(i - 1) % c.points.size()]) state.SkipWithError("GMP round trip mismatch");
+  mpz_clear(index);
+}
+#endif
+
+// K at about 3 and 4 bits per dimension of index (papers.md §2.2), and a 64-bit case.
+#define QUANTD_ENUM_ARGS ->Args({32, 23})->Args({32, 51})->Args({32, 106})->Args({64, 97})->Args({64, 200})->Args({128, 188})->Args({128, 387})->ArgNames({"D", "K"})
+BENCHMARK(BM_EnumerateCore) QUANTD_ENUM_ARGS;
+#if QUANTD_HAVE_GMP
+BENCHMARK(BM_EnumerateGmp) QUANTD_ENUM_ARGS;
+#endif
+
+// --- Search per group ----------------------------------------------------------------------
+
+void BM_Search(benchmark::State& state) {
+  const int d = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1));
+  const auto mode = state.range(2) ? pvq_internal::SearchMode::kExact : pvq_internal::SearchMode::kGreedy;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> normal;
+  std::vector<std::vector<float>> groups(256, std::vector<float>(d));
+  for (auto& g : groups) {
+    for (float& v : g) v = normal(rng);
+  }
+  std::vector<int32_t> p(d);
+  size_t i = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(pvq_internal::SearchPyramid(groups[i++ % groups.size()].data(), d, k, mode, p.data()));
+  }
+}
+BENCHMARK(BM_Search)
+    ->ArgsProduct({{32}, {54, 103}, {0, 1}})
+    ->ArgsProduct({{64}, {109, 206}, {0, 1}})
+    ->ArgNames({"D", "K", "exact"});
+
+}  // namespace
+}  // namespace quantd::bench
+
+int main(int argc, char** argv) {
+  quantd::bench::Block();  // build the matrix outside the timed loops
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
