@@ -33,7 +33,7 @@ RowBlock Block() {
   return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
 }
 
-Params PvqParams(const benchmark::State& state, const char* search = "exact") {
+Params PvqParams(const benchmark::State& state, const char* search = "exact") {  // bits x 1000, D
   return Params{{"bits", FormatDouble(state.range(0) / 1000.0)},
                 {"group_size", std::to_string(state.range(1))},
                 {"search", search}};
@@ -44,28 +44,20 @@ int Threads(const benchmark::State& state) {
 }
 
 void SetWeightRate(benchmark::State& state) {
-  state.counters["weights/s"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols), benchmark::Counter::kIsRate);
+  state.counters["weights/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols),
+                                                   benchmark::Counter::kIsRate);
 }
 
+// Arguments: bits x 1000, D, threads, search (1: exact, 0: greedy).
 void BM_PvqEncode(benchmark::State& state) {
   tbb::task_arena arena(Threads(state));
-  const Params p = PvqParams(state);
+  const Params p = PvqParams(state, state.range(3) ? "exact" : "greedy");
   for (auto _ : state) {
     arena.execute([&] {
       auto e = EncodeRows(Block(), "pvq", p);
       if (!e.ok()) state.SkipWithError(e.status().ToString().c_str());
       benchmark::DoNotOptimize(e);
     });
-  }
-  SetWeightRate(state);
-}
-
-void BM_PvqEncodeGreedy(benchmark::State& state) {
-  tbb::task_arena arena(Threads(state));
-  const Params p = PvqParams(state, "greedy");
-  for (auto _ : state) {
-    arena.execute([&] { benchmark::DoNotOptimize(EncodeRows(Block(), "pvq", p)); });
   }
   SetWeightRate(state);
 }
@@ -83,16 +75,10 @@ void BM_PvqDecode(benchmark::State& state) {
   state.counters["k"] = static_cast<double>(std::stoi(enc->params.GetString("k", "0")));
 }
 
-// Encodes come in minutes at these sizes; one iteration each, three repetitions.
+// An encode of the whole matrix takes seconds: one iteration each.
 BENCHMARK(BM_PvqEncode)
-    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
-    ->ArgNames({"bits_x1000", "D", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime()
-    ->Iterations(1);
-BENCHMARK(BM_PvqEncodeGreedy)
-    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
-    ->ArgNames({"bits_x1000", "D", "threads"})
+    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}, {1, 0}})
+    ->ArgNames({"bits_x1000", "D", "threads", "exact"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1);
@@ -237,11 +223,16 @@ void BM_EnumerateGmp(benchmark::State& state) {
 }
 #endif
 
-// K at about 3 and 4 bits per dimension of index (papers.md §2.2), and a 64-bit case.
-#define QUANTD_ENUM_ARGS ->Args({32, 23})->Args({32, 51})->Args({32, 106})->Args({64, 97})->Args({64, 200})->Args({128, 188})->Args({128, 387})->ArgNames({"D", "K"})
-BENCHMARK(BM_EnumerateCore) QUANTD_ENUM_ARGS;
+// K at about 1, 3 and 4 bits per dimension of index (papers.md §2.2).
+void EnumerationArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"D", "K"});
+  for (auto [d, k] : {std::pair{32, 23}, {32, 51}, {32, 106}, {64, 97}, {64, 200}, {128, 188}, {128, 387}}) {
+    b->Args({d, k});
+  }
+}
+BENCHMARK(BM_EnumerateCore)->Apply(EnumerationArgs);
 #if QUANTD_HAVE_GMP
-BENCHMARK(BM_EnumerateGmp) QUANTD_ENUM_ARGS;
+BENCHMARK(BM_EnumerateGmp)->Apply(EnumerationArgs);
 #endif
 
 // --- Search per group ----------------------------------------------------------------------
@@ -258,7 +249,8 @@ void BM_Search(benchmark::State& state) {
   std::vector<int32_t> p(d);
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(pvq_internal::SearchPyramid(groups[i++ % groups.size()].data(), d, k, mode, p.data()));
+    benchmark::DoNotOptimize(
+        pvq_internal::SearchPyramid(groups[i++ % groups.size()].data(), d, k, mode, p.data()));
   }
 }
 BENCHMARK(BM_Search)

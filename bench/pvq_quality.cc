@@ -4,19 +4,23 @@
 //  2. PVQ against RTN at equal bits per weight (RTN's own layouts, and the targets 2.5, 3.25 and
 //     4.125), with RTN after the same Hadamard rotation as a third column, so that the gain of
 //     the rotation and the gain of vector quantization can be told apart;
-//  3. the Hessian-aware encoder against plain PVQ on the proxy loss tr(E H E^T).
-//   build/bin/pvq_quality [--data DIR] [--synthetic-rows N] [--sections 123]
+//  3. the Hessian-aware encoder against plain PVQ on the proxy loss tr(E H E^T);
+//  4. what tighter index packing could buy: the bits lost to ceil(log2 N) per index, and the
+//     SQNR at the K an ideal (mixed-radix, whole-row) packing would afford;
+//  5. gain bits against the rate, which sets the default gain_bits = max(4, round(bits)).
+//   build/bin/pvq_quality [--data DIR] [--synthetic-rows N] [--sections 12345]
 // Bits per weight count every byte of every section plus 32 bits per recorded parameter, per
 // tensor; SQNR is over all weights of a model (total signal energy / total error energy).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "hessian_util.h"
 #include "llama2c_weights.h"
+#include "pvq/pvq.h"
 #include "quantd/core/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "synthetic.h"
@@ -38,11 +42,13 @@ struct Result {
   double bpw = 0, sqnr = 0, seconds = 0;
 };
 
-// Encodes every matrix of `d` with `method`/`params` (rows rotated first when `rotate`, for RTN),
-// decodes, and sums up.
-Result Measure(const Dataset& d, const char* method, const Params& params, bool rotate = false) {
+// Encodes every matrix of `d` with `method` and the parameters `params_of(matrix)` (rows rotated
+// first when `rotate`, for RTN), decodes, and sums up.
+template <typename ParamsOf>
+Result MeasureEach(const Dataset& d, const char* method, ParamsOf params_of, bool rotate = false) {
   double bits = 0, signal = 0, noise = 0, seconds = 0;
   for (const auto& m : d.matrices) {
+    const Params params = params_of(m);
     std::vector<float> x = m.data;
     RandomizedHadamard rot(m.cols, 0);
     if (rotate) {
@@ -71,10 +77,17 @@ Result Measure(const Dataset& d, const char* method, const Params& params, bool 
   return {bits / static_cast<double>(d.weights()), 10 * std::log10(signal / noise), seconds};
 }
 
-// RTN's bits per weight on `d` without its parameters: the budget PVQ gets for "equal bits".
-double RtnSectionBpw(const Dataset& d, const Params& p) {
-  const Result r = Measure(d, "rtn", p);
-  return r.bpw - 3.0 * 32 * static_cast<double>(d.matrices.size()) / static_cast<double>(d.weights());
+Result Measure(const Dataset& d, const char* method, const Params& params, bool rotate = false) {
+  return MeasureEach(
+      d, method, [&](const testing::WeightMatrix&) { return params; }, rotate);
+}
+
+// RTN's bits per weight on one matrix without its parameters: the budget PVQ gets for "equal
+// bits" on that matrix (RTN's groups never cross rows, so short rows cost it more).
+double RtnSectionBpw(const testing::WeightMatrix& m, int bits, int group) {
+  const int64_t groups = (m.cols + group - 1) / group;
+  return (8.0 * static_cast<double>((m.cols * bits + 7) / 8) + 16.0 * static_cast<double>(groups)) /
+         static_cast<double>(m.cols);
 }
 
 void ParameterTable(const std::vector<Dataset>& sets) {
@@ -121,17 +134,20 @@ void ParameterTable(const std::vector<Dataset>& sets) {
 
 void RtnComparison(const Dataset& d) {
   printf("\n### %s: PVQ vs RTN at equal bits per weight\n\n", d.name.c_str());
-  printf("| budget | RTN bpw | RTN dB | RTN after rotation dB | PVQ bpw | PVQ dB | PVQ - RTN dB | PVQ - rotated RTN dB |\n");
+  printf(
+      "| budget | RTN bpw | RTN dB | RTN after rotation dB | PVQ bpw | PVQ dB | PVQ - RTN dB | PVQ - rotated "
+      "RTN dB |\n");
   printf("|---|---|---|---|---|---|---|---|\n");
   for (int bits = 2; bits <= 5; ++bits) {
     for (int g : {32, 64, 128}) {
       const Params rp{{"bits", std::to_string(bits)}, {"group_size", std::to_string(g)}};
       const Result rtn = Measure(d, "rtn", rp);
       const Result rot = Measure(d, "rtn", rp, true);
-      const double budget = RtnSectionBpw(d, rp);
-      const Result pvq = Measure(d, "pvq", {{"bits", FormatDouble(budget)}});
-      printf("| RTN %d-bit g%d | %.3f | %.2f | %.2f | %.3f | %.2f | %+.2f | %+.2f |\n", bits, g, rtn.bpw, rtn.sqnr, rot.sqnr,
-             pvq.bpw, pvq.sqnr, pvq.sqnr - rtn.sqnr, pvq.sqnr - rot.sqnr);
+      const Result pvq = MeasureEach(d, "pvq", [&](const testing::WeightMatrix& m) {
+        return Params{{"bits", FormatDouble(RtnSectionBpw(m, bits, g))}};
+      });
+      printf("| RTN %d-bit g%d | %.3f | %.2f | %.2f | %.3f | %.2f | %+.2f | %+.2f |\n", bits, g, rtn.bpw,
+             rtn.sqnr, rot.sqnr, pvq.bpw, pvq.sqnr, pvq.sqnr - rtn.sqnr, pvq.sqnr - rot.sqnr);
       fflush(stdout);
     }
   }
@@ -147,47 +163,23 @@ void RtnComparison(const Dataset& d) {
 void HessianTable(int64_t rows, int64_t n) {
   printf("\n### Hessian-aware PVQ, %lld x %lld Gaussian weights, correlated calibration inputs\n\n",
          static_cast<long long>(rows), static_cast<long long>(n));
-  std::mt19937_64 rng(11);
-  std::normal_distribution<double> normal;
-  const int64_t factors = 16, tokens = 2048;
-  std::vector<double> mix(factors * n);
-  for (double& v : mix) v = normal(rng);
-  std::vector<double> h(n * n, 0.0), x(n);
-  for (int64_t t = 0; t < tokens; ++t) {
-    double f[factors];
-    for (double& v : f) v = normal(rng);
-    for (int64_t i = 0; i < n; ++i) {
-      x[i] = 0.3 * normal(rng);
-      for (int64_t k = 0; k < factors; ++k) x[i] += f[k] * mix[k * n + i];
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < n; ++j) h[i * n + j] += x[i] * x[j];
-    }
-  }
   Calibration cal;
-  cal.hessian.assign(h.begin(), h.end());
+  cal.hessian = testing::CorrelatedHessian(n, 2048, 11, 16, 0.3);
   const std::vector<float> w = GaussianMatrix(rows, n, 3);
   const std::vector<int64_t> shape = {rows, n};
   auto proxy = [&](const std::vector<float>& back) {
-    double loss = 0;
-    std::vector<double> e(n);
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t i = 0; i < n; ++i) e[i] = double(w[r * n + i]) - back[r * n + i];
-      for (int64_t i = 0; i < n; ++i) {
-        double s = 0;
-        for (int64_t j = 0; j < n; ++j) s += double(cal.hessian[i * n + j]) * e[j];
-        loss += e[i] * s;
-      }
-    }
-    return loss;
+    return testing::ProxyLoss(w, back, cal.hessian, rows, n);
   };
   double signal = 0;
   for (float v : w) signal += double(v) * v;
-  printf("| bits | damp | plain proxy | Hessian proxy | ratio | plain SQNR dB | Hessian SQNR dB | Hessian encode s |\n");
+  printf(
+      "| bits | damp | plain proxy | Hessian proxy | ratio | plain SQNR dB | Hessian SQNR dB | Hessian "
+      "encode s |\n");
   printf("|---|---|---|---|---|---|---|---|\n");
   for (double bits : {2.5, 3.25, 4.125}) {
     for (double damp : {0.01, 0.1}) {
-      RowBlock b{.tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
+      RowBlock b{
+          .tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
       const Params plain{{"bits", FormatDouble(bits)}};
       Params hp = plain;
       hp.Set("hessian", "true");
@@ -198,7 +190,8 @@ void HessianTable(int64_t rows, int64_t n) {
       auto eh = EncodeRows(b, "pvq", hp);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!ep.ok() || !eh.ok()) {
-        fprintf(stderr, "hessian table: %s %s\n", ep.status().ToString().c_str(), eh.status().ToString().c_str());
+        fprintf(stderr, "hessian table: %s %s\n", ep.status().ToString().c_str(),
+                eh.status().ToString().c_str());
         exit(1);
       }
       const std::vector<float> bp = *DecodeRows(*ep), bh = *DecodeRows(*eh);
@@ -208,8 +201,71 @@ void HessianTable(int64_t rows, int64_t n) {
         return 10 * std::log10(signal / e);
       };
       const double lp = proxy(bp), lh = proxy(bh);
-      printf("| %.3f | %g | %.4g | %.4g | %.3f | %.2f | %.2f | %.2f |\n", bits, damp, lp, lh, lh / lp, sq(bp), sq(bh), secs);
+      printf("| %.3f | %g | %.4g | %.4g | %.3f | %.2f | %.2f | %.2f |\n", bits, damp, lp, lh, lh / lp, sq(bp),
+             sq(bh), secs);
       fflush(stdout);
+    }
+  }
+}
+
+// log2 N(d, k) from the top 64 bits of the exact count.
+double Log2Count(int d, int k) {
+  auto t = pvq_internal::GetPyramidTable(d, k);
+  const uint64_t* n = t->Count(d, k);
+  int top = t->words() - 1;
+  while (top > 0 && n[top] == 0) --top;
+  double v = static_cast<double>(n[top]);
+  if (top > 0) v += static_cast<double>(n[top - 1]) * 0x1p-64;
+  return std::log2(v) + 64.0 * top;
+}
+
+void PackingTable(const Dataset& d) {
+  const int64_t n = d.matrices[0].cols;
+  printf("\n### Index packing on %s: ceil(log2 N) per index against ideal packing\n\n", d.name.c_str());
+  printf(
+      "| target | D | K | log2 N | bits stored | lost per weight | layout bpw | SQNR dB | K ideal | ideal "
+      "bpw | SQNR dB at K ideal |\n");
+  printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (double target : {2.5, 3.25, 4.125}) {
+    for (int group : {32, 64}) {
+      const Params user{{"bits", FormatDouble(target)}, {"group_size", std::to_string(group)}};
+      auto resolved = PvqMethod().Resolve(user, n);
+      auto o = PvqOptions::FromParams(*resolved);
+      auto lay = pvq_internal::MakeLayout(*o, n);
+      const double log2n = Log2Count(group, o->k);
+      const int64_t groups = n / group;
+      // An ideal packing stores a row's G indices as one number below N^G (mixed radix).
+      auto ideal_bpw = [&](int k) {
+        return (static_cast<double>(groups * o->gain_bits) + std::ceil(groups * Log2Count(group, k)) +
+                8.0 * lay->scale_bytes) /
+               static_cast<double>(n);
+      };
+      int k_ideal = o->k;
+      while (ideal_bpw(k_ideal + 1) <= target) ++k_ideal;
+      const Result at_k = Measure(d, "pvq", *resolved);
+      Params p = *resolved;
+      p.SetInt("k", k_ideal);
+      const Result at_ideal = Measure(d, "pvq", p);
+      printf("| %.3f | %d | %d | %.2f | %d | %.4f | %.4f | %.2f | %d | %.4f | %.2f |\n", target, group, o->k,
+             log2n, lay->index_bits, groups * (lay->index_bits - log2n) / static_cast<double>(n),
+             lay->BitsPerWeight(), at_k.sqnr, k_ideal, ideal_bpw(k_ideal), at_ideal.sqnr);
+      fflush(stdout);
+    }
+  }
+}
+
+void GainBitsTable(const std::vector<Dataset>& sets) {
+  printf("\n### Gain bits against the rate (SQNR dB; * marks the default max(4, round(bits)))\n\n");
+  printf("| data | bits | g3 | g4 | g5 | g6 | g7 |\n|---|---|---|---|---|---|---|\n");
+  for (const auto& d : sets) {
+    for (double bits : {2.5, 3.25, 4.125, 4.5, 5.0, 6.0}) {
+      printf("| %s | %g |", d.name.c_str(), bits);
+      for (int g = 3; g <= 7; ++g) {
+        const Result r = Measure(d, "pvq", {{"bits", FormatDouble(bits)}, {"gain_bits", std::to_string(g)}});
+        printf(" %.2f%s |", r.sqnr, g == pvq_internal::DefaultGainBits(bits) ? "*" : "");
+        fflush(stdout);
+      }
+      printf("\n");
     }
   }
 }
@@ -226,7 +282,7 @@ Dataset Synthetic(int64_t rows, int64_t cols) {
 
 int main(int argc, char** argv) {
   using namespace quantd::bench;
-  std::string data = quantd::testing::RealDataDir(), sections = "123";
+  std::string data = quantd::testing::RealDataDir(), sections = "12345";
   int64_t synthetic_rows = 4096;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--data")) data = argv[i + 1];
@@ -253,5 +309,12 @@ int main(int argc, char** argv) {
     RtnComparison(Synthetic(synthetic_rows, 4096));
   }
   if (sections.find('3') != std::string::npos) HessianTable(256, 1024);
+  if (sections.find('4') != std::string::npos) PackingTable(Synthetic(1024, 4096));
+  if (sections.find('5') != std::string::npos) {
+    std::vector<Dataset> sets = real;
+    sets.push_back(Synthetic(1024, 4096));
+    sets.push_back({"Gaussian 256x1024", {{"gaussian", 256, 1024, GaussianMatrix(256, 1024, 3)}}});
+    GainBitsTable(sets);
+  }
   return 0;
 }

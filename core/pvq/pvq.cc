@@ -51,7 +51,8 @@ class FastBitReader {
       memcpy(&x, in_ + byte, 16);  // little-endian host, as everywhere in quantd
     } else {
       const size_t n = static_cast<size_t>((off + bits + 7) >> 3);
-      for (size_t i = 0; i < n && byte + i < size_; ++i) x |= static_cast<unsigned __int128>(in_[byte + i]) << (8 * i);
+      for (size_t i = 0; i < n && byte + i < size_; ++i)
+        x |= static_cast<unsigned __int128>(in_[byte + i]) << (8 * i);
     }
     uint64_t v = static_cast<uint64_t>(x >> off);
     if (bits < 64) v &= (uint64_t{1} << bits) - 1;
@@ -80,48 +81,54 @@ BigUint<W> GetIndex(FastBitReader& r, int bits) {
 }  // namespace
 
 int DefaultGainBits(double bits) {
-  return static_cast<int>(std::min(8.0, std::max(2.0, std::floor(bits + 0.5) + 1)));
+  return static_cast<int>(std::min(8.0, std::max(4.0, std::floor(bits + 0.5))));
 }
 
 double PvqLayout::BitsPerWeight() const {
   return static_cast<double>(8 * (row_bytes + scale_bytes)) / static_cast<double>(cols);
 }
 
-StatusOr<PvqLayout> MakeLayout(const PvqOptions& o, int64_t cols) {
+namespace {
+
+// Pulses of the shorter last group: the density of a full group, rounded half up, at least one.
+int TailPulses(int k, int tail, int group_size) {
+  return static_cast<int>(std::max<int64_t>(1, (int64_t{k} * tail + group_size / 2) / group_size));
+}
+
+// The layout of k pulses per full group, given the index bits of the full and last groups.
+PvqLayout ComposeLayout(const PvqOptions& o, int64_t cols, int k, int index_bits, int tail_index_bits) {
   PvqLayout lay;
   lay.cols = cols;
   lay.group_size = o.group_size;
   lay.full_groups = cols / o.group_size;
   lay.tail = static_cast<int>(cols % o.group_size);
-  lay.k = o.k;
-  if (lay.tail > 0) {
-    // Same pulse density as a full group, rounded half up, at least one pulse.
-    lay.tail_k = static_cast<int>(std::max<int64_t>(
-        1, (static_cast<int64_t>(o.k) * lay.tail + o.group_size / 2) / o.group_size));
-  }
-  const std::string what = "k=" + std::to_string(o.k) + " with group_size=" + std::to_string(o.group_size);
-  if (lay.full_groups > 0) {
-    lay.index_bits = PyramidIndexBits(o.group_size, o.k);
-    if (lay.index_bits < 0) {
-      return InvalidArgumentError(what + " needs indices of more than " + std::to_string(kMaxIndexBits) +
-                                  " bits; lower 'k' (or 'bits') or 'group_size'");
-    }
-  }
-  if (lay.tail > 0) {
-    lay.tail_index_bits = PyramidIndexBits(lay.tail, lay.tail_k);
-    if (lay.tail_index_bits < 0) {
-      return InvalidArgumentError(what + " needs indices of more than " + std::to_string(kMaxIndexBits) +
-                                  " bits; lower 'k' (or 'bits')");
-    }
-  }
+  lay.k = k;
+  lay.tail_k = lay.tail > 0 ? TailPulses(k, lay.tail, o.group_size) : 0;
+  lay.index_bits = lay.full_groups > 0 ? index_bits : 0;
+  lay.tail_index_bits = lay.tail > 0 ? tail_index_bits : 0;
   lay.gain_bits = lay.groups() > 1 ? o.gain_bits : 0;
   lay.row_bits = lay.full_groups * (lay.gain_bits + lay.index_bits) +
                  (lay.tail > 0 ? lay.gain_bits + lay.tail_index_bits : 0);
   lay.row_bytes = (lay.row_bits + 7) / 8;
   lay.scale_bytes = static_cast<int>(DTypeSize(o.scale_dtype));
   lay.table_dim = lay.full_groups > 0 ? o.group_size : lay.tail;
-  lay.table_k = lay.full_groups > 0 ? o.k : lay.tail_k;
+  lay.table_k = lay.full_groups > 0 ? k : lay.tail_k;
   return lay;
+}
+
+}  // namespace
+
+StatusOr<PvqLayout> MakeLayout(const PvqOptions& o, int64_t cols) {
+  const int tail = static_cast<int>(cols % o.group_size);
+  const int main_bits = cols >= o.group_size ? PyramidIndexBits(o.group_size, o.k) : 0;
+  const int tail_bits = tail > 0 ? PyramidIndexBits(tail, TailPulses(o.k, tail, o.group_size)) : 0;
+  if (main_bits < 0 || tail_bits < 0) {
+    return InvalidArgumentError("k=" + std::to_string(o.k) +
+                                " with group_size=" + std::to_string(o.group_size) +
+                                " needs indices of more than " + std::to_string(kMaxIndexBits) +
+                                " bits; lower 'k' (or 'bits') or 'group_size'");
+  }
+  return ComposeLayout(o, cols, o.k, main_bits, tail_bits);
 }
 
 StatusOr<int> ChooseK(const PvqOptions& o, int64_t cols) {
@@ -133,45 +140,33 @@ StatusOr<int> ChooseK(const PvqOptions& o, int64_t cols) {
     std::lock_guard<std::mutex> lock(mu);
     if (auto it = cache.find(key); it != cache.end()) return it->second;
   }
-  // bpw(k) is non-decreasing in k; scan the index bits of (D, k) and (tail, tail_k(k)) for a
-  // growing range of k until the budget or the widest index is exceeded.
-  PvqOptions probe = o;
+  // bpw(k) is non-decreasing in k: scan the index bits of (D, k) and (tail, tail_k(k)) over a
+  // doubling range of k until the budget or the widest index is exceeded.
+  const int tail = static_cast<int>(cols % o.group_size);
+  const int dim = cols >= o.group_size ? o.group_size : tail;  // the largest group
   int best = 0;
-  for (int kmax = 64;; kmax *= 2) {
-    const int full_dim = cols >= o.group_size ? o.group_size : static_cast<int>(cols);
-    const std::vector<int> bits = PyramidIndexBitsTable(full_dim, kmax);
-    auto index_bits = [&](int l, int k) { return bits[static_cast<size_t>(l - 1) * static_cast<size_t>(kmax + 1) + static_cast<size_t>(k)]; };
-    bool over = false;
-    for (int k = best + 1; k <= kmax; ++k) {
-      PvqLayout lay;
-      probe.k = k;
-      lay.full_groups = cols / o.group_size;
-      lay.tail = static_cast<int>(cols % o.group_size);
-      const int tail_k = lay.tail > 0 ? static_cast<int>(std::max<int64_t>(1, (int64_t{k} * lay.tail + o.group_size / 2) / o.group_size)) : 0;
-      const int main_bits = lay.full_groups > 0 ? index_bits(o.group_size, k) : 0;
-      const int tail_bits = lay.tail > 0 ? index_bits(lay.tail, tail_k) : 0;
-      if (main_bits < 0 || tail_bits < 0) {
-        over = true;
-        break;
-      }
-      const int gain = lay.full_groups + (lay.tail > 0) > 1 ? o.gain_bits : 0;
-      const int64_t row_bits = lay.full_groups * (gain + main_bits) + (lay.tail > 0 ? gain + tail_bits : 0);
-      const double bpw = static_cast<double>(8 * ((row_bits + 7) / 8) + 8 * static_cast<int64_t>(DTypeSize(o.scale_dtype))) /
-                         static_cast<double>(cols);
-      if (bpw > o.bits) {
-        over = true;
-        break;
-      }
-      best = k;
+  bool over = false;
+  for (int kmax = 64; !over && kmax <= (1 << 16); kmax *= 2) {
+    const std::vector<int> bits = PyramidIndexBitsTable(dim, kmax);
+    auto index_bits = [&](int l, int k) {
+      return bits[static_cast<size_t>(l - 1) * static_cast<size_t>(kmax + 1) + static_cast<size_t>(k)];
+    };
+    for (int k = best + 1; k <= kmax && !over; ++k) {
+      const int main_bits = cols >= o.group_size ? index_bits(o.group_size, k) : 0;
+      const int tail_bits = tail > 0 ? index_bits(tail, TailPulses(k, tail, o.group_size)) : 0;
+      over = main_bits < 0 || tail_bits < 0 ||
+             ComposeLayout(o, cols, k, main_bits, tail_bits).BitsPerWeight() > o.bits;
+      if (!over) best = k;
     }
-    if (over || kmax >= (1 << 16)) break;
   }
   if (best == 0) {
-    probe.k = 1;
-    auto lay = MakeLayout(probe, cols);
-    return InvalidArgumentError("'bits' = " + FormatDouble(o.bits) + " is below the smallest PVQ layout for group_size=" +
-                                std::to_string(o.group_size) + " and rows of " + std::to_string(cols) +
-                                (lay.ok() ? " (k=1 needs " + FormatDouble(lay->BitsPerWeight()) + " bits per weight)" : ""));
+    PvqOptions one = o;
+    one.k = 1;
+    auto lay = MakeLayout(one, cols);
+    return InvalidArgumentError(
+        "'bits' = " + FormatDouble(o.bits) + " is below the smallest PVQ layout for group_size=" +
+        std::to_string(o.group_size) + " and rows of " + std::to_string(cols) +
+        (lay.ok() ? " (k=1 needs " + FormatDouble(lay->BitsPerWeight()) + " bits per weight)" : ""));
   }
   std::lock_guard<std::mutex> lock(mu);
   if (cache.size() > 256) cache.clear();
@@ -190,7 +185,8 @@ StatusOr<RowCodec> MakeRowCodec(const PvqOptions& o, int64_t cols) {
   QUANTD_ASSIGN_OR_RETURN(c.layout, MakeLayout(o, cols));
   c.table = GetPyramidTable(c.layout.table_dim, c.layout.table_k);
   if (c.layout.gain_bits > 0) {
-    if (c.layout.full_groups > 0) c.levels = GetGainCodebook(o.group_size, cols, o.gain_bits, o.gain_codebook);
+    if (c.layout.full_groups > 0)
+      c.levels = GetGainCodebook(o.group_size, cols, o.gain_bits, o.gain_codebook);
     if (c.layout.tail > 0) c.tail_levels = GetGainCodebook(c.layout.tail, cols, o.gain_bits, o.gain_codebook);
   }
   c.search = o.search;
@@ -236,7 +232,8 @@ bool UnpackRowFast(const uint8_t* in, const RowCodec& c, int32_t* p, uint8_t* ga
     for (int64_t g = 0; g < lay.groups(); ++g) {
       const int len = lay.GroupLength(g);
       gain_codes[g] = static_cast<uint8_t>(r.Get(lay.gain_bits));
-      if (!DecodePyramid<W>(*c.table, GetIndex<W>(r, lay.GroupIndexBits(g)), len, lay.GroupPulses(g), p + col)) {
+      if (!DecodePyramid<W>(*c.table, GetIndex<W>(r, lay.GroupIndexBits(g)), len, lay.GroupPulses(g),
+                            p + col)) {
         return false;
       }
       col += len;
@@ -274,8 +271,10 @@ RowStats EncodeRotatedRow(const float* x, const RowCodec& c, float* scale, uint8
   fitted.resize(static_cast<size_t>(groups));
   codes.assign(static_cast<size_t>(groups), 0);
   const RowStats st = SearchRow(x, c, p.data(), fitted.data());
-  const std::span<const float> levels = c.levels ? std::span<const float>(*c.levels) : std::span<const float>();
-  const std::span<const float> tail = c.tail_levels ? std::span<const float>(*c.tail_levels) : std::span<const float>();
+  const std::span<const float> levels =
+      c.levels ? std::span<const float>(*c.levels) : std::span<const float>();
+  const std::span<const float> tail =
+      c.tail_levels ? std::span<const float>(*c.tail_levels) : std::span<const float>();
   *scale = FitRowGains(fitted, levels, tail, c.scale_dtype,
                        c.layout.gain_bits > 0 ? std::span<uint8_t>(codes) : std::span<uint8_t>());
   PackRowFast(p.data(), codes.data(), c, stream);
@@ -288,8 +287,9 @@ using pvq_internal::GainCodebook;
 using pvq_internal::SearchMode;
 
 StatusOr<PvqOptions> PvqOptions::FromParams(const Params& p) {
-  QUANTD_RETURN_IF_ERROR(p.CheckKnown("pvq", {"bits", "k", "group_size", "gain_bits", "gain_codebook", "scale_dtype",
-                                              "seed", "rotation", "search", "hessian", "damp"}));
+  QUANTD_RETURN_IF_ERROR(
+      p.CheckKnown("pvq", {"bits", "k", "group_size", "gain_bits", "gain_codebook", "scale_dtype", "seed",
+                           "rotation", "search", "hessian", "damp"}));
   PvqOptions o;
   QUANTD_ASSIGN_OR_RETURN(o.bits, p.GetDouble("bits", 3.25, 0.25, 32));
   QUANTD_ASSIGN_OR_RETURN(int64_t k, p.GetInt("k", 0, 0, 1 << 16));
@@ -369,13 +369,15 @@ class Pvq final : public Method {
          "overrides 'bits' when set"},
         {"group_size", "int", "32", "2..256", "weights per group (the last group of a row may be shorter)"},
         {"gain_bits", "int", "", "0..8",
-         "bits per group amplitude code; absent or 0: round(bits) + 1, at least 2 (4 at 3.25 bits per weight)"},
+         "bits per group amplitude code; absent or 0: max(4, round(bits)) (4 up to 4.5 bits per weight)"},
         {"gain_codebook", "enum", "lloyd", "lloyd|quantile",
          "amplitude levels: Lloyd-Max or quantiles of the Beta(D/2, (n-D)/2) law"},
         {"scale_dtype", "enum", "f16", "f16|f32", "storage type of the per-row scale"},
         {"seed", "int", "0", ">= 0", "seed of the randomized Hadamard rotation"},
-        {"rotation", "enum", "hadamard", "hadamard|none", "coherence processing of each row before quantization"},
-        {"search", "enum", "exact", "exact|greedy", "pyramid search: exact (hull search) or Opus-style greedy"},
+        {"rotation", "enum", "hadamard", "hadamard|none",
+         "coherence processing of each row before quantization"},
+        {"search", "enum", "exact", "exact|greedy",
+         "pyramid search: exact (hull search) or Opus-style greedy"},
         {"hessian", "bool", "false", "true|false",
          "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"},
         {"damp", "double", "0.01", "0..100", "Hessian dampening, relative to its mean diagonal"},
@@ -395,7 +397,8 @@ class Pvq final : public Method {
 
   StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(PvqOptions o, PvqOptions::FromParams(resolved));
-    if (o.k == 0 || o.gain_bits == 0) return InvalidArgumentError("pvq: parameters are not resolved (k=0 or gain_bits=0)");
+    if (o.k == 0 || o.gain_bits == 0)
+      return InvalidArgumentError("pvq: parameters are not resolved (k=0 or gain_bits=0)");
     QUANTD_ASSIGN_OR_RETURN(pvq_internal::RowCodec c, pvq_internal::MakeRowCodec(o, in.cols));
     const bool have_hessian = in.calibration != nullptr && !in.calibration->hessian.empty();
     if (o.hessian && !have_hessian) {
@@ -485,7 +488,8 @@ class Pvq final : public Method {
       }
     });
     for (int64_t r = 0; r < rows; ++r) {
-      if (bad[r] == 1) return InvalidArgumentError("section 'scales': row " + std::to_string(r) + " is not finite");
+      if (bad[r] == 1)
+        return InvalidArgumentError("section 'scales': row " + std::to_string(r) + " is not finite");
       if (bad[r] == 2) {
         return InvalidArgumentError("section 'codes': row " + std::to_string(r) +
                                     " holds a pyramid index beyond N(D, K)");

@@ -29,7 +29,15 @@
 // is pushed onto the groups not yet quantized, GPTQ-style, so as to lower the proxy loss
 // tr(E H E^T) instead of |E|^2. It runs in the rotated domain with H' = R H R^T (R the row
 // rotation), since (R e)^T H' (R e) = e^T H e, plus dampening damp * mean(diag H') * I. The
-// encoding format is the same; only the encoder differs.
+// encoding format is the same; only the encoder differs. H is given in the original input basis
+// (cols x cols); hessian=true requires it, and a Hessian supplied with hessian=false is rejected
+// rather than silently ignored. The factorisation of H' (O(n^3), serial) is shared by the row
+// blocks of a tensor through a small cache keyed by the Hessian's full content.
+//
+// Defaults, chosen by measurement (bench/results/pvq.md): group_size 32 (64 is within 0.05 dB
+// on 4096-wide rows at 3.25 bits per weight, better at 2.5 and worse from 4.125 up, and half as
+// fast), gain_bits max(4, round(bits)), Lloyd-Max gain levels (up to 0.5 dB better than
+// quantiles), exact search (0.02-0.05 dB over the greedy one at about 3x its cost), F16 scales.
 //
 // Bits per weight. A row stores, per group in order, its gain code (gain_bits bits, none for a
 // single-group row) then its index (ceil(log2 N) bits), LSB first, padded to a whole byte, plus
@@ -37,10 +45,12 @@
 //   bpw(K) = (8 ceil((G (gain_bits + B(D, K)) [+ gain_bits + B(D', K')]) / 8) + scale bits) / n
 // with G full groups and B(d, k) = ceil(log2 N(d, k)). Given `bits` (and k = 0, the default),
 // K is the largest K >= 1 with bpw(K) <= bits: the target is a budget, never exceeded by the
-// rows. The 32 bits per recorded parameter (Encoding::BitsPerWeight) are not in bpw(K), since
-// Resolve does not know how many rows share them; they add 32 * 11 / (rows n) bits per weight
-// (0.00002 for a 4096 x 4096 matrix, 0.09 for a 64 x 64 one). The resolved parameters record
-// the K used as `k`; `bits` keeps the requested target.
+// rows (one K below "the smallest K reaching it" whenever that one would overshoot, so that
+// comparisons at equal bits never hand PVQ extra bits). The 32 bits per recorded parameter
+// (Encoding::BitsPerWeight) are not in bpw(K), since Resolve does not know how many rows share
+// them; they add 32 * 11 / (rows n) bits per weight (0.00002 for a 4096 x 4096 matrix, 0.09 for
+// a 64 x 64 one). The resolved parameters record the K used as `k`; `bits` keeps the requested
+// target.
 //
 // Sections (leading dimension = rows of the slice):
 //   "scales" F16 or F32 [rows, 1]   the row scale R
@@ -63,17 +73,17 @@
 namespace quantd {
 
 struct PvqOptions {
-  double bits = 3.25;          // target bits per weight; used to choose k when k == 0
-  int k = 0;                   // pulses per full group; 0: the largest within `bits`
-  int group_size = 32;         // D, 2..256
-  int gain_bits = 0;           // bits per group amplitude code, 1..8; 0: DefaultGainBits(bits)
+  double bits = 3.25;   // target bits per weight; used to choose k when k == 0
+  int k = 0;            // pulses per full group; 0: the largest within `bits`
+  int group_size = 32;  // D, 2..256
+  int gain_bits = 0;    // bits per group amplitude code, 1..8; 0: DefaultGainBits(bits)
   pvq_internal::GainCodebook gain_codebook = pvq_internal::GainCodebook::kLloydMax;
   DType scale_dtype = DType::kF16;  // storage of the per-row scale: kF16 or kF32
-  int64_t seed = 0;            // of the randomized Hadamard rotation
-  bool rotate = true;          // rotation=hadamard (true) or none
+  int64_t seed = 0;                 // of the randomized Hadamard rotation
+  bool rotate = true;               // rotation=hadamard (true) or none
   pvq_internal::SearchMode search = pvq_internal::SearchMode::kExact;
-  bool hessian = false;        // encode with Calibration::hessian (required when true)
-  double damp = 0.01;          // Hessian dampening, relative to the mean diagonal
+  bool hessian = false;  // encode with Calibration::hessian (required when true)
+  double damp = 0.01;    // Hessian dampening, relative to the mean diagonal
 
   // Parses and range-checks every parameter (k may be 0 here).
   static StatusOr<PvqOptions> FromParams(const Params& p);
@@ -87,18 +97,18 @@ namespace pvq_internal {
 // The layout of a row of `cols` weights under resolved options (k >= 1).
 struct PvqLayout {
   int64_t cols = 0;
-  int group_size = 0;      // D
-  int64_t full_groups = 0; // groups of D weights
-  int tail = 0;            // length of the shorter last group, 0 when D divides cols
-  int k = 0;               // pulses of a full group
-  int tail_k = 0;          // pulses of the last group when tail > 0
-  int index_bits = 0;      // B(D, k)
-  int tail_index_bits = 0; // B(tail, tail_k)
-  int gain_bits = 0;       // per group; 0 for a single-group row
-  int64_t row_bits = 0;    // used bits of a row's code stream
+  int group_size = 0;       // D
+  int64_t full_groups = 0;  // groups of D weights
+  int tail = 0;             // length of the shorter last group, 0 when D divides cols
+  int k = 0;                // pulses of a full group
+  int tail_k = 0;           // pulses of the last group when tail > 0
+  int index_bits = 0;       // B(D, k)
+  int tail_index_bits = 0;  // B(tail, tail_k)
+  int gain_bits = 0;        // per group; 0 for a single-group row
+  int64_t row_bits = 0;     // used bits of a row's code stream
   int64_t row_bytes = 0;
-  int scale_bytes = 0;     // 2 or 4
-  int table_dim = 0;       // the counting table (table_dim, table_k) covers every group
+  int scale_bytes = 0;  // 2 or 4
+  int table_dim = 0;    // the counting table (table_dim, table_k) covers every group
   int table_k = 0;
 
   int64_t groups() const { return full_groups + (tail > 0 ? 1 : 0); }
@@ -109,8 +119,9 @@ struct PvqLayout {
   double BitsPerWeight() const;
 };
 
-// The gain bits chosen when gain_bits=0: round(bits) + 1 (halves up), clamped to 2..8. Measured
-// on heavy-tailed 4096-wide rows: finer gains pay off as the rate grows (bench/results/pvq.md).
+// The gain bits chosen when gain_bits=0: max(4, round(bits)) (halves up), at most 8. Finer gains
+// pay off as the rate grows; measured within 0.35 dB of the best choice on real and synthetic
+// weights from 2.5 to 6 bits per weight (bench/results/pvq.md), where a fixed 4 loses up to 3 dB.
 int DefaultGainBits(double bits);
 
 // The layout for `k` pulses (k >= 1): INVALID_ARGUMENT when an index would need more than

@@ -209,8 +209,8 @@ float RoundScale(double r, DType dtype) {
   return dtype == DType::kF16 ? F16ToFloat(FloatToF16(f)) : f;
 }
 
-float FitRowGains(std::span<const double> fitted, std::span<const float> levels, std::span<const float> tail_levels,
-                  DType dtype, std::span<uint8_t> codes) {
+float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
+                  std::span<const float> tail_levels, DType dtype, std::span<uint8_t> codes) {
   if (codes.empty()) return RoundScale(fitted.empty() ? 0.0 : fitted[0], dtype);
   const size_t groups = fitted.size();
   auto level_set = [&](size_t g) { return (g + 1 == groups && !tail_levels.empty()) ? tail_levels : levels; };
@@ -218,7 +218,8 @@ float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
   for (double s : fitted) energy += s * s;
   float scale = RoundScale(std::sqrt(energy), dtype);
   auto choose = [&] {
-    for (size_t g = 0; g < groups; ++g) codes[g] = static_cast<uint8_t>(NearestLevel(level_set(g), fitted[g] / scale));
+    for (size_t g = 0; g < groups; ++g)
+      codes[g] = static_cast<uint8_t>(NearestLevel(level_set(g), fitted[g] / scale));
   };
   if (!(scale > 0) || !std::isfinite(scale)) {
     std::fill(codes.begin(), codes.end(), 0);

@@ -54,8 +54,8 @@ float RoundScale(double r, DType dtype);
 // when `tail_levels` is not empty (a shorter last group has its own codebook). With a single
 // group per row (`codes` empty) the scale is that group's gain. Returns the row scale rounded
 // to `dtype` (+inf when it overflows F16); `codes` are chosen for that rounded scale.
-float FitRowGains(std::span<const double> fitted, std::span<const float> levels, std::span<const float> tail_levels,
-                  DType dtype, std::span<uint8_t> codes);
+float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
+                  std::span<const float> tail_levels, DType dtype, std::span<uint8_t> codes);
 
 // Deterministic natural logarithm and exponential from basic IEEE operations (about 1 ulp).
 // DetLog: REQUIRES x > 0 finite. DetExp: 0 below -745, +inf above 709.8.

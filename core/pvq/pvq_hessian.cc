@@ -63,7 +63,9 @@ double Dot(const double* a, const double* b, int64_t n) {
 bool CholeskyLower(double* b, int64_t n) {
   constexpr int64_t kBlock = 64;
   const size_t nn = static_cast<size_t>(n);
-  auto at = [&](int64_t i, int64_t j) -> double& { return b[static_cast<size_t>(i) * nn + static_cast<size_t>(j)]; };
+  auto at = [&](int64_t i, int64_t j) -> double& {
+    return b[static_cast<size_t>(i) * nn + static_cast<size_t>(j)];
+  };
   for (int64_t k0 = 0; k0 < n; k0 += kBlock) {
     const int64_t k1 = std::min(n, k0 + kBlock);
     for (int64_t j = k0; j < k1; ++j) {
@@ -87,7 +89,8 @@ FactorResult ComputeFactor(std::span<const float> h, int64_t n, const PvqOptions
   const size_t nn = static_cast<size_t>(n);
   std::vector<double> a(nn * nn);
   for (size_t i = 0; i < nn; ++i) {
-    for (size_t j = 0; j < nn; ++j) a[i * nn + j] = 0.5 * (static_cast<double>(h[i * nn + j]) + h[j * nn + i]);
+    for (size_t j = 0; j < nn; ++j)
+      a[i * nn + j] = 0.5 * (static_cast<double>(h[i * nn + j]) + h[j * nn + i]);
   }
   if (o.rotate) {
     // Forward on every row gives B = A R^T; its transpose is R A (A symmetric); Forward on every
@@ -106,8 +109,8 @@ FactorResult ComputeFactor(std::span<const float> h, int64_t n, const PvqOptions
   for (size_t i = 0; i < nn; ++i) trace += a[i * nn + i];
   const double mean_diag = trace / static_cast<double>(n);
   if (!(mean_diag > 0) || !std::isfinite(mean_diag)) {
-    return InvalidArgumentError("hessian has a non-positive or non-finite mean diagonal (" + FormatDouble(mean_diag) +
-                                "); it must be X^T X of calibration inputs");
+    return InvalidArgumentError("hessian has a non-positive or non-finite mean diagonal (" +
+                                FormatDouble(mean_diag) + "); it must be X^T X of calibration inputs");
   }
   // H' = V V^T with V upper triangular is the lower Cholesky factor of the reversed matrix
   // (J H' J = L L^T, J the reversal; V = J L J). Only the lower triangle of the reversed matrix
@@ -120,14 +123,15 @@ FactorResult ComputeFactor(std::span<const float> h, int64_t n, const PvqOptions
   a.clear();
   a.shrink_to_fit();
   if (!CholeskyLower(rev.data(), n)) {
-    return InvalidArgumentError("hessian is not positive definite after dampening (damp=" + FormatDouble(o.damp) +
-                                "); raise 'damp'");
+    return InvalidArgumentError(
+        "hessian is not positive definite after dampening (damp=" + FormatDouble(o.damp) + "); raise 'damp'");
   }
   auto f = std::make_shared<HessianFactor>();
   f->n = n;
   f->v.assign(nn * nn, 0.0f);
   for (size_t i = 0; i < nn; ++i) {
-    for (size_t j = i; j < nn; ++j) f->v[i * nn + j] = static_cast<float>(rev[(nn - 1 - i) * nn + (nn - 1 - j)]);
+    for (size_t j = i; j < nn; ++j)
+      f->v[i * nn + j] = static_cast<float>(rev[(nn - 1 - i) * nn + (nn - 1 - j)]);
   }
   return std::shared_ptr<const HessianFactor>(std::move(f));
 }
@@ -168,9 +172,9 @@ StatusOr<std::shared_ptr<const HessianFactor>> FactorHessian(std::span<const flo
       }
     }
     if (!found.valid()) {
-      entry = std::make_shared<CacheEntry>(
-          CacheEntry{n, o.seed, o.rotate, o.damp, std::vector<float>(hessian.begin(), hessian.end()),
-                     promise.get_future().share()});
+      entry = std::make_shared<CacheEntry>(CacheEntry{n, o.seed, o.rotate, o.damp,
+                                                      std::vector<float>(hessian.begin(), hessian.end()),
+                                                      promise.get_future().share()});
       cache.push_front(entry);
       if (cache.size() > kCapacity) cache.pop_back();
     }
@@ -196,15 +200,18 @@ void EncodeRotatedRowsHessian(const float* x, int64_t rows, const RowCodec& c, c
   std::vector<int32_t> p(static_cast<size_t>(rows) * nn);
   std::vector<double> fitted(static_cast<size_t>(lay.groups()));
   std::vector<uint8_t> codes(static_cast<size_t>(rows * lay.groups()), 0);
-  const std::span<const float> levels = c.levels ? std::span<const float>(*c.levels) : std::span<const float>();
-  const std::span<const float> tail = c.tail_levels ? std::span<const float>(*c.tail_levels) : std::span<const float>();
+  const std::span<const float> levels =
+      c.levels ? std::span<const float>(*c.levels) : std::span<const float>();
+  const std::span<const float> tail =
+      c.tail_levels ? std::span<const float>(*c.tail_levels) : std::span<const float>();
   // The row scales, from the plain fit.
   for (int64_t r = 0; r < rows; ++r) {
     uint8_t* row_codes = codes.data() + r * lay.groups();
     stats[r] = SearchRow(x + r * n, c, p.data() + static_cast<size_t>(r) * nn, fitted.data());
-    scales[r] = FitRowGains(fitted, levels, tail, c.scale_dtype,
-                            lay.gain_bits > 0 ? std::span<uint8_t>(row_codes, static_cast<size_t>(lay.groups()))
-                                              : std::span<uint8_t>());
+    scales[r] =
+        FitRowGains(fitted, levels, tail, c.scale_dtype,
+                    lay.gain_bits > 0 ? std::span<uint8_t>(row_codes, static_cast<size_t>(lay.groups()))
+                                      : std::span<uint8_t>());
   }
   std::vector<double> acc(static_cast<size_t>(rows) * nn, 0.0);
   std::vector<double> err(static_cast<size_t>(rows) * kMaxGroupSize);
@@ -222,7 +229,8 @@ void EncodeRotatedRowsHessian(const float* x, int64_t rows, const RowCodec& c, c
       // w~_g = w_g + y with y V_gg = acc_g (forward substitution; V_gg upper triangular).
       for (int cc = 0; cc < len; ++cc) {
         double s = ag[cc];
-        for (int i = 0; i < cc; ++i) s -= y[i] * h.v[static_cast<size_t>(col + i) * nn + static_cast<size_t>(col + cc)];
+        for (int i = 0; i < cc; ++i)
+          s -= y[i] * h.v[static_cast<size_t>(col + i) * nn + static_cast<size_t>(col + cc)];
         y[cc] = s / h.v[static_cast<size_t>(col + cc) * nn + static_cast<size_t>(col + cc)];
         wt[cc] = static_cast<float>(xg[cc] + y[cc]);
       }
@@ -251,7 +259,8 @@ void EncodeRotatedRowsHessian(const float* x, int64_t rows, const RowCodec& c, c
         code = static_cast<uint8_t>(NearestLevel(lv, zz > 0 ? zt / zz / scale : 0.0));
       }
       ReconstructGroup(pg, len, scale, lv, code, q);
-      for (int i = 0; i < len; ++i) err[static_cast<size_t>(r) * kMaxGroupSize + i] = static_cast<double>(xg[i]) - q[i];
+      for (int i = 0; i < len; ++i)
+        err[static_cast<size_t>(r) * kMaxGroupSize + i] = static_cast<double>(xg[i]) - q[i];
     }
     // acc_rest += (w_g - q_g) V_g,rest, one row of V at a time for every row of the block.
     const int64_t rest = col + len;
@@ -266,7 +275,8 @@ void EncodeRotatedRowsHessian(const float* x, int64_t rows, const RowCodec& c, c
     col += len;
   }
   for (int64_t r = 0; r < rows; ++r) {
-    PackRowFast(p.data() + static_cast<size_t>(r) * nn, codes.data() + r * lay.groups(), c, streams + r * lay.row_bytes);
+    PackRowFast(p.data() + static_cast<size_t>(r) * nn, codes.data() + r * lay.groups(), c,
+                streams + r * lay.row_bytes);
   }
 }
 

@@ -49,7 +49,8 @@ std::vector<int> PyramidIndexBitsTable(int d, int kmax) {
       col.swap(next);
     }
     for (int l = 1; l <= d; ++l) {
-      bits[static_cast<size_t>(l - 1) * static_cast<size_t>(kmax + 1) + static_cast<size_t>(k)] = BitsOf(col[l]);
+      bits[static_cast<size_t>(l - 1) * static_cast<size_t>(kmax + 1) + static_cast<size_t>(k)] =
+          BitsOf(col[l]);
     }
   }
   return bits;
@@ -80,7 +81,9 @@ int PyramidWords(int d, int k) {
 PyramidTable::PyramidTable(int d, int k) : d_(d), k_(k), words_(PyramidWords(d, k)) {
   const size_t w = static_cast<size_t>(words_);
   data_.assign(static_cast<size_t>(d + 1) * static_cast<size_t>(k + 1) * w, 0);
-  auto at = [&](int l, int j) { return data_.data() + (static_cast<size_t>(l) * static_cast<size_t>(k + 1) + static_cast<size_t>(j)) * w; };
+  auto at = [&](int l, int j) {
+    return data_.data() + (static_cast<size_t>(l) * static_cast<size_t>(k + 1) + static_cast<size_t>(j)) * w;
+  };
   // N(l, k) = N(l-1, k) + N(l-1, k-1) + N(l, k-1); every entry is <= N(d, k), so W words hold
   // every partial sum too (the recurrence only adds non-negative terms).
   DispatchWords(words_, [&](auto wc) {

@@ -20,7 +20,7 @@ RefIndex EncodeRef(const PyramidTable& t, const int32_t* p, int d, int k) {
   for (int i = 0; i < d; ++i) {
     const int a = std::abs(p[i]);
     if (a > 0) {
-      b.Add(N(t, l - 1, k));  // skip every point with p_i = 0
+      b.Add(N(t, l - 1, k));         // skip every point with p_i = 0
       for (int j = 1; j < a; ++j) {  // skip magnitudes 1 .. a-1, both signs
         b.Add(N(t, l - 1, k - j));
         b.Add(N(t, l - 1, k - j));

@@ -170,7 +170,8 @@ class Search {
       sum = 0;
       int positive = 0;
       for (int j = 0; j < d_; ++j) {
-        const double v = std::min(std::max(std::floor(lambda * a_[j] - theta + 0.5), 0.0), static_cast<double>(k_));
+        const double v =
+            std::min(std::max(std::floor(lambda * a_[j] - theta + 0.5), 0.0), static_cast<double>(k_));
         y_[j] = static_cast<int32_t>(v);
         sum += y_[j];
         positive += y_[j] > 0;

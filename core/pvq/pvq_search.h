@@ -20,7 +20,7 @@
 // O(D) (it minimises |y - lambda a|^2, a separable convex problem); and between two hull
 // vertices, X / sqrt(T) is bounded by its value at the two vertices and at the intersection of
 // their supporting lines, which prunes the search. In practice 7 to 15 vertex evaluations per
-// group, about 2-3x the cost of the greedy search.
+// group, 3-4x the cost of the greedy search alone.
 //
 // Signs: p_i = sign(x_i) y_i (+ for x_i == 0). All arithmetic is double, in a fixed order, so
 // the result is deterministic. Groups of zeros get all K pulses on coordinate 0.
@@ -37,9 +37,9 @@ inline constexpr int kMaxGroupSize = 256;
 enum class SearchMode { kGreedy, kExact };
 
 struct SearchResult {
-  double dot = 0;       // <|x|, y> = <x, p>
-  int64_t sumsq = 0;    // |p|^2
-  int hull_evals = 0;   // vertex evaluations of the exact search (0 for kGreedy)
+  double dot = 0;         // <|x|, y> = <x, p>
+  int64_t sumsq = 0;      // |p|^2
+  int hull_evals = 0;     // vertex evaluations of the exact search (0 for kGreedy)
   bool improved = false;  // the exact search found a better point than the greedy one
 };
 

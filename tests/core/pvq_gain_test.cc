@@ -70,7 +70,8 @@ Moments Integrate(int d, int64_t n, double lo, double hi) {
 // Lloyd-Max levels satisfy the centroid condition (each level is the mean of r over its cell,
 // cells bounded by midpoints) and give a lower mean squared error than the quantile levels.
 TEST(PvqGainTest, LloydMaxLevelsAreCentroidsAndBeatQuantiles) {
-  for (auto [d, n] : {std::pair{32, int64_t{64}}, std::pair{32, int64_t{4096}}, std::pair{64, int64_t{172}}}) {
+  for (auto [d, n] :
+       {std::pair{32, int64_t{64}}, std::pair{32, int64_t{4096}}, std::pair{64, int64_t{172}}}) {
     for (int bits : {2, 4}) {
       const std::vector<double> lloyd = ComputeGainLevels(d, n, bits, GainCodebook::kLloydMax);
       const std::vector<double> quant = ComputeGainLevels(d, n, bits, GainCodebook::kQuantile);
@@ -157,7 +158,8 @@ TEST(PvqGainTest, RowFitRecoversExactScaleAndCodes) {
   const std::vector<uint8_t> truth = {0, 3, 2, 2, 1, 3, 0, 1};
   const double r = 2.5;
   std::vector<double> fitted;
-  for (size_t g = 0; g < truth.size(); ++g) fitted.push_back(r * (g + 1 == truth.size() ? tail : lv)[truth[g]]);
+  for (size_t g = 0; g < truth.size(); ++g)
+    fitted.push_back(r * (g + 1 == truth.size() ? tail : lv)[truth[g]]);
   std::vector<uint8_t> codes(truth.size(), 99);
   const float scale = FitRowGains(fitted, lv, tail, DType::kF32, codes);
   EXPECT_NEAR(scale, r, 1e-6);

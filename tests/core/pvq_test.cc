@@ -11,6 +11,7 @@
 #include <random>
 #include <vector>
 
+#include "hessian_util.h"
 #include "llama2c_weights.h"
 #include "quantd/core/hadamard.h"
 #include "quantd/core/quantize.h"
@@ -22,8 +23,8 @@
 namespace quantd {
 namespace {
 
-using ::quantd::testing::StatusIs;
 using pvq_internal::PvqLayout;
+using ::quantd::testing::StatusIs;
 
 StatusOr<Encoding> Encode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
                           const Calibration* cal = nullptr) {
@@ -97,9 +98,11 @@ TEST(PvqTest, ResolveIsIdempotentAndKOverridesBits) {
   EXPECT_EQ(d.gain_bits, 4);
   EXPECT_FALSE(d.hessian);
   // Gain bits follow the rate unless given.
-  EXPECT_EQ(Resolved({{"bits", "2.5"}}, 4096).gain_bits, 4);
-  EXPECT_EQ(Resolved({{"bits", "4.125"}}, 4096).gain_bits, 5);
-  EXPECT_EQ(Resolved({{"bits", "1"}}, 4096).gain_bits, 2);
+  EXPECT_EQ(Resolved({{"bits", "1"}}, 4096).gain_bits, 4);
+  EXPECT_EQ(Resolved({{"bits", "4.125"}}, 4096).gain_bits, 4);
+  EXPECT_EQ(Resolved({{"bits", "4.5"}}, 4096).gain_bits, 5);
+  EXPECT_EQ(Resolved({{"bits", "6.2"}}, 4096).gain_bits, 6);
+  EXPECT_EQ(Resolved({{"bits", "12"}}, 4096).gain_bits, 8);
   EXPECT_EQ(Resolved({{"bits", "4.125"}, {"gain_bits", "3"}}, 4096).gain_bits, 3);
 }
 
@@ -157,7 +160,8 @@ TEST(PvqTest, FastRowCoderMatchesReference) {
       std::vector<double> fitted(lay.groups());
       pvq_internal::SearchRow(x.data(), *codec, p.data(), fitted.data());
       std::vector<uint8_t> codes(lay.groups());
-      for (size_t g = 0; g < codes.size(); ++g) codes[g] = static_cast<uint8_t>((g * 5 + row) % (1 << lay.gain_bits));
+      for (size_t g = 0; g < codes.size(); ++g)
+        codes[g] = static_cast<uint8_t>((g * 5 + row) % (1 << lay.gain_bits));
       std::vector<uint8_t> ref(lay.row_bytes, 0xA5), fast(lay.row_bytes, 0);
       pvq_internal::PackRowRef(p.data(), codes.data(), *codec, ref.data());
       pvq_internal::PackRowFast(p.data(), codes.data(), *codec, fast.data());
@@ -211,7 +215,8 @@ TEST(PvqTest, RotationHelpsOnHeavyTailsAndBeatsRtn) {
   std::vector<float> w = testing::StudentT(rows * cols, 3, 3.0, 0.02f);
   for (int64_t r = 0; r < rows; ++r) w[r * cols + 100] *= 20;  // an outlier input channel
   const double rot = testing::SqnrDb(w, MustDecode(MustEncode(w, rows, cols, {{"bits", "3.25"}})));
-  const double none = testing::SqnrDb(w, MustDecode(MustEncode(w, rows, cols, {{"bits", "3.25"}, {"rotation", "none"}})));
+  const double none =
+      testing::SqnrDb(w, MustDecode(MustEncode(w, rows, cols, {{"bits", "3.25"}, {"rotation", "none"}})));
   const std::vector<int64_t> shape = {rows, cols};
   RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   auto rtn = EncodeRows(b, "rtn", {{"bits", "3"}, {"group_size", "64"}});  // 3.25 bits per weight
@@ -287,78 +292,65 @@ TEST(PvqTest, SameBytesWhateverTheThreadCount) {
 #endif
 }
 
-// Row blocks are independent: encoding the rows in two blocks gives the slices of the whole.
+// Row blocks are independent: encoding the rows in two blocks gives the slices of the whole, for
+// the plain and the Hessian-aware encoder (whose factor is computed once and shared).
 TEST(PvqTest, RowBlocksAreIndependent) {
   const int64_t rows = 10, cols = 96;
   const std::vector<float> w = testing::Gaussian(rows * cols, 12);
   const std::vector<int64_t> shape = {rows, cols};
-  const Params p{{"bits", "4"}, {"seed", "77"}};
-  RowBlock whole{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
-  RowBlock top{.tensor_name = "w", .shape = shape, .rows = 4, .cols = cols,
-               .data = std::span<const float>(w).subspan(0, 4 * cols)};
-  RowBlock bottom{.tensor_name = "w", .shape = shape, .row_begin = 4, .rows = 6, .cols = cols,
-                  .data = std::span<const float>(w).subspan(4 * cols)};
-  auto a = EncodeRows(whole, "pvq", p), b = EncodeRows(top, "pvq", p), c = EncodeRows(bottom, "pvq", p);
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  for (const char* s : {"codes", "scales"}) {
-    std::vector<uint8_t> joined = b->Find(s)->data;
-    joined.insert(joined.end(), c->Find(s)->data.begin(), c->Find(s)->data.end());
-    EXPECT_EQ(joined, a->Find(s)->data) << s;
+  Calibration cal;
+  const std::vector<float> g = testing::Gaussian(200 * cols, 13);
+  std::vector<float> x(g.size());  // neighbouring inputs correlated
+  for (int64_t t = 0; t < 200; ++t) {
+    for (int64_t i = 0; i < cols; ++i) x[t * cols + i] = g[t * cols + i] + g[t * cols + (i + 1) % cols];
   }
-}
-
-// H = X^T X for calibration inputs with strongly correlated features.
-std::vector<float> CorrelatedHessian(int64_t n, int64_t tokens, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  const int64_t factors = 8;
-  std::vector<double> mix(factors * n);
-  for (double& v : mix) v = normal(rng);
-  std::vector<double> h(n * n, 0.0);
-  std::vector<double> x(n);
-  for (int64_t t = 0; t < tokens; ++t) {
-    double f[factors];
-    for (double& v : f) v = normal(rng);
-    for (int64_t i = 0; i < n; ++i) {
-      x[i] = 0.2 * normal(rng);
-      for (int64_t k = 0; k < factors; ++k) x[i] += f[k] * mix[k * n + i];
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      for (int64_t j = 0; j < n; ++j) h[i * n + j] += x[i] * x[j];
+  cal.hessian.assign(cols * cols, 0.0f);
+  for (int64_t t = 0; t < 200; ++t) {
+    for (int64_t i = 0; i < cols; ++i) {
+      for (int64_t j = 0; j < cols; ++j) cal.hessian[i * cols + j] += x[t * cols + i] * x[t * cols + j];
     }
   }
-  return std::vector<float>(h.begin(), h.end());
-}
-
-// tr(E H E^T) for E = W - W_hat.
-double ProxyLoss(const std::vector<float>& w, const std::vector<float>& back, const std::vector<float>& h, int64_t rows,
-                 int64_t n) {
-  double loss = 0;
-  std::vector<double> e(n);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = 0; i < n; ++i) e[i] = double(w[r * n + i]) - back[r * n + i];
-    for (int64_t i = 0; i < n; ++i) {
-      double s = 0;
-      for (int64_t j = 0; j < n; ++j) s += h[i * n + j] * e[j];
-      loss += e[i] * s;
+  for (bool hessian : {false, true}) {
+    const Params p{{"bits", "4"}, {"seed", "77"}, {"hessian", hessian ? "true" : "false"}};
+    const Calibration* c = hessian ? &cal : nullptr;
+    RowBlock whole{
+        .tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = c};
+    RowBlock top{.tensor_name = "w",
+                 .shape = shape,
+                 .rows = 4,
+                 .cols = cols,
+                 .data = std::span<const float>(w).subspan(0, 4 * cols),
+                 .calibration = c};
+    RowBlock bottom{.tensor_name = "w",
+                    .shape = shape,
+                    .row_begin = 4,
+                    .rows = 6,
+                    .cols = cols,
+                    .data = std::span<const float>(w).subspan(4 * cols),
+                    .calibration = c};
+    auto a = EncodeRows(whole, "pvq", p), b = EncodeRows(top, "pvq", p), d = EncodeRows(bottom, "pvq", p);
+    ASSERT_TRUE(a.ok() && b.ok() && d.ok()) << a.status().ToString() << b.status().ToString();
+    for (const char* s : {"codes", "scales"}) {
+      std::vector<uint8_t> joined = b->Find(s)->data;
+      joined.insert(joined.end(), d->Find(s)->data.begin(), d->Find(s)->data.end());
+      EXPECT_EQ(joined, a->Find(s)->data) << s << " hessian=" << hessian;
     }
   }
-  return loss;
 }
 
 TEST(PvqTest, HessianVariantLowersTheProxyLoss) {
   const int64_t rows = 32;
   for (int64_t n : {128, 200}) {
     Calibration cal;
-    cal.hessian = CorrelatedHessian(n, 512, n);
+    cal.hessian = testing::CorrelatedHessian(n, 512, n);
     const std::vector<float> w = testing::Gaussian(rows * n, 3 * n, 0.02f);
     for (const char* bits : {"2.5", "3.25"}) {
       const Encoding plain = MustEncode(w, rows, n, {{"bits", bits}});
       const Encoding gptq = MustEncode(w, rows, n, {{"bits", bits}, {"hessian", "true"}}, &cal);
       EXPECT_EQ(gptq.params.GetString("hessian", ""), "true");
       EXPECT_EQ(gptq.BitsPerWeight(), plain.BitsPerWeight());
-      const double lp = ProxyLoss(w, MustDecode(plain), cal.hessian, rows, n);
-      const double lh = ProxyLoss(w, MustDecode(gptq), cal.hessian, rows, n);
+      const double lp = testing::ProxyLoss(w, MustDecode(plain), cal.hessian, rows, n);
+      const double lh = testing::ProxyLoss(w, MustDecode(gptq), cal.hessian, rows, n);
       EXPECT_LT(lh, 0.8 * lp) << "n=" << n << " bits=" << bits;
       // The weight error itself grows: the sweep trades it for the output error.
       EXPECT_LT(testing::SqnrDb(w, MustDecode(gptq)), testing::SqnrDb(w, MustDecode(plain)));
@@ -375,27 +367,34 @@ TEST(PvqTest, IdentityHessianGivesThePlainEncoding) {
   for (int64_t i = 0; i < n; ++i) cal.hessian[i * n + i] = 3.0f;
   const std::vector<float> w = testing::Gaussian(rows * n, 5);
   const Encoding plain = MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}});
-  const Encoding gptq = MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}, {"hessian", "true"}}, &cal);
+  const Encoding gptq =
+      MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}, {"hessian", "true"}}, &cal);
   EXPECT_EQ(plain.sections, gptq.sections);
 }
 
 TEST(PvqTest, RejectsBadParametersAndCalibration) {
   const std::vector<float> w(64, 1.0f);
-  EXPECT_THAT(Encode(w, 1, 64, {{"bits", "0.1"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 0.1 is out of range"));
+  EXPECT_THAT(Encode(w, 1, 64, {{"bits", "0.1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 0.1 is out of range"));
   EXPECT_THAT(Encode(w, 1, 64, {{"bits", "0.3"}}),
-              StatusIs(StatusCode::kInvalidArgument, "'bits' = 0.3 is below the smallest PVQ layout for group_size=32 and rows of 64"));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "'bits' = 0.3 is below the smallest PVQ layout for group_size=32 and rows of 64"));
   EXPECT_THAT(Encode(w, 1, 64, {{"group_size", "1"}}), StatusIs(StatusCode::kInvalidArgument, "group_size"));
-  EXPECT_THAT(Encode(w, 1, 64, {{"group_size", "512"}}), StatusIs(StatusCode::kInvalidArgument, "group_size"));
+  EXPECT_THAT(Encode(w, 1, 64, {{"group_size", "512"}}),
+              StatusIs(StatusCode::kInvalidArgument, "group_size"));
   EXPECT_THAT(Encode(w, 1, 64, {{"gain_bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "gain_bits"));
   EXPECT_THAT(Encode(w, 1, 64, {{"k", "-1"}}), StatusIs(StatusCode::kInvalidArgument, "'k'"));
   const std::vector<float> w256(256, 1.0f);
   EXPECT_THAT(Encode(w256, 1, 256, {{"k", "5000"}, {"group_size", "256"}}),
               StatusIs(StatusCode::kInvalidArgument, "needs indices of more than 1024 bits"));
-  EXPECT_THAT(Encode(w, 1, 64, {{"search", "fast"}}), StatusIs(StatusCode::kInvalidArgument, "not one of exact, greedy"));
+  EXPECT_THAT(Encode(w, 1, 64, {{"search", "fast"}}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of exact, greedy"));
   EXPECT_THAT(Encode(w, 1, 64, {{"rotation", "dct"}}), StatusIs(StatusCode::kInvalidArgument, "rotation"));
   EXPECT_THAT(Encode(w, 1, 64, {{"damp", "-1"}}), StatusIs(StatusCode::kInvalidArgument, "damp"));
-  EXPECT_THAT(Encode(w, 1, 64, {{"bitz", "3"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
-  EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}), StatusIs(StatusCode::kInvalidArgument, "no Hessian was supplied"));
+  EXPECT_THAT(Encode(w, 1, 64, {{"bitz", "3"}}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
+  EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}),
+              StatusIs(StatusCode::kInvalidArgument, "no Hessian was supplied"));
   Calibration cal;
   cal.hessian.assign(64 * 64, 0.0f);
   for (int i = 0; i < 64; ++i) cal.hessian[i * 64 + i] = 1.0f;
@@ -415,7 +414,8 @@ TEST(PvqTest, RejectsBadParametersAndCalibration) {
 
 TEST(PvqTest, DecodeRejectsMalformedEncodings) {
   const int64_t rows = 3, cols = 64;
-  const Encoding good = MustEncode(testing::Gaussian(rows * cols, 2), rows, cols, {{"bits", "3"}, {"group_size", "32"}});
+  const Encoding good =
+      MustEncode(testing::Gaussian(rows * cols, 2), rows, cols, {{"bits", "3"}, {"group_size", "32"}});
   {
     Encoding e = good;
     e.sections[1].data.pop_back();
