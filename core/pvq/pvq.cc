@@ -119,6 +119,10 @@ PvqLayout ComposeLayout(const PvqOptions& o, int64_t cols, int k, int index_bits
 }  // namespace
 
 StatusOr<PvqLayout> MakeLayout(const PvqOptions& o, int64_t cols) {
+  if (o.rotate && cols > (int64_t{1} << 30)) {
+    return InvalidArgumentError("rows of " + std::to_string(cols) +
+                                " weights are too long for rotation=hadamard (at most 2^30)");
+  }
   const int tail = static_cast<int>(cols % o.group_size);
   const int main_bits = cols >= o.group_size ? PyramidIndexBits(o.group_size, o.k) : 0;
   const int tail_bits = tail > 0 ? PyramidIndexBits(tail, TailPulses(o.k, tail, o.group_size)) : 0;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -261,6 +262,45 @@ TEST(PvqTest, QualityOnRealWeights) {
       }
     }
     EXPECT_GT(10 * std::log10(signal / noise), c.floor_db) << c.file << " bits=" << c.bits;
+  }
+}
+
+// Row lengths at the edges of the layout rules: one weight more than a group (the group's
+// amplitude law then has an infinite density at 1), a last group of one weight, rows shorter than
+// a group, rows of one and two weights.
+TEST(PvqTest, AwkwardRowLengths) {
+  for (int64_t cols : {33, 65, 31, 2, 1}) {
+    const int64_t rows = 20;
+    const std::vector<float> w = testing::Gaussian(rows * cols, 70 + cols);
+    const Encoding e = MustEncode(w, rows, cols, {{"k", "40"}});
+    const std::vector<float> back = MustDecode(e);
+    ASSERT_EQ(back.size(), w.size());
+    EXPECT_GT(testing::SqnrDb(w, back), cols == 1 ? 40.0 : 10.0) << cols;  // one weight: sign and scale
+  }
+  const auto levels = pvq_internal::GetGainCodebook(32, 33, 4, pvq_internal::GainCodebook::kLloydMax);
+  EXPECT_TRUE(std::is_sorted(levels->begin(), levels->end()));
+  EXPECT_GT(levels->front(), 0.5f);  // r = |w_g| / |w_row| is close to 1 when one weight is left out
+  EXPECT_LE(levels->back(), 1.0f);
+}
+
+// Decoding arbitrary bytes never crashes: it succeeds (every index in range) or reports the
+// offending row.
+TEST(PvqTest, DecodeOfRandomStreamsFailsCleanly) {
+  std::mt19937_64 rng(99);
+  for (const Params& p : {Params{{"k", "54"}}, Params{{"k", "400"}, {"group_size", "128"}},
+                          Params{{"k", "5"}, {"group_size", "8"}, {"gain_bits", "8"}}}) {
+    const int64_t rows = 6, cols = 300;
+    Encoding e = MustEncode(testing::Gaussian(rows * cols, 5), rows, cols, p);
+    int rejected = 0;
+    for (int trial = 0; trial < 40; ++trial) {
+      for (uint8_t& b : e.sections[1].data) b = static_cast<uint8_t>(rng() >> (trial % 2 ? 0 : 1));
+      auto back = DecodeRows(e);
+      if (!back.ok()) {
+        EXPECT_THAT(back, StatusIs(StatusCode::kInvalidArgument, "beyond N(D, K)"));
+        ++rejected;
+      }
+    }
+    EXPECT_GT(rejected, 0) << p.ToString();
   }
 }
 
