@@ -163,13 +163,11 @@ void RtnComparison(const Dataset& d) {
 void HessianTable(int64_t rows, int64_t n) {
   printf("\n### Hessian-aware PVQ, %lld x %lld Gaussian weights, correlated calibration inputs\n\n",
          static_cast<long long>(rows), static_cast<long long>(n));
-  Calibration cal;
-  cal.hessian = testing::CorrelatedHessian(n, 2048, 11, 16, 0.3);
+  const std::vector<float> h = testing::CorrelatedHessian(n, 2048, 11, 16, 0.3);
+  const Calibration cal{.column_max = {}, .hessian = h};
   const std::vector<float> w = GaussianMatrix(rows, n, 3);
   const std::vector<int64_t> shape = {rows, n};
-  auto proxy = [&](const std::vector<float>& back) {
-    return testing::ProxyLoss(w, back, cal.hessian, rows, n);
-  };
+  auto proxy = [&](const std::vector<float>& back) { return testing::ProxyLoss(w, back, h, rows, n); };
   double signal = 0;
   for (float v : w) signal += double(v) * v;
   printf(

@@ -21,8 +21,9 @@ StatusOr<MeasuredEncoding> EncodeChunkLocally(const ChunkTask& task) {
                  .row_begin = task.rows.row_begin,
                  .rows = rows,
                  .cols = t.matrix.cols,
-                 .data = values};
-  return EncodeAndMeasure(block, t.method, t.params);
+                 .data = values,
+                 .calibration = t.calibration.get()};
+  return EncodeAndMeasure(block, t.method, t.params, {.device = t.device});
 }
 
 Status LocalExecutor::RunAll(std::span<const ChunkTask> tasks,

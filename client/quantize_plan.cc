@@ -60,6 +60,7 @@ StatusOr<std::vector<TensorPlan>> PlanCheckpoint(const Checkpoint& checkpoint, c
     p.matrix = *m;
     p.method = options.method;
     p.params = options.params;
+    p.device = options.device;
     bool overridden = false;
     for (const OverrideRule& o : options.overrides) {
       if (std::regex_search(t.name, o.regex)) {
@@ -103,6 +104,57 @@ StatusOr<std::vector<TensorPlan>> PlanCheckpoint(const Checkpoint& checkpoint, c
     plans.push_back(std::move(p));
   }
   return plans;
+}
+
+}  // namespace quantd::client
+
+namespace quantd::client {
+namespace {
+
+// The F32 tensor `name` of `file` with `expect` elements, as a view; NOT_FOUND when absent.
+StatusOr<std::span<const float>> F32View(const SafetensorsFile& file, const std::string& name, int64_t expect,
+                                         const char* what) {
+  const TensorInfo* t = file.Find(name);
+  if (t == nullptr) return NotFoundError("");
+  auto bytes = file.Data(*t);
+  if (t->dtype != DType::kF32 || bytes.size() != static_cast<uint64_t>(expect) * 4) {
+    return InvalidArgumentError(file.path() + ": " + what + " of tensor '" + name + "' must be F32 with " +
+                                std::to_string(expect) + " values");
+  }
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) != 0) {
+    return InvalidArgumentError(file.path() + ": " + what + " of tensor '" + name + "' is not 4-byte aligned in the file");
+  }
+  return std::span<const float>(reinterpret_cast<const float*>(bytes.data()), bytes.size() / 4);
+}
+
+}  // namespace
+
+Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* hessians,
+                         const SafetensorsFile* column_max) {
+  if (hessians == nullptr && column_max == nullptr) return OkStatus();
+  for (TensorPlan& p : plans) {
+    if (!p.quantize) continue;
+    auto cal = std::make_shared<Calibration>();
+    const int64_t n = p.matrix.cols;
+    if (hessians != nullptr) {
+      auto h = F32View(*hessians, p.name(), n * n, "Hessian");
+      if (h.ok()) {
+        cal->hessian = *h;
+      } else if (h.status().code() != StatusCode::kNotFound) {
+        return h.status();
+      }
+    }
+    if (column_max != nullptr) {
+      auto c = F32View(*column_max, p.name(), n, "column maxima");
+      if (c.ok()) {
+        cal->column_max = *c;
+      } else if (c.status().code() != StatusCode::kNotFound) {
+        return c.status();
+      }
+    }
+    if (!cal->hessian.empty() || !cal->column_max.empty()) p.calibration = std::move(cal);
+  }
+  return OkStatus();
 }
 
 }  // namespace quantd::client

@@ -8,12 +8,15 @@
 #define QUANTD_CLIENT_QUANTIZE_PLAN_H_
 
 #include <cstdint>
+#include <memory>
 #include <regex>
 #include <string>
 #include <vector>
 
+#include "quantd/core/device.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
+#include "quantd/core/tensor.h"
 #include "safetensors_reader.h"
 
 namespace quantd::client {
@@ -40,6 +43,8 @@ struct PlanOptions {
   std::vector<OverrideRule> overrides;
   // Upper bound on a chunk's source bytes (at least one row per chunk).
   uint64_t chunk_bytes = uint64_t{4} << 20;
+  // Where chunks are encoded (in-process, or asked of the servers).
+  Device device = Device::kAuto;
 };
 
 struct ChunkPlan {
@@ -55,6 +60,9 @@ struct TensorPlan {
   Params params;       // resolved
   MatrixShape matrix;
   std::vector<ChunkPlan> chunks;
+  Device device = Device::kAuto;
+  // Calibration data for this tensor (CrossQuant column maxima, PVQ Hessian), or null.
+  std::shared_ptr<const Calibration> calibration;
 
   const std::string& name() const { return entry->info->name; }
 };
@@ -62,6 +70,12 @@ struct TensorPlan {
 // Rows per chunk: as many whole rows of `row_bytes` as fit in `chunk_bytes`, at least one; or
 // all rows when the method cannot split the tensor.
 std::vector<ChunkPlan> PlanRowChunks(int64_t rows, int64_t row_bytes, uint64_t chunk_bytes, bool allow_split);
+
+// Attaches calibration data to the quantized tensors that have it: `hessians` holds F32
+// [cols, cols] matrices and `column_max` F32 [cols] vectors, keyed by tensor name (either may be
+// null). The views point into the files, which must outlive the plans.
+Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* hessians,
+                         const SafetensorsFile* column_max);
 
 // Plans every tensor of `checkpoint`, in name order. Errors (unknown method, bad parameters for
 // a tensor) name the tensor.

@@ -20,6 +20,18 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+uint64_t PeakRssBytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kb = 0;
+  while (std::fgets(line, sizeof(line), f)) {
+    if (std::sscanf(line, "VmHWM: %llu kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
 std::string JobReport::ToJson() const {
   ordered_json j;
   j["input"] = input;
@@ -27,6 +39,8 @@ std::string JobReport::ToJson() const {
   j["wall_seconds"] = wall_seconds;
   j["input_bytes"] = input_bytes;
   j["output_bytes"] = output_bytes;
+  j["resumed_chunks"] = resumed_chunks;
+  j["peak_rss_bytes"] = peak_rss_bytes;
   ordered_json list = ordered_json::array();
   for (const TensorReport& t : tensors) {
     ordered_json e;
@@ -92,9 +106,9 @@ void JobReport::PrintTable(std::ostream& out) const {
                   static_cast<long long>(s.tensors), s.weights, s.bits / s.weights, s.sqnr / s.tensors, s.seconds);
     out << line;
   }
-  std::snprintf(line, sizeof(line), "wall %.3f s, %.1f MB/s of quantized source, output %llu bytes\n", wall_seconds,
-                wall_seconds > 0 ? static_cast<double>(input_bytes) / wall_seconds / 1e6 : 0.0,
-                static_cast<unsigned long long>(output_bytes));
+  std::snprintf(line, sizeof(line), "wall %.3f s, %.1f MB/s of quantized source, output %llu bytes, peak RSS %.0f MB\n",
+                wall_seconds, wall_seconds > 0 ? static_cast<double>(input_bytes) / wall_seconds / 1e6 : 0.0,
+                static_cast<unsigned long long>(output_bytes), static_cast<double>(peak_rss_bytes) / 1e6);
   out << line;
 }
 

@@ -33,6 +33,9 @@ struct TensorReport {
   int64_t retries = 0;
 };
 
+// This process's peak resident set size (Linux VmHWM), or 0.
+uint64_t PeakRssBytes();
+
 struct JobReport {
   std::string input;
   std::string output;
@@ -40,6 +43,8 @@ struct JobReport {
   double wall_seconds = 0;
   uint64_t input_bytes = 0;   // bytes of the quantized tensors' source data
   uint64_t output_bytes = 0;  // size of the written file(s)
+  int64_t resumed_chunks = 0; // chunks taken from the resume journal instead of being encoded
+  uint64_t peak_rss_bytes = 0; // this process's peak resident memory (VmHWM), 0 where unknown
 
   std::string ToJson() const;
   // One line per tensor, then a line per method: tensors, bits per weight, mean SQNR, time.

@@ -183,6 +183,15 @@ std::span<const uint8_t> SafetensorsFile::Data(const TensorInfo& t) const {
   return {map_ + data_start_ + t.begin, t.size_bytes()};
 }
 
+void SafetensorsFile::ReleasePages(std::span<const uint8_t> bytes) const {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t b = reinterpret_cast<uintptr_t>(bytes.data());
+  uintptr_t e = b + bytes.size();
+  b = (b + page - 1) / page * page;  // only whole pages inside the view
+  e = e / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path) {
   std::error_code ec;
   auto ck = std::make_unique<Checkpoint>();

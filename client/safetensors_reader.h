@@ -56,6 +56,9 @@ class SafetensorsFile {
   const TensorInfo* Find(std::string_view name) const;
   // The tensor's bytes (a view into the mapping, valid while this object lives).
   std::span<const uint8_t> Data(const TensorInfo& t) const;
+  // Drops the pages of `bytes` (a view returned by Data) from this process's memory; they are
+  // read from the file again if touched. Keeps a job's RSS bounded by what it has in flight.
+  void ReleasePages(std::span<const uint8_t> bytes) const;
   uint64_t file_size() const { return size_; }
 
  private:

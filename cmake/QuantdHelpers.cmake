@@ -1,7 +1,10 @@
 # Shared compile settings for every quantd target.
 function(quantd_target_defaults target)
+  # -ffp-contract=off: GCC fuses a*b+c into FMA in C++ whenever the target has FMA (AVX2/AVX-512
+  # files, Arm), which would make encodings depend on the build and break bit-identical
+  # comparisons with reference code and with the GPU (built with --fmad=false).
   target_compile_options(${target} PRIVATE
-    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter>)
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wno-unused-parameter -ffp-contract=off>)
   # GCC 12 reports a false -Wrestrict inside libstdc++ for `"literal" + std::string` at -O2
   # (GCC bug 105329); nothing in quantd's own code triggers it.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)

@@ -19,6 +19,8 @@ PACKAGES=(
   libgmp-dev libfftw3-dev
   # independent checks run by ctest (safetensors reader, Python gRPC client, reference forward pass)
   python3 python3-numpy python3-grpcio python3-protobuf
+  # YAML parser for the deployment check (tests/deploy/check_deploy.py reads deploy/ and docker-compose.yml)
+  python3-yaml
   # test certificates, network-namespace test hosts, result plots
   openssl iproute2 procps gnuplot-nox
 )

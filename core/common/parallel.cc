@@ -1,6 +1,11 @@
 #include "quantd/core/parallel.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #if QUANTD_HAVE_TBB
 #include <tbb/blocked_range.h>
@@ -25,15 +30,40 @@ void ParallelFor(int64_t begin, int64_t end, int64_t grain,
         tbb::simple_partitioner());
     return;
   }
-#endif
   for (int64_t b = begin; b < end; b += grain) body(b, std::min(end, b + grain));
+#else
+  // Without TBB (a core-only build on a machine with nothing but a compiler): plain threads
+  // take grain-sized blocks from a shared counter. Blocks are the same whatever the thread
+  // count, so results are too.
+  const int64_t blocks = (end - begin + grain - 1) / grain;
+  const int64_t workers = std::min<int64_t>(blocks, std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    for (int64_t k; (k = next.fetch_add(1)) < blocks;) {
+      try {
+        body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+        next = blocks;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int64_t t = 1; t < workers; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+#endif
 }
 
 int MaxConcurrency() {
 #if QUANTD_HAVE_TBB
   return tbb::this_task_arena::max_concurrency();
 #else
-  return 1;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 #endif
 }
 

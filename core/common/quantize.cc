@@ -1,11 +1,15 @@
 #include "quantd/core/quantize.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <exception>
 #include <new>
 #include <string>
 
+#include "cuda/cuda_encoders.h"
 #include "quantd/core/method.h"
+#include "quantd/core/parallel.h"
 
 namespace quantd {
 namespace {
@@ -36,14 +40,31 @@ Status ValidateRowBlock(const RowBlock& in) {
     return InvalidArgumentError(who + ": " + std::to_string(in.data.size()) + " values for " +
                                 std::to_string(in.rows) + " x " + std::to_string(in.cols));
   }
-  for (size_t i = 0; i < in.data.size(); ++i) {
-    if (!std::isfinite(in.data[i])) {
-      const int64_t r = static_cast<int64_t>(i) / in.cols;
-      const int64_t c = static_cast<int64_t>(i) % in.cols;
-      return InvalidArgumentError(who + ": non-finite value " + std::to_string(in.data[i]) +
-                                  " at row " + std::to_string(in.row_begin + r) + ", column " +
-                                  std::to_string(c));
+  // The first non-finite value (lowest index, whatever the thread schedule), scanned in parallel:
+  // on large blocks a serial scan costs as much as encoding.
+  constexpr int64_t kBlock = int64_t{1} << 16;
+  const int64_t n = static_cast<int64_t>(in.data.size());
+  std::atomic<int64_t> bad{INT64_MAX};
+  ParallelFor(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t end = std::min(n, (b + 1) * kBlock);
+      bool all_finite = true;
+      for (int64_t i = b * kBlock; i < end; ++i) all_finite &= std::isfinite(in.data[i]);
+      if (all_finite) continue;
+      for (int64_t i = b * kBlock; i < end; ++i) {
+        if (!std::isfinite(in.data[i])) {
+          int64_t seen = bad.load();
+          while (i < seen && !bad.compare_exchange_weak(seen, i)) {
+          }
+          break;
+        }
+      }
     }
+  });
+  if (bad.load() != INT64_MAX) {
+    const int64_t i = bad.load();
+    return InvalidArgumentError(who + ": non-finite value " + std::to_string(in.data[i]) + " at row " +
+                                std::to_string(in.row_begin + i / in.cols) + ", column " + std::to_string(i % in.cols));
   }
   if (in.calibration != nullptr) {
     const auto& cm = in.calibration->column_max;
@@ -72,8 +93,8 @@ Status ValidateRowBlock(const RowBlock& in) {
   return OkStatus();
 }
 
-StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name,
-                              const Params& params) {
+StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name, const Params& params,
+                              const EncodeOptions& options, Device* used) {
   QUANTD_RETURN_IF_ERROR(ValidateRowBlock(input));
   const std::string who = TensorLabel(input.tensor_name);
   auto method = RequireMethod(method_name);
@@ -86,8 +107,34 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
                                 resolved->ToString() + " must encode the whole tensor at once");
   }
   StatusOr<Encoding> enc = InternalError("unset");
+  Device where = Device::kCpu;
   try {
-    enc = (*method)->Encode(input, *resolved);
+    if (options.device != Device::kCpu) {
+      const cuda::EncodeFn gpu = cuda::FindEncoder(method_name);
+      const bool have_device = !CudaDevices().empty();
+      if (options.device == Device::kCuda) {
+        if (!have_device) {
+          return UnavailableError(who + ": device cuda requested but " +
+                                  (BuiltWithCuda() ? "no CUDA device is usable" : "this build has no CUDA support"));
+        }
+        if (gpu == nullptr) return UnimplementedError(who + ": method " + std::string(method_name) + " has no CUDA encoder");
+        where = Device::kCuda;
+        enc = gpu(input, *resolved);
+      } else if (gpu != nullptr && have_device && input.rows * input.cols >= kAutoCudaMinWeights) {
+        enc = gpu(input, *resolved);
+        where = Device::kCuda;
+        const StatusCode c = enc.ok() ? StatusCode::kOk : enc.status().code();
+        if (c == StatusCode::kUnimplemented || c == StatusCode::kResourceExhausted || c == StatusCode::kUnavailable ||
+            c == StatusCode::kInternal) {
+          where = Device::kCpu;  // the GPU cannot take it: the CPU can
+          enc = (*method)->Encode(input, *resolved);
+        }
+      } else {
+        enc = (*method)->Encode(input, *resolved);
+      }
+    } else {
+      enc = (*method)->Encode(input, *resolved);
+    }
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError(who + ": out of memory while encoding");
   } catch (const std::exception& e) {
@@ -101,13 +148,14 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
   enc->row_begin = input.row_begin;
   enc->row_end = input.row_begin + input.rows;
   enc->cols = input.cols;
+  if (used != nullptr) *used = where;
   return enc;
 }
 
 StatusOr<MeasuredEncoding> EncodeAndMeasure(const RowBlock& input, std::string_view method,
-                                            const Params& params) {
+                                            const Params& params, const EncodeOptions& options) {
   MeasuredEncoding out;
-  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params));
+  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, options, &out.device));
   std::vector<float> decoded(input.data.size());
   Status s = DecodeRows(out.encoding, decoded);
   if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());

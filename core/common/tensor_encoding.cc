@@ -23,7 +23,8 @@ double FlatTensorEncoding::BitsPerWeight() const {
   auto m = MatrixShapeOf(shape);
   if (!m.ok() || m->num_elements() == 0) return 0;
   uint64_t bits = static_cast<uint64_t>(Encoding::kParamBits) * params.size();
-  for (const Section& s : sections) bits += 8 * s.data.size();
+  // From shapes, not data: a flat encoding may describe sections streamed from elsewhere.
+  for (const Section& s : sections) bits += 8 * static_cast<uint64_t>(s.num_elements()) * DTypeSize(s.dtype);
   return static_cast<double>(bits) / static_cast<double>(m->num_elements());
 }
 

@@ -308,14 +308,8 @@ TEST(PvqTest, SameBytesWhateverTheThreadCount) {
 #if QUANTD_HAVE_TBB
   const int64_t rows = 96, cols = 200;
   const std::vector<float> w = testing::StudentT(rows * cols, 8, 4.0);
-  Calibration cal;
-  const std::vector<float> x = testing::Gaussian(64 * cols, 9);
-  cal.hessian.assign(cols * cols, 0.0f);
-  for (int64_t t = 0; t < 64; ++t) {
-    for (int64_t i = 0; i < cols; ++i) {
-      for (int64_t j = 0; j < cols; ++j) cal.hessian[i * cols + j] += x[t * cols + i] * x[t * cols + j];
-    }
-  }
+  const std::vector<float> h = testing::CorrelatedHessian(cols, 64, 9);
+  const Calibration cal{.column_max = {}, .hessian = h};
   for (bool hessian : {false, true}) {
     const Params p{{"bits", "3.25"}, {"hessian", hessian ? "true" : "false"}};
     Encoding one, many;
@@ -338,18 +332,8 @@ TEST(PvqTest, RowBlocksAreIndependent) {
   const int64_t rows = 10, cols = 96;
   const std::vector<float> w = testing::Gaussian(rows * cols, 12);
   const std::vector<int64_t> shape = {rows, cols};
-  Calibration cal;
-  const std::vector<float> g = testing::Gaussian(200 * cols, 13);
-  std::vector<float> x(g.size());  // neighbouring inputs correlated
-  for (int64_t t = 0; t < 200; ++t) {
-    for (int64_t i = 0; i < cols; ++i) x[t * cols + i] = g[t * cols + i] + g[t * cols + (i + 1) % cols];
-  }
-  cal.hessian.assign(cols * cols, 0.0f);
-  for (int64_t t = 0; t < 200; ++t) {
-    for (int64_t i = 0; i < cols; ++i) {
-      for (int64_t j = 0; j < cols; ++j) cal.hessian[i * cols + j] += x[t * cols + i] * x[t * cols + j];
-    }
-  }
+  const std::vector<float> h = testing::CorrelatedHessian(cols, 200, 13);
+  const Calibration cal{.column_max = {}, .hessian = h};
   for (bool hessian : {false, true}) {
     const Params p{{"bits", "4"}, {"seed", "77"}, {"hessian", hessian ? "true" : "false"}};
     const Calibration* c = hessian ? &cal : nullptr;
@@ -381,16 +365,16 @@ TEST(PvqTest, RowBlocksAreIndependent) {
 TEST(PvqTest, HessianVariantLowersTheProxyLoss) {
   const int64_t rows = 32;
   for (int64_t n : {128, 200}) {
-    Calibration cal;
-    cal.hessian = testing::CorrelatedHessian(n, 512, n);
+    const std::vector<float> h = testing::CorrelatedHessian(n, 512, n);
+    const Calibration cal{.column_max = {}, .hessian = h};
     const std::vector<float> w = testing::Gaussian(rows * n, 3 * n, 0.02f);
     for (const char* bits : {"2.5", "3.25"}) {
       const Encoding plain = MustEncode(w, rows, n, {{"bits", bits}});
       const Encoding gptq = MustEncode(w, rows, n, {{"bits", bits}, {"hessian", "true"}}, &cal);
       EXPECT_EQ(gptq.params.GetString("hessian", ""), "true");
       EXPECT_EQ(gptq.BitsPerWeight(), plain.BitsPerWeight());
-      const double lp = testing::ProxyLoss(w, MustDecode(plain), cal.hessian, rows, n);
-      const double lh = testing::ProxyLoss(w, MustDecode(gptq), cal.hessian, rows, n);
+      const double lp = testing::ProxyLoss(w, MustDecode(plain), h, rows, n);
+      const double lh = testing::ProxyLoss(w, MustDecode(gptq), h, rows, n);
       EXPECT_LT(lh, 0.8 * lp) << "n=" << n << " bits=" << bits;
       // The weight error itself grows: the sweep trades it for the output error.
       EXPECT_LT(testing::SqnrDb(w, MustDecode(gptq)), testing::SqnrDb(w, MustDecode(plain)));
@@ -402,9 +386,9 @@ TEST(PvqTest, HessianVariantLowersTheProxyLoss) {
 // Hessian encoder produces the plain encoding.
 TEST(PvqTest, IdentityHessianGivesThePlainEncoding) {
   const int64_t rows = 16, n = 96;
-  Calibration cal;
-  cal.hessian.assign(n * n, 0.0f);
-  for (int64_t i = 0; i < n; ++i) cal.hessian[i * n + i] = 3.0f;
+  std::vector<float> h(n * n, 0.0f);
+  for (int64_t i = 0; i < n; ++i) h[i * n + i] = 3.0f;
+  const Calibration cal{.column_max = {}, .hessian = h};
   const std::vector<float> w = testing::Gaussian(rows * n, 5);
   const Encoding plain = MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}});
   const Encoding gptq =
@@ -435,16 +419,16 @@ TEST(PvqTest, RejectsBadParametersAndCalibration) {
               StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
   EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}),
               StatusIs(StatusCode::kInvalidArgument, "no Hessian was supplied"));
-  Calibration cal;
-  cal.hessian.assign(64 * 64, 0.0f);
-  for (int i = 0; i < 64; ++i) cal.hessian[i * 64 + i] = 1.0f;
+  std::vector<float> eye(64 * 64, 0.0f), zeros(64 * 64, 0.0f);
+  for (int i = 0; i < 64; ++i) eye[i * 64 + i] = 1.0f;
+  const Calibration cal{.column_max = {}, .hessian = eye};
   EXPECT_THAT(Encode(w, 1, 64, {}, &cal), StatusIs(StatusCode::kInvalidArgument, "set hessian=true"));
-  Calibration zero;
-  zero.hessian.assign(64 * 64, 0.0f);
+  const Calibration zero{.column_max = {}, .hessian = zeros};
   EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}, &zero),
               StatusIs(StatusCode::kInvalidArgument, "non-positive or non-finite mean diagonal"));
-  Calibration indefinite = cal;
-  indefinite.hessian[0] = -50.0f;
+  std::vector<float> bad = eye;
+  bad[0] = -50.0f;
+  const Calibration indefinite{.column_max = {}, .hessian = bad};
   EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}, &indefinite),
               StatusIs(StatusCode::kInvalidArgument, "not positive definite after dampening"));
   std::vector<float> big(64, 1e5f);

@@ -51,12 +51,14 @@ TEST(QuantizeTest, ValidatesBlocks) {
   bad[7] = std::numeric_limits<float>::infinity();
   EXPECT_THAT(EncodeRows(nan, "rtn", {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value inf"));
   Calibration cal;
-  cal.column_max = {1, 2};
+  const std::vector<float> two = {1, 2};
+  const std::vector<float> eight(8, 1.0f);
+  cal.column_max = two;
   RowBlock with_cal = b;
   with_cal.calibration = &cal;
   EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "column_max has 2 values"));
-  cal.column_max.clear();
-  cal.hessian.assign(8, 1.0f);
+  cal.column_max = {};
+  cal.hessian = eight;
   EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "hessian has 8 values"));
 }
 

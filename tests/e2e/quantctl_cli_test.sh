@@ -36,6 +36,9 @@ assert {t["reason"] for t in r["tensors"] if not t["quantized"]} == {"1-D", "emb
 PY
 done
 
+# Repeatable options take one value each: they may sit between INPUT and OUTPUT.
+"$QUANTCTL" quantize --progress none --skip wq "$work/s.safetensors" --param bits=4 --override 'w2=rtn:bits=8' "$work/o.safetensors" > /dev/null
+
 # Dequantize to bf16 on request.
 "$QUANTCTL" dequantize --dtype bf16 "$work/q4.safetensors" "$work/d4bf.safetensors"
 "$PYTHON" - "$work/d4bf.safetensors" <<'PY'

@@ -1,7 +1,8 @@
 // File: parallel.h
 //
 // The core's only parallel primitive: a loop over [begin, end) split into blocks that run on the
-// TBB task pool of the calling thread's arena (serially when the core is built without TBB).
+// TBB task pool of the calling thread's arena (on plain threads when the core is built without
+// TBB).
 // Bodies must write disjoint outputs; results then do not depend on the number of threads.
 #ifndef QUANTD_CORE_PARALLEL_H_
 #define QUANTD_CORE_PARALLEL_H_

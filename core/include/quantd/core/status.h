@@ -19,6 +19,14 @@
 #include <string_view>
 #include <utility>
 
+// [[nodiscard]] on the classes: an ignored Status is a bug. nvcc's front end also flags the
+// assignment operator's own result as discarded, so the attribute is left to host compilers.
+#if defined(__CUDACC__)
+#define QUANTD_MUST_USE
+#else
+#define QUANTD_MUST_USE [[nodiscard]]
+#endif
+
 namespace quantd {
 
 // Canonical error codes; values match grpc::StatusCode and google.rpc.Code.
@@ -45,7 +53,7 @@ enum class StatusCode : int {
 // Name of a code as gRPC spells it ("INVALID_ARGUMENT").
 std::string_view StatusCodeName(StatusCode code);
 
-class [[nodiscard]] Status {
+class QUANTD_MUST_USE Status {
  public:
   Status() = default;  // OK
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -85,7 +93,7 @@ inline Status AlreadyExistsError(std::string m) { return {StatusCode::kAlreadyEx
 
 // Holds either a T or the non-OK Status that says why there is none.
 template <typename T>
-class [[nodiscard]] StatusOr {
+class QUANTD_MUST_USE StatusOr {
  public:
   StatusOr(const Status& status) : status_(status) {  // NOLINT: implicit by design
     assert(!status_.ok() && "StatusOr constructed from an OK status without a value");
@@ -129,7 +137,8 @@ class [[nodiscard]] StatusOr {
   } while (0)
 
 // QUANTD_ASSIGN_OR_RETURN(lhs, expr): evaluates `expr` (a StatusOr), returns its status on error,
-// otherwise moves the value into `lhs` (which may be a declaration: `auto x`).
+// otherwise moves the value into `lhs` (which may be a declaration: `auto x`). It expands to
+// several statements: inside an `if`, use braces.
 #define QUANTD_ASSIGN_OR_RETURN(lhs, expr) \
   QUANTD_ASSIGN_OR_RETURN_IMPL_(QUANTD_STATUS_CONCAT_(quantd_statusor_, __LINE__), lhs, expr)
 #define QUANTD_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -14,12 +14,13 @@
 
 namespace quantd {
 
-// Calibration data supplied with a tensor. Empty vectors mean "not supplied".
+// Calibration data supplied with a tensor, as views (the client maps them from calibration files,
+// the server holds them in uploaded blobs; neither is copied). Empty spans mean "not supplied".
 struct Calibration {
   // CrossQuant: static column abs-maxima c_j from calibration activations (cols values).
-  std::vector<float> column_max;
+  std::span<const float> column_max;
   // PVQ (Hessian-aware): H = X^T X from calibration activations, cols x cols, row-major.
-  std::vector<float> hessian;
+  std::span<const float> hessian;
 };
 
 struct RowBlock {

@@ -1,0 +1,46 @@
+// File: device.h
+//
+// Where the core runs an encoder: on the CPU (always available) or on a CUDA GPU (when the core
+// was built with nvcc and a device is present). `Device::kAuto` picks the GPU for blocks large
+// enough to pay for the transfers, when the method has a CUDA encoder for its parameters.
+// Encodings do not depend on the device wherever the arithmetic allows (each method documents
+// where it does not); decoding and quality measurement always run on the CPU, so reported
+// metrics are identical whatever the device.
+#ifndef QUANTD_CORE_DEVICE_H_
+#define QUANTD_CORE_DEVICE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "quantd/core/status.h"
+
+namespace quantd {
+
+enum class Device { kAuto, kCpu, kCuda };
+
+std::string_view DeviceName(Device d);  // "auto", "cpu", "cuda"
+StatusOr<Device> ParseDevice(std::string_view name);
+
+// True when this build contains CUDA code.
+bool BuiltWithCuda();
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  uint64_t memory_bytes = 0;
+  int multiprocessors = 0;
+};
+
+// The CUDA devices this process can use (empty without CUDA support, a driver, or a GPU). The
+// probe runs once; the result is cached.
+const std::vector<CudaDeviceInfo>& CudaDevices();
+
+// Blocks with at least this many weights go to the GPU under kAuto (smaller ones cost more in
+// transfers and launches than they save).
+inline constexpr int64_t kAutoCudaMinWeights = int64_t{1} << 18;
+
+}  // namespace quantd
+
+#endif  // QUANTD_CORE_DEVICE_H_

@@ -1,0 +1,87 @@
+// File: quantize_stream.h
+//
+// `QuantizeStream`: the reactor of one Quantize stream. It reads messages one at a time,
+// reassembles chunks (ChunkAssembler), reserves their bytes from the server's budget (pausing
+// reads when the budget is full), runs complete chunks on the WorkPool, and writes responses one
+// at a time as they finish, in completion order.
+//
+// Invariants (all state under mu_): at most one read and one write outstanding; Finish is called
+// once, only when no chunk task is running and no budget request is pending, so tasks and budget
+// callbacks may use `this` freely; reactor operations (StartRead/StartWrite/Finish) and budget
+// releases happen outside mu_, never inside it.
+#ifndef QUANTD_SERVER_QUANTIZE_STREAM_H_
+#define QUANTD_SERVER_QUANTIZE_STREAM_H_
+
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "chunk_assembler.h"
+#include "quantd/v1/quantizer.grpc.pb.h"
+#include "quantizer_service.h"
+
+namespace quantd::server {
+
+class QuantizeStream final : public grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse> {
+ public:
+  QuantizeStream(QuantizerService* service, grpc::CallbackServerContext* context);
+  // Admits the stream (auth, draining) and starts reading, or finishes it with the error.
+  void Start();
+  // Stops reading; in-flight chunks finish and are answered; then the stream ends UNAVAILABLE.
+  void Drain();
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What to do once mu_ is released.
+  struct Actions {
+    uint64_t release = 0;
+    bool start_read = false;
+    quantd::v1::QuantizeResponse* write = nullptr;
+    std::optional<grpc::Status> finish;
+  };
+  void Run(Actions& a);
+  void HandleMessageLocked(Actions& a);
+  void AcceptLocked(const ChunkAssembler::Need& need, Actions& a);
+  void OnBudgetGranted();
+  void SubmitLocked(AssembledChunk chunk);
+  void RunTask(const AssembledChunk& chunk, const std::string* hessian, std::chrono::steady_clock::time_point arrived);
+  void QueueErrorLocked(uint64_t chunk_id, const std::string& tensor, const Status& error, Actions& a);
+  void QueueLocked(quantd::v1::QuantizeResponse r, Actions& a);
+  void MaybeWriteLocked(Actions& a);
+  void MaybeFinishLocked(Actions& a);
+  bool ReadingLocked() const;
+
+  QuantizerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const std::string peer_;
+  const std::chrono::steady_clock::time_point started_;
+
+  std::mutex mu_;
+  quantd::v1::QuantizeRequest request_;  // the read buffer
+  ChunkAssembler assembler_;
+  bool stalled_ = false;  // waiting for budget bytes for request_
+  ChunkAssembler::Need stalled_need_;
+  uint64_t stall_ticket_ = 0;
+  std::deque<quantd::v1::QuantizeResponse> queue_;
+  quantd::v1::QuantizeResponse writing_msg_;
+  bool writing_ = false;
+  int in_flight_ = 0;
+  bool reads_done_ = false;
+  bool cancelled_ = false;
+  bool draining_ = false;
+  bool finished_ = false;
+  Status fatal_;
+  int64_t chunks_ok_ = 0;
+  int64_t chunks_failed_ = 0;
+  uint64_t bytes_in_ = 0;
+};
+
+}  // namespace quantd::server
+
+#endif  // QUANTD_SERVER_QUANTIZE_STREAM_H_

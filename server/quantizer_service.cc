@@ -1,0 +1,253 @@
+#include "quantizer_service.h"
+
+#include <exception>
+
+#include "chunk_runner.h"
+#include "log.h"
+#include "proto_convert.h"
+#include "quantd/core/method.h"
+#include "quantize_stream.h"
+
+namespace quantd::server {
+namespace {
+
+// Compares in time independent of where the strings differ.
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace
+
+QuantizerService::QuantizerService(const ServerOptions& options, std::string token, ServerMetrics* metrics)
+    : options_(options),
+      token_(std::move(token)),
+      metrics_(metrics),
+      budget_(options.max_inflight_bytes),
+      pool_(options.threads),
+      device_policy_(options.device == "cpu" ? Device::kCpu : Device::kAuto) {}
+
+QuantizerService::~QuantizerService() = default;
+
+grpc::Status QuantizerService::Admit(const grpc::CallbackServerContext* context, const char* rpc) {
+  if (metrics_) metrics_->Request(rpc);
+  if (!token_.empty()) {
+    const auto& md = context->client_metadata();
+    auto it = md.find("authorization");
+    const std::string expected = "Bearer " + token_;
+    if (it == md.end() || !ConstantTimeEquals(std::string_view(it->second.data(), it->second.size()), expected)) {
+      if (metrics_) metrics_->Error("UNAUTHENTICATED");
+      LogLine(std::string(rpc) + " from " + context->peer() + ": missing or wrong bearer token");
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
+    }
+  }
+  if (draining_) {
+    if (metrics_) metrics_->Error("UNAVAILABLE");
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+  }
+  return grpc::Status::OK;
+}
+
+void QuantizerService::PublishBudget() {
+  if (metrics_) metrics_->InflightBytes(static_cast<double>(budget_.in_use()));
+}
+
+void QuantizerService::AddStream(QuantizeStream* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.insert(s);
+}
+
+void QuantizerService::RemoveStream(QuantizeStream* s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (streams_.erase(s) && streams_.empty()) streams_done_.notify_all();
+}
+
+size_t QuantizerService::open_streams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return streams_.size();
+}
+
+void QuantizerService::BeginDrain() {
+  draining_ = true;
+  // Under mu_: a stream cannot be deleted while it is drained (its OnDone takes mu_ first, and
+  // gRPC never runs OnDone inline from Finish).
+  std::lock_guard<std::mutex> lock(mu_);
+  for (QuantizeStream* s : streams_) s->Drain();
+}
+
+bool QuantizerService::WaitForStreams(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return streams_done_.wait_until(lock, deadline, [&] { return streams_.empty(); });
+}
+
+grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse>* QuantizerService::Quantize(
+    grpc::CallbackServerContext* context) {
+  auto* stream = new QuantizeStream(this, context);
+  stream->Start();
+  return stream;
+}
+
+grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerContext* context,
+                                                          const quantd::v1::QuantizeRequest* request,
+                                                          quantd::v1::QuantizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status admitted = Admit(context, "QuantizeChunk");
+  if (!admitted.ok()) {
+    reactor->Finish(admitted);
+    return reactor;
+  }
+  auto fail = [this, reactor](const Status& s) {
+    if (metrics_) metrics_->Error(std::string(StatusCodeName(s.code())));
+    LogLine("QuantizeChunk failed: " + s.ToString());
+    reactor->Finish(proto::ToGrpc(s));
+  };
+  auto header = ValidateChunkHeader(*request, budget_.capacity());
+  if (!header.ok()) {
+    fail(header.status());
+    return reactor;
+  }
+  if (request->data().size() != header->budget_bytes || request->data_offset() != 0) {
+    fail(InvalidArgumentError("chunk " + std::to_string(request->chunk_id()) + " of tensor '" + request->tensor_name() +
+                              "': QuantizeChunk needs the whole chunk in one message (" +
+                              std::to_string(header->budget_bytes) + " bytes), got " +
+                              std::to_string(request->data().size()) + " at offset " +
+                              std::to_string(request->data_offset())));
+    return reactor;
+  }
+  const std::string* hessian = nullptr;
+  if (!request->hessian_key().empty()) {
+    if (!request->has_blob() || request->blob().key() != request->hessian_key() ||
+        request->blob().offset() != 0 || request->blob().data().size() != request->blob().total_bytes()) {
+      fail(InvalidArgumentError("QuantizeChunk: hessian_key '" + request->hessian_key() +
+                                "' must name a whole blob carried in the same message"));
+      return reactor;
+    }
+    hessian = &request->blob().data();
+  }
+  auto chunk = std::make_shared<AssembledChunk>(std::move(*header));
+  auto run = [this, context, reactor, request, response, chunk, hessian, fail] {
+    pool_.Submit([=, this] {
+      Status status;
+      if (context->IsCancelled()) {
+        status = CancelledError("cancelled by the client");
+      } else {
+        try {
+          const auto start = std::chrono::steady_clock::now();
+          auto r = RunChunk(*chunk, request->data(), hessian, device_policy_);
+          if (r.ok()) {
+            *response = std::move(*r);
+            response->mutable_timings()->set_encode_seconds(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+            response->set_server(options_.name);
+          } else {
+            status = r.status();
+          }
+        } catch (const std::exception& e) {
+          status = InternalError(e.what());
+        }
+      }
+      budget_.Release(chunk->budget_bytes);
+      PublishBudget();
+      if (status.ok()) {
+        reactor->Finish(grpc::Status::OK);
+      } else {
+        fail(status);
+      }
+    });
+  };
+  uint64_t ticket = 0;
+  if (budget_.AcquireOrWait(chunk->budget_bytes, &ticket, run)) run();
+  PublishBudget();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* QuantizerService::Dequantize(grpc::CallbackServerContext* context,
+                                                       const quantd::v1::DequantizeRequest* request,
+                                                       quantd::v1::DequantizeResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status admitted = Admit(context, "Dequantize");
+  if (!admitted.ok()) {
+    reactor->Finish(admitted);
+    return reactor;
+  }
+  const uint64_t bytes = DequantizeOutputBytes(*request);
+  if (bytes > budget_.capacity()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "decoded output of " + std::to_string(bytes) + " bytes exceeds --max-inflight-bytes"));
+    return reactor;
+  }
+  auto run = [this, context, reactor, request, response, bytes] {
+    pool_.Submit([=, this] {
+      Status status;
+      if (context->IsCancelled()) {
+        status = CancelledError("cancelled by the client");
+      } else {
+        try {
+          auto r = RunDequantize(*request);
+          if (r.ok()) {
+            *response = std::move(*r);
+          } else {
+            status = r.status();
+          }
+        } catch (const std::exception& e) {
+          status = InternalError(e.what());
+        }
+      }
+      budget_.Release(bytes);
+      if (!status.ok()) {
+        if (metrics_) metrics_->Error(std::string(StatusCodeName(status.code())));
+        LogLine("Dequantize failed: " + status.ToString());
+      }
+      reactor->Finish(proto::ToGrpc(status));
+    });
+  };
+  uint64_t ticket = 0;
+  if (budget_.AcquireOrWait(bytes, &ticket, run)) run();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* QuantizerService::GetInfo(grpc::CallbackServerContext* context,
+                                                    const quantd::v1::GetInfoRequest* request,
+                                                    quantd::v1::GetInfoResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::Status admitted = Admit(context, "GetInfo");
+  if (!admitted.ok()) {
+    reactor->Finish(admitted);
+    return reactor;
+  }
+  response->set_version(QUANTD_VERSION);
+  response->set_format_version(proto::kFormatVersion);
+  for (const Method* m : AllMethods()) {
+    auto* mi = response->add_methods();
+    mi->set_name(std::string(m->name()));
+    mi->set_summary(std::string(m->summary()));
+    for (const ParamSpec& p : m->param_specs()) {
+      auto* pi = mi->add_params();
+      pi->set_name(p.name);
+      pi->set_type(p.type);
+      pi->set_default_value(p.default_value);
+      pi->set_range(p.range);
+      pi->set_help(p.help);
+    }
+  }
+  auto* cpu = response->add_devices();
+  cpu->set_name("cpu");
+  cpu->set_description(std::to_string(pool_.threads()) + " threads");
+  if (device_policy_ != Device::kCpu) {
+    for (const CudaDeviceInfo& d : CudaDevices()) {
+      auto* gpu = response->add_devices();
+      gpu->set_name("cuda:" + std::to_string(d.index));
+      gpu->set_description(d.name + ", " + std::to_string(d.multiprocessors) + " SMs");
+      gpu->set_memory_bytes(d.memory_bytes);
+    }
+  }
+  response->set_threads(pool_.threads());
+  response->set_max_message_bytes(options_.max_message_bytes);
+  response->set_max_inflight_bytes(options_.max_inflight_bytes);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace quantd::server

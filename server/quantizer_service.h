@@ -1,0 +1,83 @@
+// File: quantizer_service.h
+//
+// `QuantizerService`: the quantd.v1.Quantizer gRPC service (callback API). RPC handlers only
+// parse, check and hand work to the WorkPool; no handler blocks a gRPC thread. Chunks hold bytes
+// of the ByteBudget from the moment their size is known until their response is queued; a
+// stream that cannot get bytes stops reading until some are released.
+//
+// Lifecycle: BeginDrain() (SIGTERM) makes new RPCs fail with UNAVAILABLE and asks every open
+// stream to stop reading, finish its in-flight chunks, send their results and end with
+// UNAVAILABLE, so that clients resend what was not answered elsewhere.
+#ifndef QUANTD_SERVER_QUANTIZER_SERVICE_H_
+#define QUANTD_SERVER_QUANTIZER_SERVICE_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "byte_budget.h"
+#include "quantd/core/device.h"
+#include "quantd/v1/quantizer.grpc.pb.h"
+#include "server_metrics.h"
+#include "server_options.h"
+#include "work_pool.h"
+
+namespace quantd::server {
+
+class QuantizeStream;
+
+class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
+ public:
+  // `metrics` may be null (no metrics). `token` empty: no authentication.
+  QuantizerService(const ServerOptions& options, std::string token, ServerMetrics* metrics);
+  ~QuantizerService() override;
+
+  grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse>* Quantize(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* QuantizeChunk(grpc::CallbackServerContext* context, const quantd::v1::QuantizeRequest* request,
+                                          quantd::v1::QuantizeResponse* response) override;
+  grpc::ServerUnaryReactor* Dequantize(grpc::CallbackServerContext* context, const quantd::v1::DequantizeRequest* request,
+                                       quantd::v1::DequantizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context, const quantd::v1::GetInfoRequest* request,
+                                    quantd::v1::GetInfoResponse* response) override;
+
+  void BeginDrain();
+  bool draining() const { return draining_.load(); }
+  // Blocks until every stream has ended, or until `deadline`; returns whether all ended.
+  bool WaitForStreams(std::chrono::steady_clock::time_point deadline);
+  size_t open_streams() const;
+
+  ByteBudget& budget() { return budget_; }
+  WorkPool& pool() { return pool_; }
+  ServerMetrics* metrics() { return metrics_; }
+  const ServerOptions& options() const { return options_; }
+  // kCpu under --device cpu, kAuto otherwise (requests may then ask for either device).
+  Device device_policy() const { return device_policy_; }
+
+ private:
+  friend class QuantizeStream;
+  // UNAUTHENTICATED when a token is configured and the call lacks it; UNAVAILABLE when draining.
+  grpc::Status Admit(const grpc::CallbackServerContext* context, const char* rpc);
+  void AddStream(QuantizeStream* s);
+  void RemoveStream(QuantizeStream* s);
+  void PublishBudget();
+
+  const ServerOptions options_;
+  const std::string token_;
+  ServerMetrics* metrics_;
+  ByteBudget budget_;
+  WorkPool pool_;
+  const Device device_policy_;
+  std::atomic<bool> draining_{false};
+  mutable std::mutex mu_;
+  std::condition_variable streams_done_;
+  std::set<QuantizeStream*> streams_;
+};
+
+}  // namespace quantd::server
+
+#endif  // QUANTD_SERVER_QUANTIZER_SERVICE_H_

@@ -1,0 +1,116 @@
+// The CUDA backend. Parts that need no GPU (device selection without a device, the packing
+// scheme the kernels use) always run; CPU-vs-GPU agreement runs where a GPU is present and is
+// skipped, saying so, elsewhere.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "quantd/core/bitpack.h"
+#include "quantd/core/device.h"
+#include "quantd/core/quantize.h"
+#include "rtn/rtn_pack.h"
+#include "test_util.h"
+
+namespace quantd {
+namespace {
+
+using ::quantd::testing::StatusIs;
+
+bool HaveGpu() { return !CudaDevices().empty(); }
+
+#define SKIP_WITHOUT_GPU()                                                                  \
+  if (!HaveGpu()) {                                                                         \
+    GTEST_SKIP() << (BuiltWithCuda() ? "no CUDA device on this machine" : "built without CUDA"); \
+  }
+
+RowBlock Block(const std::vector<float>& w, const std::vector<int64_t>& shape) {
+  return RowBlock{.tensor_name = "g", .shape = shape, .rows = shape[0], .cols = shape[1], .data = w};
+}
+
+// The kernels' byte-at-a-time packing equals PackBits for every width and length.
+TEST(CudaHostTest, PackedByteMatchesPackBits) {
+  for (int bits = 1; bits <= 8; ++bits) {
+    for (int64_t n : {1, 3, 7, 8, 9, 100, 172}) {
+      std::vector<uint8_t> codes(n);
+      std::vector<uint32_t> wide(n);
+      for (int64_t i = 0; i < n; ++i) wide[i] = codes[i] = static_cast<uint8_t>((i * 37 + bits) % (1 << bits));
+      std::vector<uint8_t> expect(PackedBytes(n, bits));
+      PackBits(wide, bits, expect);
+      for (size_t k = 0; k < expect.size(); ++k) {
+        ASSERT_EQ(rtn_internal::PackedByte(codes.data(), n, bits, static_cast<int64_t>(k)), expect[k])
+            << "bits=" << bits << " n=" << n << " byte " << k;
+      }
+    }
+  }
+}
+
+TEST(CudaHostTest, DeviceSelectionWithoutAGpu) {
+  if (HaveGpu()) GTEST_SKIP() << "a GPU is present: covered by the agreement tests";
+  auto w = testing::Gaussian(64 * 64, 1);
+  const std::vector<int64_t> shape = {64, 64};
+  EXPECT_THAT(EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kUnavailable, "device cuda requested"));
+  Device used = Device::kCuda;
+  auto e = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kAuto}, &used);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(used, Device::kCpu);
+  EXPECT_EQ(*e, *EncodeRows(Block(w, shape), "rtn", {}));
+  EXPECT_EQ(*ParseDevice("cuda"), Device::kCuda);
+  EXPECT_FALSE(ParseDevice("tpu").ok());
+}
+
+// RTN on the GPU is bit-identical to the CPU: widths, scale types, group sizes with and without
+// the fused kernel (multiple of 8 or not), tail groups, zero groups and ties.
+TEST(CudaRtnTest, BitIdenticalToCpu) {
+  SKIP_WITHOUT_GPU();
+  struct Case { int64_t rows, cols, group; };
+  const Case cases[] = {{64, 4096, 128}, {33, 172, 128}, {17, 1000, 64}, {9, 352, 100}, {5, 97, 7},
+                        {300, 64, 32},  {8, 512, 8},    {4, 1024, 256}, {3, 5, 1}};
+  uint64_t seed = 3;
+  for (const Case& c : cases) {
+    auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
+    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;           // a zero row
+    if (c.cols > 4) {  // a tie of magnitudes with opposite signs: the first one decides
+      w[2 * c.cols + 1] = 0.5f;
+      w[2 * c.cols + 3] = -0.5f;
+    }
+    const std::vector<int64_t> shape = {c.rows, c.cols};
+    for (int bits = 2; bits <= 8; ++bits) {
+      for (const char* sd : {"f16", "f32"}) {
+        const Params p{{"bits", std::to_string(bits)}, {"group_size", std::to_string(c.group)}, {"scale_dtype", sd}};
+        auto cpu = EncodeRows(Block(w, shape), "rtn", p);
+        Device used = Device::kCpu;
+        auto gpu = EncodeRows(Block(w, shape), "rtn", p, {.device = Device::kCuda}, &used);
+        ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
+        EXPECT_EQ(used, Device::kCuda);
+        ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " g" << c.group << " bits=" << bits << " " << sd;
+      }
+    }
+  }
+}
+
+TEST(CudaRtnTest, RunToRunDeterministicAndAutoPicksTheGpu) {
+  SKIP_WITHOUT_GPU();
+  auto w = testing::Gaussian(1024 * 1024, 9, 0.02f);
+  const std::vector<int64_t> shape = {1024, 1024};
+  Device used = Device::kCpu;
+  auto a = EncodeRows(Block(w, shape), "rtn", {{"bits", "3"}}, {.device = Device::kAuto}, &used);
+  auto b = EncodeRows(Block(w, shape), "rtn", {{"bits", "3"}}, {.device = Device::kCuda});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(used, Device::kCuda);  // 1M weights is above kAutoCudaMinWeights
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(CudaRtnTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
+  SKIP_WITHOUT_GPU();
+  std::vector<float> w(64, 1.0f);
+  w[3] = 1e7f;
+  const std::vector<int64_t> shape = {1, 64};
+  EXPECT_THAT(EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
+}
+
+}  // namespace
+}  // namespace quantd
