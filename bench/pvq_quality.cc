@@ -30,7 +30,7 @@ namespace {
 
 struct Dataset {
   std::string name;
-  std::vector<testing::WeightMatrix> matrices;
+  std::vector<testing::Llama2cMatrix> matrices;
   int64_t weights() const {
     int64_t n = 0;
     for (const auto& m : matrices) n += m.rows * m.cols;
@@ -79,12 +79,12 @@ Result MeasureEach(const Dataset& d, const char* method, ParamsOf params_of, boo
 
 Result Measure(const Dataset& d, const char* method, const Params& params, bool rotate = false) {
   return MeasureEach(
-      d, method, [&](const testing::WeightMatrix&) { return params; }, rotate);
+      d, method, [&](const testing::Llama2cMatrix&) { return params; }, rotate);
 }
 
 // RTN's bits per weight on one matrix without its parameters: the budget PVQ gets for "equal
 // bits" on that matrix (RTN's groups never cross rows, so short rows cost it more).
-double RtnSectionBpw(const testing::WeightMatrix& m, int bits, int group) {
+double RtnSectionBpw(const testing::Llama2cMatrix& m, int bits, int group) {
   const int64_t groups = (m.cols + group - 1) / group;
   return (8.0 * static_cast<double>((m.cols * bits + 7) / 8) + 16.0 * static_cast<double>(groups)) /
          static_cast<double>(m.cols);
@@ -143,7 +143,7 @@ void RtnComparison(const Dataset& d) {
       const Params rp{{"bits", std::to_string(bits)}, {"group_size", std::to_string(g)}};
       const Result rtn = Measure(d, "rtn", rp);
       const Result rot = Measure(d, "rtn", rp, true);
-      const Result pvq = MeasureEach(d, "pvq", [&](const testing::WeightMatrix& m) {
+      const Result pvq = MeasureEach(d, "pvq", [&](const testing::Llama2cMatrix& m) {
         return Params{{"bits", FormatDouble(RtnSectionBpw(m, bits, g))}};
       });
       printf("| RTN %d-bit g%d | %.3f | %.2f | %.2f | %.3f | %.2f | %+.2f | %+.2f |\n", bits, g, rtn.bpw,
@@ -180,7 +180,7 @@ void HessianTable(int64_t rows, int64_t n) {
           .tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
       const Params plain{{"bits", FormatDouble(bits)}};
       Params hp = plain;
-      hp.Set("hessian", "true");
+      hp.Set("use_hessian", "true");
       hp.SetDouble("damp", damp);
       auto ep = EncodeRows(b, "pvq", plain);
       b.calibration = &cal;
@@ -287,9 +287,15 @@ int main(int argc, char** argv) {
     if (!strcmp(argv[i], "--synthetic-rows")) synthetic_rows = std::stoll(argv[i + 1]);
     if (!strcmp(argv[i], "--sections")) sections = argv[i + 1];
   }
+  auto linear = [&](const std::string& rel) {
+    std::string error;
+    const auto w = quantd::testing::ReadLlama2c(data + "/" + rel, &error);
+    if (!error.empty()) fprintf(stderr, "%s\n", error.c_str());
+    return w.LinearLayers();
+  };
   std::vector<Dataset> real = {
-      {"stories260K", quantd::testing::ReadLlama2cLinearWeights(data + "/stories260K/stories260K.bin")},
-      {"en10", quantd::testing::ReadLlama2cLinearWeights(data + "/en10_babyllama_tok105/model5000.bin")},
+      {"stories260K", linear("stories260K/stories260K.bin")},
+      {"en10", linear("en10_babyllama_tok105/model5000.bin")},
   };
   for (const auto& d : real) {
     if (d.matrices.empty()) {

@@ -189,6 +189,10 @@ int main(int argc, char** argv) {
   q->add_option("--tls-ca", tls_ca, "PEM CA bundle to verify servers with (enables TLS)")->group("Remote execution");
   q->add_option("--tls-cert", tls_cert, "PEM client certificate for mutual TLS")->group("Remote execution");
   q->add_option("--tls-key", tls_key, "PEM key of --tls-cert")->group("Remote execution");
+  q->add_option("--tls-server-name", ropt.tls_server_name,
+                "the name the servers' certificates must carry (default: the address dialled; set it with "
+                "dns:/// targets, whose pod addresses a shared certificate does not name)")
+      ->group("Remote execution");
   q->add_option("--token-file", token_file, "file holding the servers' bearer token")->group("Remote execution");
   std::string device = "auto";
   q->add_option("--device", device,

@@ -49,6 +49,7 @@ class Job {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
+    if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
     for (const std::string& a : o.servers) {
       auto b = std::make_unique<Backend>();
       b->address = a;

@@ -28,6 +28,9 @@ struct RemoteOptions {
   std::vector<std::string> servers;  // resolved addresses (server_list.h)
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   std::string token;                 // sent as "authorization: Bearer <token>" when set
+  // With TLS: the name the servers' certificates must carry, instead of the address dialled
+  // (dns:/// resolves to pod IPs, which a shared certificate does not name).
+  std::string tls_server_name;
   int window = 4;                    // chunks in flight per backend
   int max_attempts = 5;              // tries per chunk
   int max_backend_failures = 3;      // consecutive failures of every backend that end the job

@@ -2,16 +2,18 @@
 #include <array>
 #include <string>
 
-#include "quantd/core/method.h"
+#include "crossquant/crossquant.h"
 #include "pvq/pvq.h"
+#include "quantd/core/method.h"
 #include "rtn/rtn.h"
 
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 2>& Methods() {
-  static const std::array<const Method*, 2> kMethods = {
+const std::array<const Method*, 3>& Methods() {
+  static const std::array<const Method*, 3> kMethods = {
       &RtnMethod(),
+      &CrossQuantMethod(),
       &PvqMethod(),
   };
   return kMethods;

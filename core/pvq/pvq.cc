@@ -293,7 +293,7 @@ using pvq_internal::SearchMode;
 StatusOr<PvqOptions> PvqOptions::FromParams(const Params& p) {
   QUANTD_RETURN_IF_ERROR(
       p.CheckKnown("pvq", {"bits", "k", "group_size", "gain_bits", "gain_codebook", "scale_dtype", "seed",
-                           "rotation", "search", "hessian", "damp"}));
+                           "rotation", "search", "use_hessian", "damp"}));
   PvqOptions o;
   QUANTD_ASSIGN_OR_RETURN(o.bits, p.GetDouble("bits", 3.25, 0.25, 32));
   QUANTD_ASSIGN_OR_RETURN(int64_t k, p.GetInt("k", 0, 0, 1 << 16));
@@ -304,7 +304,7 @@ StatusOr<PvqOptions> PvqOptions::FromParams(const Params& p) {
   QUANTD_ASSIGN_OR_RETURN(o.seed, p.GetInt("seed", 0, 0, INT64_MAX));
   QUANTD_ASSIGN_OR_RETURN(std::string rot, p.GetEnum("rotation", "hadamard", {"hadamard", "none"}));
   QUANTD_ASSIGN_OR_RETURN(std::string search, p.GetEnum("search", "exact", {"exact", "greedy"}));
-  QUANTD_ASSIGN_OR_RETURN(o.hessian, p.GetBool("hessian", false));
+  QUANTD_ASSIGN_OR_RETURN(o.hessian, p.GetBool("use_hessian", false));
   QUANTD_ASSIGN_OR_RETURN(o.damp, p.GetDouble("damp", 0.01, 0, 100));
   o.k = static_cast<int>(k);
   o.group_size = static_cast<int>(d);
@@ -327,7 +327,7 @@ Params PvqOptions::ToParams() const {
   p.SetInt("seed", seed);
   p.Set("rotation", rotate ? "hadamard" : "none");
   p.Set("search", search == SearchMode::kExact ? "exact" : "greedy");
-  p.SetBool("hessian", hessian);
+  p.SetBool("use_hessian", hessian);
   p.SetDouble("damp", damp);
   return p;
 }
@@ -382,7 +382,7 @@ class Pvq final : public Method {
          "coherence processing of each row before quantization"},
         {"search", "enum", "exact", "exact|greedy",
          "pyramid search: exact (hull search) or Opus-style greedy"},
-        {"hessian", "bool", "false", "true|false",
+        {"use_hessian", "bool", "false", "true|false",
          "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"},
         {"damp", "double", "0.01", "0..100", "Hessian dampening, relative to its mean diagonal"},
     };
@@ -406,10 +406,11 @@ class Pvq final : public Method {
     QUANTD_ASSIGN_OR_RETURN(pvq_internal::RowCodec c, pvq_internal::MakeRowCodec(o, in.cols));
     const bool have_hessian = in.calibration != nullptr && !in.calibration->hessian.empty();
     if (o.hessian && !have_hessian) {
-      return InvalidArgumentError("hessian=true but no Hessian was supplied with the tensor");
+      return InvalidArgumentError("use_hessian=true but no Hessian was supplied with the tensor");
     }
     if (!o.hessian && have_hessian) {
-      return InvalidArgumentError("a Hessian was supplied but hessian=false; set hessian=true to use it");
+      return InvalidArgumentError(
+          "a Hessian was supplied but use_hessian=false; set use_hessian=true to use it");
     }
     std::shared_ptr<const pvq_internal::HessianFactor> factor;
     if (o.hessian) {

@@ -24,14 +24,16 @@
 //  for a single-group row), x_hat_i = float(p_i) * s, then the float inverse rotation of
 //  hadamard.cc.
 //
-// Hessian-aware variant (hessian=true; pvq_hessian.cc): given H = X^T X of the layer's inputs
+// Hessian-aware variant (use_hessian=true; pvq_hessian.cc): given H = X^T X of the layer's inputs
 // (Calibration::hessian), the groups of a row are quantized left to right and each group's error
 // is pushed onto the groups not yet quantized, GPTQ-style, so as to lower the proxy loss
 // tr(E H E^T) instead of |E|^2. It runs in the rotated domain with H' = R H R^T (R the row
 // rotation), since (R e)^T H' (R e) = e^T H e, plus dampening damp * mean(diag H') * I. The
 // encoding format is the same; only the encoder differs. H is given in the original input basis
-// (cols x cols); hessian=true requires it, and a Hessian supplied with hessian=false is rejected
-// rather than silently ignored. The factorisation of H' (O(n^3), serial) is shared by the row
+// (cols x cols); use_hessian=true requires it, and a Hessian supplied with use_hessian=false is
+// rejected rather than silently ignored (as CrossQuant's static_columns does; quantctl attaches
+// Hessians with --hessian FILE, and the parameter is not called `hessian` so that its derived flag
+// does not collide with that option). The factorisation of H' (O(n^3), serial) is shared by the row
 // blocks of a tensor through a small cache keyed by the Hessian's full content.
 //
 // Defaults, chosen by measurement (bench/results/pvq.md): group_size 32 (64 is within 0.05 dB

@@ -18,77 +18,6 @@ namespace {
 // x86-64 without SSE4.1's roundps.
 constexpr float kRoundMagic = 12582912.0f;
 
-// Packs `n` codes (each < 2^bits) held one per byte.
-void PackSmall(const uint8_t* q, int64_t n, int bits, uint8_t* out) {
-  switch (bits) {
-    case 8:
-      memcpy(out, q, static_cast<size_t>(n));
-      return;
-    case 4: {
-      int64_t i = 0;
-      for (; i + 1 < n; i += 2) out[i / 2] = static_cast<uint8_t>(q[i] | (q[i + 1] << 4));
-      if (i < n) out[i / 2] = q[i];
-      return;
-    }
-    case 2: {
-      int64_t i = 0;
-      for (; i + 3 < n; i += 4) {
-        out[i / 4] = static_cast<uint8_t>(q[i] | (q[i + 1] << 2) | (q[i + 2] << 4) | (q[i + 3] << 6));
-      }
-      if (i < n) {
-        uint8_t b = 0;
-        for (int k = 0; i + k < n; ++k) b |= static_cast<uint8_t>(q[i + k] << (2 * k));
-        out[i / 4] = b;
-      }
-      return;
-    }
-    default: {
-      uint64_t acc = 0;
-      int have = 0;
-      size_t o = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        acc |= static_cast<uint64_t>(q[i]) << have;
-        have += bits;
-        while (have >= 8) {
-          out[o++] = static_cast<uint8_t>(acc);
-          acc >>= 8;
-          have -= 8;
-        }
-      }
-      if (have > 0) out[o] = static_cast<uint8_t>(acc);
-    }
-  }
-}
-
-void UnpackSmall(const uint8_t* in, int64_t n, int bits, uint8_t* q) {
-  switch (bits) {
-    case 8:
-      memcpy(q, in, static_cast<size_t>(n));
-      return;
-    case 4:
-      for (int64_t i = 0; i < n; ++i) q[i] = static_cast<uint8_t>((in[i / 2] >> (4 * (i & 1))) & 0xF);
-      return;
-    case 2:
-      for (int64_t i = 0; i < n; ++i) q[i] = static_cast<uint8_t>((in[i / 4] >> (2 * (i & 3))) & 0x3);
-      return;
-    default: {
-      const uint32_t mask = (1u << bits) - 1;
-      uint64_t acc = 0;
-      int have = 0;
-      size_t p = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        while (have < bits) {
-          acc |= static_cast<uint64_t>(in[p++]) << have;
-          have += 8;
-        }
-        q[i] = static_cast<uint8_t>(acc & mask);
-        acc >>= bits;
-        have -= bits;
-      }
-    }
-  }
-}
-
 }  // namespace
 
 bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales) {
@@ -132,7 +61,7 @@ bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* c
       qg[i] = static_cast<uint8_t>(static_cast<int>(v) + half);
     }
   }
-  PackSmall(q.data(), cols, o.bits, codes);
+  PackByteCodes(q, o.bits, std::span<uint8_t>(codes, PackedBytes(cols, o.bits)));
   return finite;
 }
 
@@ -141,7 +70,7 @@ void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, co
   const int half = 1 << (o.bits - 1);
   thread_local std::vector<uint8_t> q;
   q.resize(static_cast<size_t>(cols));
-  UnpackSmall(codes, cols, o.bits, q.data());
+  UnpackByteCodes(std::span<const uint8_t>(codes, PackedBytes(cols, o.bits)), o.bits, q);
   for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
     const int64_t n = std::min(o.group_size, cols - g0);
     float d;

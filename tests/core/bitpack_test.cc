@@ -51,6 +51,29 @@ TEST(BitpackTest, RoundTripEveryWidth) {
   }
 }
 
+// The byte-code packers produce PackBits' stream and read it back, for every width up to 8 and
+// lengths that exercise the odd tails of the 2- and 4-bit shortcuts.
+TEST(BitpackTest, ByteCodesMatchPackBits) {
+  std::mt19937_64 rng(11);
+  for (int bits = 1; bits <= 8; ++bits) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{8}, size_t{33}, size_t{1001}}) {
+      std::vector<uint32_t> codes(n);
+      std::vector<uint8_t> bytes(n);
+      for (size_t i = 0; i < n; ++i) {
+        codes[i] = static_cast<uint32_t>(rng() & ((1u << bits) - 1));
+        bytes[i] = static_cast<uint8_t>(codes[i]);
+      }
+      std::vector<uint8_t> a(PackedBytes(n, bits), 0xEE), b(PackedBytes(n, bits), 0x11);
+      PackBits(codes, bits, a);
+      PackByteCodes(bytes, bits, b);
+      ASSERT_EQ(a, b) << "bits=" << bits << " n=" << n;
+      std::vector<uint8_t> back(n, 0xFF);
+      UnpackByteCodes(a, bits, back);
+      ASSERT_EQ(back, bytes) << "bits=" << bits << " n=" << n;
+    }
+  }
+}
+
 TEST(BitpackTest, WideFields) {
   std::vector<uint8_t> stream(32);
   BitWriter w(stream);

@@ -1,7 +1,6 @@
-// The linear-layer weight matrices of a llama2.c checkpoint, read straight from its .bin (format
-// in ../shared/data/README.md), so that core tests and benchmarks can use real trained weights
-// without the client's converter. Only what the tests need: wq, wk, wv, wo, w1, w2, w3 of every
-// layer, in file order.
+// Real trained weights for core tests and quality programs, read straight from a llama2.c
+// checkpoint (format in ../shared/data/README.md) so that nothing here depends on client/.
+// Tensors are named as client/llama2c_converter.cc names them.
 #ifndef QUANTD_TESTS_CORE_LLAMA2C_WEIGHTS_H_
 #define QUANTD_TESTS_CORE_LLAMA2C_WEIGHTS_H_
 
@@ -15,57 +14,109 @@
 
 namespace quantd::testing {
 
-struct WeightMatrix {
-  std::string name;  // "layers.0.wq"
-  int64_t rows = 0, cols = 0;
+struct Llama2cMatrix {
+  std::string name;  // "tok_embeddings.weight", "layers.0.attention.wq.weight", ...
+  int64_t rows = 0;  // output channels (1 for the RMSNorm weights)
+  int64_t cols = 0;  // input channels
   std::vector<float> data;
+
+  bool is_norm() const { return rows == 1; }
 };
 
-// The real-data folder: $QUANTD_DATA_DIR, else the build's default (../shared/data beside the
-// source tree).
+struct Llama2cWeights {
+  int64_t dim = 0, hidden_dim = 0, n_layers = 0, n_heads = 0, n_kv_heads = 0, vocab_size = 0, seq_len = 0;
+  bool shared_classifier = true;
+  std::vector<Llama2cMatrix> tensors;  // file order; the RoPE tables are skipped
+
+  // The tensor called `name`, or null.
+  const Llama2cMatrix* Find(const std::string& name) const {
+    for (const auto& t : tensors) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+  // The linear layers' weights (wq, wk, wv, wo, w1, w2, w3 of every layer), in file order.
+  std::vector<Llama2cMatrix> LinearLayers() const {
+    std::vector<Llama2cMatrix> out;
+    for (const auto& t : tensors) {
+      if (!t.is_norm() && t.name.rfind("layers.", 0) == 0) out.push_back(t);
+    }
+    return out;
+  }
+};
+
+// The real-data folder: $QUANTD_DATA_DIR, else the folder the build was configured with.
 inline std::string RealDataDir() {
   if (const char* env = std::getenv("QUANTD_DATA_DIR")) return env;
-#ifdef QUANTD_TEST_DATA_DIR
-  return QUANTD_TEST_DATA_DIR;
+#ifdef QUANTD_DEFAULT_DATA_DIR
+  return QUANTD_DEFAULT_DATA_DIR;
 #else
   return "../shared/data";
 #endif
 }
 
-// The matrices of `path`; empty when the file is missing or malformed (callers fail the test:
-// the data folder is part of CI).
-inline std::vector<WeightMatrix> ReadLlama2cLinearWeights(const std::string& path) {
+// The checkpoint at `path`; on failure (missing file, implausible header, wrong size) an empty
+// tensor list with `*error` set.
+inline Llama2cWeights ReadLlama2c(const std::string& path, std::string* error) {
+  Llama2cWeights w;
   std::ifstream in(path, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < 28) return {};
-  int32_t h[7];
-  memcpy(h, bytes.data(), sizeof(h));
-  const int64_t dim = h[0], hidden = h[1], layers = h[2], heads = h[3], kv_heads = h[4];
-  const int64_t vocab = h[5] < 0 ? -h[5] : h[5];
-  const int64_t head_size = dim / heads, kv = kv_heads * head_size;
-  size_t pos = 28;
-  auto skip = [&](int64_t n) { pos += static_cast<size_t>(n) * 4; };
-  std::vector<WeightMatrix> out;
-  auto take = [&](const char* name, int64_t rows, int64_t cols) {
-    for (int64_t l = 0; l < layers; ++l) {
-      WeightMatrix m{"layers." + std::to_string(l) + "." + name, rows, cols,
-                     std::vector<float>(static_cast<size_t>(rows * cols))};
-      if (pos + m.data.size() * 4 > bytes.size()) return false;
-      memcpy(m.data.data(), bytes.data() + pos, m.data.size() * 4);
-      pos += m.data.size() * 4;
-      out.push_back(std::move(m));
-    }
-    return true;
-  };
-  skip(vocab * dim);   // token embedding
-  skip(layers * dim);  // rms_att
-  if (!take("wq", heads * head_size, dim) || !take("wk", kv, dim) || !take("wv", kv, dim) ||
-      !take("wo", dim, heads * head_size)) {
-    return {};
+  if (!in) {
+    *error = path + ": cannot open";
+    return w;
   }
-  skip(layers * dim);  // rms_ffn
-  if (!take("w1", hidden, dim) || !take("w2", dim, hidden) || !take("w3", hidden, dim)) return {};
-  return out;
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  int32_t h[7];
+  if (bytes.size() < sizeof(h)) {
+    *error = path + ": shorter than the llama2.c header";
+    return w;
+  }
+  memcpy(h, bytes.data(), sizeof(h));
+  w.dim = h[0], w.hidden_dim = h[1], w.n_layers = h[2], w.n_heads = h[3], w.n_kv_heads = h[4];
+  w.vocab_size = h[5] < 0 ? -int64_t{h[5]} : h[5], w.seq_len = h[6], w.shared_classifier = h[5] > 0;
+  if (w.dim <= 0 || w.hidden_dim <= 0 || w.n_layers <= 0 || w.n_heads <= 0 || w.n_kv_heads <= 0 ||
+      w.seq_len <= 0 || w.dim % w.n_heads != 0) {
+    *error = path + ": implausible llama2.c header";
+    return w;
+  }
+  const int64_t head_size = w.dim / w.n_heads, kv_dim = w.n_kv_heads * head_size;
+  size_t offset = sizeof(h);
+  std::vector<Llama2cMatrix> out;
+  // Takes the next rows x cols values, once per layer when `layered`; skips them when `name` is
+  // empty.
+  auto take = [&](const std::string& name, int64_t rows, int64_t cols, bool layered) {
+    for (int64_t l = 0; l < (layered ? w.n_layers : 1); ++l) {
+      const size_t n = static_cast<size_t>(rows * cols);
+      if (offset + 4 * n > bytes.size()) {
+        *error = path + ": truncated";
+        return;
+      }
+      if (!name.empty()) {
+        Llama2cMatrix m{layered ? "layers." + std::to_string(l) + "." + name : name, rows, cols,
+                        std::vector<float>(n)};
+        memcpy(m.data.data(), bytes.data() + offset, 4 * n);
+        out.push_back(std::move(m));
+      }
+      offset += 4 * n;
+    }
+  };
+  take("tok_embeddings.weight", w.vocab_size, w.dim, false);
+  take("attention_norm.weight", 1, w.dim, true);
+  take("attention.wq.weight", w.dim, w.dim, true);
+  take("attention.wk.weight", kv_dim, w.dim, true);
+  take("attention.wv.weight", kv_dim, w.dim, true);
+  take("attention.wo.weight", w.dim, w.dim, true);
+  take("ffn_norm.weight", 1, w.dim, true);
+  take("feed_forward.w1.weight", w.hidden_dim, w.dim, true);
+  take("feed_forward.w2.weight", w.dim, w.hidden_dim, true);
+  take("feed_forward.w3.weight", w.hidden_dim, w.dim, true);
+  take("norm.weight", 1, w.dim, false);
+  take("", w.seq_len, head_size, false);  // unused RoPE tables
+  if (!w.shared_classifier) take("output.weight", w.vocab_size, w.dim, false);
+  if (error->empty() && offset != bytes.size()) {
+    *error = path + ": " + std::to_string(bytes.size() - offset) + " bytes beyond the tensors";
+  }
+  if (error->empty()) w.tensors = std::move(out);
+  return w;
 }
 
 }  // namespace quantd::testing

@@ -84,7 +84,7 @@ TEST(PvqTest, ResolveChoosesTheLargestKWithinTheBudget) {
 
 TEST(PvqTest, ResolveIsIdempotentAndKOverridesBits) {
   for (const Params& user : {Params{}, Params{{"bits", "2.5"}}, Params{{"k", "40"}, {"bits", "9"}},
-                             Params{{"group_size", "64"}, {"hessian", "true"}, {"damp", "0.1"}}}) {
+                             Params{{"group_size", "64"}, {"use_hessian", "true"}, {"damp", "0.1"}}}) {
     auto once = PvqMethod().Resolve(user, 300);
     ASSERT_TRUE(once.ok()) << once.status().ToString();
     auto twice = PvqMethod().Resolve(*once, 300);
@@ -227,11 +227,11 @@ TEST(PvqTest, RotationHelpsOnHeavyTailsAndBeatsRtn) {
   EXPECT_GT(rot, rtn_db + 3.0);
 }
 
-std::vector<testing::WeightMatrix> RealWeights(const std::string& rel) {
-  const std::string path = testing::RealDataDir() + "/" + rel;
-  auto m = testing::ReadLlama2cLinearWeights(path);
-  EXPECT_FALSE(m.empty()) << "cannot read " << path << "; set QUANTD_DATA_DIR to the shared data folder";
-  return m;
+std::vector<testing::Llama2cMatrix> RealWeights(const std::string& rel) {
+  std::string error;
+  const testing::Llama2cWeights w = testing::ReadLlama2c(testing::RealDataDir() + "/" + rel, &error);
+  EXPECT_TRUE(error.empty()) << error << "; set QUANTD_DATA_DIR to the shared data folder";
+  return w.LinearLayers();
 }
 
 // Real trained weights (both llama2.c models, every linear layer, default parameters). The floors
@@ -311,7 +311,7 @@ TEST(PvqTest, SameBytesWhateverTheThreadCount) {
   const std::vector<float> h = testing::CorrelatedHessian(cols, 64, 9);
   const Calibration cal{.column_max = {}, .hessian = h};
   for (bool hessian : {false, true}) {
-    const Params p{{"bits", "3.25"}, {"hessian", hessian ? "true" : "false"}};
+    const Params p{{"bits", "3.25"}, {"use_hessian", hessian ? "true" : "false"}};
     Encoding one, many;
     tbb::task_arena(1).execute([&] { one = MustEncode(w, rows, cols, p, hessian ? &cal : nullptr); });
     tbb::task_arena(4).execute([&] { many = MustEncode(w, rows, cols, p, hessian ? &cal : nullptr); });
@@ -335,7 +335,7 @@ TEST(PvqTest, RowBlocksAreIndependent) {
   const std::vector<float> h = testing::CorrelatedHessian(cols, 200, 13);
   const Calibration cal{.column_max = {}, .hessian = h};
   for (bool hessian : {false, true}) {
-    const Params p{{"bits", "4"}, {"seed", "77"}, {"hessian", hessian ? "true" : "false"}};
+    const Params p{{"bits", "4"}, {"seed", "77"}, {"use_hessian", hessian ? "true" : "false"}};
     const Calibration* c = hessian ? &cal : nullptr;
     RowBlock whole{
         .tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = c};
@@ -370,8 +370,8 @@ TEST(PvqTest, HessianVariantLowersTheProxyLoss) {
     const std::vector<float> w = testing::Gaussian(rows * n, 3 * n, 0.02f);
     for (const char* bits : {"2.5", "3.25"}) {
       const Encoding plain = MustEncode(w, rows, n, {{"bits", bits}});
-      const Encoding gptq = MustEncode(w, rows, n, {{"bits", bits}, {"hessian", "true"}}, &cal);
-      EXPECT_EQ(gptq.params.GetString("hessian", ""), "true");
+      const Encoding gptq = MustEncode(w, rows, n, {{"bits", bits}, {"use_hessian", "true"}}, &cal);
+      EXPECT_EQ(gptq.params.GetString("use_hessian", ""), "true");
       EXPECT_EQ(gptq.BitsPerWeight(), plain.BitsPerWeight());
       const double lp = testing::ProxyLoss(w, MustDecode(plain), h, rows, n);
       const double lh = testing::ProxyLoss(w, MustDecode(gptq), h, rows, n);
@@ -392,7 +392,7 @@ TEST(PvqTest, IdentityHessianGivesThePlainEncoding) {
   const std::vector<float> w = testing::Gaussian(rows * n, 5);
   const Encoding plain = MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}});
   const Encoding gptq =
-      MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}, {"hessian", "true"}}, &cal);
+      MustEncode(w, rows, n, {{"bits", "3"}, {"rotation", "none"}, {"use_hessian", "true"}}, &cal);
   EXPECT_EQ(plain.sections, gptq.sections);
 }
 
@@ -417,19 +417,19 @@ TEST(PvqTest, RejectsBadParametersAndCalibration) {
   EXPECT_THAT(Encode(w, 1, 64, {{"damp", "-1"}}), StatusIs(StatusCode::kInvalidArgument, "damp"));
   EXPECT_THAT(Encode(w, 1, 64, {{"bitz", "3"}}),
               StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
-  EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}),
+  EXPECT_THAT(Encode(w, 1, 64, {{"use_hessian", "true"}}),
               StatusIs(StatusCode::kInvalidArgument, "no Hessian was supplied"));
   std::vector<float> eye(64 * 64, 0.0f), zeros(64 * 64, 0.0f);
   for (int i = 0; i < 64; ++i) eye[i * 64 + i] = 1.0f;
   const Calibration cal{.column_max = {}, .hessian = eye};
-  EXPECT_THAT(Encode(w, 1, 64, {}, &cal), StatusIs(StatusCode::kInvalidArgument, "set hessian=true"));
+  EXPECT_THAT(Encode(w, 1, 64, {}, &cal), StatusIs(StatusCode::kInvalidArgument, "set use_hessian=true"));
   const Calibration zero{.column_max = {}, .hessian = zeros};
-  EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}, &zero),
+  EXPECT_THAT(Encode(w, 1, 64, {{"use_hessian", "true"}}, &zero),
               StatusIs(StatusCode::kInvalidArgument, "non-positive or non-finite mean diagonal"));
   std::vector<float> bad = eye;
   bad[0] = -50.0f;
   const Calibration indefinite{.column_max = {}, .hessian = bad};
-  EXPECT_THAT(Encode(w, 1, 64, {{"hessian", "true"}}, &indefinite),
+  EXPECT_THAT(Encode(w, 1, 64, {{"use_hessian", "true"}}, &indefinite),
               StatusIs(StatusCode::kInvalidArgument, "not positive definite after dampening"));
   std::vector<float> big(64, 1e5f);
   EXPECT_THAT(Encode(big, 1, 64, {}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));

@@ -51,7 +51,10 @@ PY
 
 # Exit codes: 0 for help, 2 for usage errors, 1 for failures; failures write no output.
 "$QUANTCTL" --help > /dev/null
-"$QUANTCTL" quantize --help | grep -q -- "--group-size" || fail "quantize --help lists method flags"
+# (Into a file: `| grep -q` stops reading at the first match, and under pipefail the SIGPIPE that
+# quantctl then gets for a help text longer than one write fails the pipeline.)
+"$QUANTCTL" quantize --help > "$work/help.txt"
+grep -q -- "--group-size" "$work/help.txt" || fail "quantize --help lists method flags"
 set +e
 "$QUANTCTL" quantize "$work/s.safetensors" > /dev/null 2>&1; [ $? -eq 2 ] || fail "missing OUTPUT must exit 2"
 "$QUANTCTL" quantize --method nope "$work/s.safetensors" "$work/x.safetensors" 2> "$work/err.txt"; [ $? -eq 2 ] || fail "unknown method must exit 2"

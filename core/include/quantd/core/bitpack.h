@@ -28,6 +28,13 @@ void PackBits(std::span<const uint32_t> codes, int bits, std::span<uint8_t> out)
 // Inverse of PackBits for codes.size() codes. REQUIRES: in.size() >= PackedBytes(codes.size(), bits).
 void UnpackBits(std::span<const uint8_t> in, int bits, std::span<uint32_t> codes);
 
+// The same layout for codes of 1..8 bits held one per byte, the form the quantizers' inner loops
+// produce; widths 8, 4 and 2 take shortcuts. REQUIRES: 1 <= bits <= 8, every code < 2^bits,
+// out.size() >= PackedBytes(codes.size(), bits).
+void PackByteCodes(std::span<const uint8_t> codes, int bits, std::span<uint8_t> out);
+// Inverse of PackByteCodes. REQUIRES: in.size() >= PackedBytes(codes.size(), bits).
+void UnpackByteCodes(std::span<const uint8_t> in, int bits, std::span<uint8_t> codes);
+
 // Bit-level writer for variable-width fields (PVQ indices wider than 64 bits), same bit order.
 class BitWriter {
  public:
