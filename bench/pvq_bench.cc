@@ -1,19 +1,21 @@
-// PVQ throughput: encode and decode of a 4096 x 4096 heavy-tailed F32 matrix (weights per second;
-// with threads=1, per core), the pyramid search per group, and the Fischer enumeration on the
+// PVQ throughput: encode and decode of the 4096 x 4096 heavy-tailed F32 matrix of throughput.h
+// (weights per second; with threads=1, per core; and bytes per second as a ratio to memcpy of the
+// same buffer in the same run), the pyramid search per group, and the Fischer enumeration on the
 // core's fixed-width integers against GMP (linked into this benchmark only; the core may not
 // depend on it).
 //   build/bin/pvq_bench --benchmark_counters_tabular=true
-// Arguments: bits x 1000, group size D, threads (0 = all cores).
+// Encode/decode arguments: bits x 1000, threads (0 = all cores), group size D, search (1: exact).
 #include <benchmark/benchmark.h>
 #include <tbb/task_arena.h>
 
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "pvq/pvq.h"
 #include "quantd/core/quantize.h"
-#include "synthetic.h"
+#include "throughput.h"
 #if QUANTD_HAVE_GMP
 #include <gmp.h>
 #endif
@@ -21,37 +23,21 @@
 namespace quantd::bench {
 namespace {
 
-constexpr int64_t kRows = 4096, kCols = 4096;
-
-const std::vector<float>& Matrix() {
-  static const std::vector<float> w = HeavyTailedMatrix(kRows, kCols, 1);
-  return w;
-}
-
-RowBlock Block() {
-  static const std::vector<int64_t> shape = {kRows, kCols};
-  return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
-}
-
-Params PvqParams(const benchmark::State& state, const char* search = "exact") {  // bits x 1000, D
+Params PvqParams(const benchmark::State& state) {
   return Params{{"bits", FormatDouble(state.range(0) / 1000.0)},
-                {"group_size", std::to_string(state.range(1))},
-                {"search", search}};
+                {"group_size", std::to_string(state.range(2))},
+                {"search", state.range(3) ? "exact" : "greedy"}};
 }
 
-int Threads(const benchmark::State& state) {
-  return state.range(2) > 0 ? static_cast<int>(state.range(2)) : tbb::task_arena::automatic;
-}
-
-void SetWeightRate(benchmark::State& state) {
+void SetRates(benchmark::State& state) {
+  state.SetBytesProcessed(state.iterations() * kRows * kCols * 4);
   state.counters["weights/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols),
                                                    benchmark::Counter::kIsRate);
 }
 
-// Arguments: bits x 1000, D, threads, search (1: exact, 0: greedy).
 void BM_PvqEncode(benchmark::State& state) {
   tbb::task_arena arena(Threads(state));
-  const Params p = PvqParams(state, state.range(3) ? "exact" : "greedy");
+  const Params p = PvqParams(state);
   for (auto _ : state) {
     arena.execute([&] {
       auto e = EncodeRows(Block(), "pvq", p);
@@ -59,7 +45,7 @@ void BM_PvqEncode(benchmark::State& state) {
       benchmark::DoNotOptimize(e);
     });
   }
-  SetWeightRate(state);
+  SetRates(state);
 }
 
 void BM_PvqDecode(benchmark::State& state) {
@@ -70,23 +56,24 @@ void BM_PvqDecode(benchmark::State& state) {
   for (auto _ : state) {
     arena.execute([&] { benchmark::DoNotOptimize(DecodeRows(*enc, out)); });
   }
-  SetWeightRate(state);
+  SetRates(state);
   state.counters["bpw"] = enc->BitsPerWeight();
   state.counters["k"] = static_cast<double>(std::stoi(enc->params.GetString("k", "0")));
 }
 
 // An encode of the whole matrix takes seconds: one iteration each.
 BENCHMARK(BM_PvqEncode)
-    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}, {1, 0}})
-    ->ArgNames({"bits_x1000", "D", "threads", "exact"})
+    ->ArgsProduct({{3250, 4125}, {1}, {32, 64}, {1, 0}})
+    ->ArgNames({"bits_x1000", "threads", "D", "exact"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(1);
 BENCHMARK(BM_PvqDecode)
-    ->ArgsProduct({{3250, 4125}, {32, 64}, {1}})
-    ->ArgNames({"bits_x1000", "D", "threads"})
+    ->ArgsProduct({{3250, 4125}, {1}, {32, 64}, {1}})
+    ->ArgNames({"bits_x1000", "threads", "D", "exact"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // --- Enumeration: core fixed-width integers vs GMP, per group (encode + decode) -------------
 
@@ -261,11 +248,4 @@ BENCHMARK(BM_Search)
 }  // namespace
 }  // namespace quantd::bench
 
-int main(int argc, char** argv) {
-  quantd::bench::Block();  // build the matrix outside the timed loops
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return quantd::bench::RunWithRatios(argc, argv); }
