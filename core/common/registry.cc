@@ -3,16 +3,18 @@
 #include <string>
 
 #include "crossquant/crossquant.h"
+#include "pvq/pvq.h"
 #include "quantd/core/method.h"
 #include "rtn/rtn.h"
 
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 2>& Methods() {
-  static const std::array<const Method*, 2> kMethods = {
+const std::array<const Method*, 3>& Methods() {
+  static const std::array<const Method*, 3> kMethods = {
       &RtnMethod(),
       &CrossQuantMethod(),
+      &PvqMethod(),
   };
   return kMethods;
 }

@@ -1,0 +1,67 @@
+// File: pvq_gain.h
+//
+// Gain (amplitude) quantization for PVQ: codebooks for the relative amplitude of a group, and
+// the per-row fit of the gains to the chosen directions.
+//
+// After the randomized Hadamard rotation the n weights of a row are close to i.i.d. Gaussian, so
+// the share of a group of d of them in the row's energy, r^2 = |w_g|^2 / |w_row|^2, follows
+// Beta(d/2, (n-d)/2) whatever the row's scale (papers.md §2.5). A group's amplitude is coded as
+// one of 2^b levels 0 < r_0 < ... < r_{2^b-1} < 1 of r (not r^2: the squared error of a group is
+// |w_row|^2 (r - r_hat)^2 plus the direction's error), relative to a per-row scale:
+//  - kQuantile: r_i^2 = F^-1((i + 1/2) / 2^b), F the Beta CDF (equal-probability cells);
+//  - kLloydMax: the levels minimising E[(r - r_hat)^2] under the density of r (Lloyd's
+//    iteration from the quantile levels: cell bounds at midpoints, levels at cell centroids).
+// The density f(r) ~ r^(d-1) (1 - r^2)^((n-d)/2 - 1) is integrated numerically on 8192 cells
+// (midpoint rule) over the range where it exceeds e^-50 of its peak. Only +, -, *, /, sqrt,
+// floor and exact scaling by powers of two are used (log and exp are computed here, not taken
+// from the C library), so every IEEE-754 machine computes the same levels; they are rounded to
+// float and cached per (d, n, b, kind).
+//
+// The gains actually stored are fitted, not the raw norms: for a group with unit direction u the
+// least-squares gain is s = <w_g, u> (= cos * |w_g|). FitRowGains picks the row scale R and the
+// level codes c_g that minimise sum_g (s_g - R r_{c_g})^2 by alternating the two
+// (codes = nearest levels to s_g / R; R = least squares over the row; R rounded to its storage
+// type before the final codes are chosen).
+#ifndef QUANTD_CORE_PVQ_PVQ_GAIN_H_
+#define QUANTD_CORE_PVQ_PVQ_GAIN_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "quantd/core/dtype.h"
+
+namespace quantd::pvq_internal {
+
+enum class GainCodebook { kQuantile, kLloydMax };
+
+// Levels of r for a group of d weights in a row of n, in double, ascending.
+// REQUIRES: 1 <= d < n, 1 <= bits <= 8.
+std::vector<double> ComputeGainLevels(int d, int64_t n, int bits, GainCodebook kind);
+
+// The same rounded to float, shared from a process-wide cache. Thread-safe.
+std::shared_ptr<const std::vector<float>> GetGainCodebook(int d, int64_t n, int bits, GainCodebook kind);
+
+// Index of the level nearest to v (the lower one on ties). REQUIRES: levels ascending, non-empty.
+int NearestLevel(std::span<const float> levels, double v);
+
+// Rounds a row scale to its storage dtype (F16 or F32) and back.
+float RoundScale(double r, DType dtype);
+
+// Chooses the row scale and the group codes (see the file comment). `fitted[g]` (>= 0) is the
+// least-squares gain of group g for its direction. Groups use `levels`, except the last one
+// when `tail_levels` is not empty (a shorter last group has its own codebook). With a single
+// group per row (`codes` empty) the scale is that group's gain. Returns the row scale rounded
+// to `dtype` (+inf when it overflows F16); `codes` are chosen for that rounded scale.
+float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
+                  std::span<const float> tail_levels, DType dtype, std::span<uint8_t> codes);
+
+// Deterministic natural logarithm and exponential from basic IEEE operations (about 1 ulp).
+// DetLog: REQUIRES x > 0 finite. DetExp: 0 below -745, +inf above 709.8.
+double DetLog(double x);
+double DetExp(double x);
+
+}  // namespace quantd::pvq_internal
+
+#endif  // QUANTD_CORE_PVQ_PVQ_GAIN_H_
