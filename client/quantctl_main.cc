@@ -54,7 +54,7 @@ struct MethodFlags {
       for (const ParamSpec& p : m->param_specs()) {
         std::string& h = help[p.name];
         h += (h.empty() ? "" : "; ") + std::string(m->name()) + ": " + p.help + " (" + p.range +
-             ", default " + p.default_value + ")";
+             (p.default_value.empty() ? "" : ", default " + p.default_value) + ")";
       }
     }
     for (const auto& [name, text] : help) {
@@ -163,9 +163,11 @@ int main(int argc, char** argv) {
                 "resume journal folder (default OUTPUT.journal); re-running the same command after a crash redoes "
                 "only unfinished chunks; removed after success");
   q->add_option("--hessian", qopt.hessian_path,
-                "safetensors file of per-tensor Hessians (F32 [cols, cols], keyed by tensor name) for pvq");
+                "safetensors file of per-tensor Hessians (F32 [cols, cols], keyed by tensor name): pvq encodes the "
+                "tensors it names Hessian-aware (use_hessian=true is recorded)");
   q->add_option("--column-max", qopt.column_max_path,
-                "safetensors file of per-tensor static column maxima (F32 [cols], keyed by tensor name) for crossquant");
+                "safetensors file of per-tensor static column maxima (F32 [cols], keyed by tensor name): crossquant "
+                "uses them for the tensors it names (static_columns=true is recorded)");
   std::string progress_style = "auto";
   q->add_option("--progress", progress_style, "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
       ->capture_default_str()

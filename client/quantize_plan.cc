@@ -127,6 +127,17 @@ StatusOr<std::span<const float>> F32View(const SafetensorsFile& file, const std:
   return std::span<const float>(reinterpret_cast<const float*>(bytes.data()), bytes.size() / 4);
 }
 
+// Using calibration is a parameter of the encoding (recorded, and checked by the method against
+// the data it gets): turns `flag` on and resolves the parameters again.
+Status SetAndResolve(TensorPlan& p, const char* flag) {
+  p.params.SetBool(flag, true);
+  auto method = RequireMethod(p.method);
+  auto resolved = (*method)->Resolve(p.params, p.matrix.cols);
+  if (!resolved.ok()) return resolved.status().WithContext("tensor '" + p.name() + "'");
+  p.params = *resolved;
+  return OkStatus();
+}
+
 }  // namespace
 
 Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* hessians,
@@ -142,6 +153,7 @@ Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* 
       auto h = F32View(*hessians, p.name(), n * n, "Hessian");
       if (h.ok()) {
         cal->hessian = *h;
+        QUANTD_RETURN_IF_ERROR(SetAndResolve(p, "use_hessian"));
       } else if (h.status().code() != StatusCode::kNotFound) {
         return h.status();
       }
@@ -150,12 +162,7 @@ Status AttachCalibration(std::vector<TensorPlan>& plans, const SafetensorsFile* 
       auto c = F32View(*column_max, p.name(), n, "column maxima");
       if (c.ok()) {
         cal->column_max = *c;
-        // Static column maxima are a parameter of the encoding (recorded, and checked by the method).
-        p.params.SetBool("static_columns", true);
-        auto method = RequireMethod(p.method);
-        auto resolved = (*method)->Resolve(p.params, n);
-        if (!resolved.ok()) return resolved.status().WithContext("tensor '" + p.name() + "'");
-        p.params = *resolved;
+        QUANTD_RETURN_IF_ERROR(SetAndResolve(p, "static_columns"));
       } else if (c.status().code() != StatusCode::kNotFound) {
         return c.status();
       }

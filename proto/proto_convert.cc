@@ -149,7 +149,12 @@ StatusOr<MethodAndParams> FromProto(const v1::MethodParams& p) {
       PutIf(m.has_group_size(), "group_size", m.group_size(), &out.params);
       PutIf(m.has_gain_bits(), "gain_bits", m.gain_bits(), &out.params);
       PutIf(m.has_seed(), "seed", m.seed(), &out.params);
-      PutIf(m.has_damping(), "damping", m.damping(), &out.params);
+      PutIf(m.has_damp(), "damp", m.damp(), &out.params);
+      if (m.has_use_hessian()) out.params.SetBool("use_hessian", m.use_hessian());
+      PutIf(m.has_gain_codebook(), "gain_codebook", m.gain_codebook(), &out.params);
+      PutIf(m.has_rotation(), "rotation", m.rotation(), &out.params);
+      PutIf(m.has_scale_dtype(), "scale_dtype", m.scale_dtype(), &out.params);
+      PutIf(m.has_search(), "search", m.search(), &out.params);
       break;
     }
     case v1::MethodParams::kCrossquant: {

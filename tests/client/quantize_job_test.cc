@@ -226,6 +226,48 @@ TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
   EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "--column-max holds nothing"));
 }
 
+// --hessian: the tensors the file names are encoded Hessian-aware by pvq (use_hessian=true is
+// recorded), the others plainly.
+TEST_F(QuantizeJobTest, HessianCalibrationFile) {
+  // H = X^T X of correlated inputs for a 64-wide layer.
+  auto x = testing::Gaussian(256 * 64, 4);
+  for (int64_t r = 0; r < 256; ++r) {
+    for (int64_t j = 1; j < 64; ++j) x[r * 64 + j] = 0.8f * x[r * 64 + j - 1] + 0.6f * x[r * 64 + j];
+  }
+  std::vector<float> h(64 * 64, 0.0f);
+  for (int64_t r = 0; r < 256; ++r) {
+    for (int64_t a = 0; a < 64; ++a) {
+      for (int64_t b = 0; b < 64; ++b) h[a * 64 + b] += x[r * 64 + a] * x[r * 64 + b];
+    }
+  }
+  const std::string cal = dir_ / "h.safetensors";
+  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {64, 64},
+                                                                   {reinterpret_cast<const uint8_t*>(h.data()), h.size() * 4})},
+                                    {}));
+  QuantizeJobOptions o;
+  o.input = model_;
+  o.output = dir_ / "pvq.safetensors";
+  o.plan.method = "pvq";
+  o.hessian_path = cal;
+  LocalExecutor ex;
+  auto report = RunQuantizeJob(o, ex, nullptr);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  int hessian_aware = 0;
+  for (const TensorReport& t : report->tensors) {
+    if (!t.quantized) continue;
+    const bool calibrated = t.name == "layers.1.attention.wo.weight";
+    EXPECT_EQ(t.params.GetString("use_hessian", ""), calibrated ? "true" : "false") << t.name;
+    hessian_aware += calibrated;
+  }
+  EXPECT_EQ(hessian_aware, 1);
+  // A Hessian of the wrong size is refused, naming the file and tensor.
+  std::vector<float> small(32 * 32, 1.0f);
+  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {32, 32},
+                                                                   {reinterpret_cast<const uint8_t*>(small.data()), 4096})},
+                                    {}));
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "Hessian of tensor 'layers.1.attention.wo.weight'"));
+}
+
 TEST(PlanTest, RowChunks) {
   auto c = PlanRowChunks(10, 100, 250, true);
   ASSERT_EQ(c.size(), 5u);

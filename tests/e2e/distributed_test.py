@@ -179,6 +179,26 @@ def main():
             fail(f"override not applied to {t['name']}")
     print("skip and override rules: applied, identical remote and in-process")
 
+    # PVQ with per-tensor Hessians: the blobs travel once per tensor per stream; same bytes.
+    hess = os.path.join(WORK, "hessians.safetensors")
+    rng = np.random.default_rng(3)
+    hs = {}
+    for name in ("model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.down_proj.weight"):
+        cols = 128 if "up_proj" in name else 384
+        x = rng.standard_normal((512, cols)).astype(np.float32)
+        x[:, 1:] += 0.7 * x[:, :-1]  # correlated inputs
+        hs[name] = ("F32", (x.T @ x).astype(np.float32))
+    write_safetensors(hess, hs)
+    pvq = ["--method", "pvq", "--param", "bits=3.25", "--hessian", hess]
+    quantctl(*chunk, *pvq, "--report", os.path.join(WORK, "pvq.json"), src, os.path.join(WORK, "pvq_local"))
+    quantctl(*chunk, *pvq, "--servers", ",".join(addrs), src, os.path.join(WORK, "pvq_remote"))
+    same_folder(os.path.join(WORK, "pvq_local"), os.path.join(WORK, "pvq_remote"))
+    aware = sorted(t["name"] for t in json.load(open(os.path.join(WORK, "pvq.json")))["tensors"]
+                   if t["quantized"] and t["params"].get("use_hessian") == "true")
+    if aware != sorted(hs):
+        fail(f"Hessian-aware tensors: {aware}")
+    print("pvq with Hessians: identical remote and in-process")
+
     # dns:/// resolution (localhost may also resolve to ::1, where nothing listens: that backend
     # is set aside and the job still completes).
     port = addrs[0].split(":")[1]
