@@ -1,5 +1,6 @@
 #include "cuda/cuda_util.h"
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 
@@ -54,7 +55,15 @@ StatusOr<ThreadResources*> ThreadResources::Get() {
   return holder.r.get();
 }
 
+namespace {
+std::atomic<size_t> g_allocation_limit{0};
+}  // namespace
+
+void SetDeviceAllocationLimitForTesting(size_t bytes) { g_allocation_limit = bytes; }
+
 StatusOr<void*> ThreadResources::Device(int slot, size_t bytes) {
+  const size_t limit = g_allocation_limit.load();
+  if (limit != 0 && bytes > limit) return ToStatus(cudaErrorMemoryAllocation, "cudaMalloc (test limit)");
   if (device_size_[slot] < bytes) {
     if (device_[slot]) cudaFree(device_[slot]);
     device_[slot] = nullptr;

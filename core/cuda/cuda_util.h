@@ -30,6 +30,9 @@ Status ToStatus(cudaError_t e, const char* what);
 // one core alone cannot saturate memory.
 void ParallelCopy(void* dst, const void* src, size_t bytes);
 
+// Tests: device allocations above `bytes` fail as if the GPU were out of memory (0: no limit).
+void SetDeviceAllocationLimitForTesting(size_t bytes);
+
 // One thread's CUDA resources. Buffers only grow.
 class ThreadResources {
  public:

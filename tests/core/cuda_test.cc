@@ -11,6 +11,9 @@
 #include "quantd/core/device.h"
 #include "quantd/core/quantize.h"
 #include "rtn/rtn_pack.h"
+#if QUANTD_HAVE_CUDA
+#include "cuda/cuda_util.h"
+#endif
 #include "test_util.h"
 
 namespace quantd {
@@ -101,6 +104,29 @@ TEST(CudaRtnTest, RunToRunDeterministicAndAutoPicksTheGpu) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(used, Device::kCuda);  // 1M weights is above kAutoCudaMinWeights
   EXPECT_EQ(*a, *b);
+}
+
+// A GPU out of memory: kAuto falls back to the CPU (same bytes), kCuda reports
+// RESOURCE_EXHAUSTED; nothing crashes and the GPU stays usable.
+TEST(CudaRtnTest, OutOfDeviceMemoryFallsBackOrFailsCleanly) {
+  SKIP_WITHOUT_GPU();
+#if QUANTD_HAVE_CUDA
+  auto w = testing::Gaussian(1024 * 1024, 13, 0.02f);
+  const std::vector<int64_t> shape = {1024, 1024};
+  const auto cpu = EncodeRows(Block(w, shape), "rtn", {});
+  cuda::SetDeviceAllocationLimitForTesting(1 << 20);
+  Device used = Device::kCuda;
+  auto fallback = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kAuto}, &used);
+  auto forced = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda});
+  cuda::SetDeviceAllocationLimitForTesting(0);
+  ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
+  EXPECT_EQ(used, Device::kCpu);
+  EXPECT_EQ(*fallback, *cpu);
+  EXPECT_THAT(forced, StatusIs(StatusCode::kResourceExhausted, "cudaMalloc"));
+  auto again = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *cpu);
+#endif
 }
 
 TEST(CudaRtnTest, ScaleOverflowIsAnErrorOnTheGpuToo) {

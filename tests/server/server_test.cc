@@ -8,6 +8,7 @@
 
 #include "../core/test_util.h"
 #include "log.h"
+#include "quantd/core/method.h"
 #include "server_test_util.h"
 
 namespace quantd::testing {
@@ -263,8 +264,8 @@ TEST_F(ServerTest, DequantizeMatchesCoreDecode) {
   }
 }
 
-// Many streams at once, each with chunks of different parameters; every result is checked
-// against the in-process encoding.
+// Many streams at once, of every method, each with chunks of different rows; every result is
+// checked against the in-process encoding.
 TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
   server::ServerOptions o;
   o.max_inflight_bytes = 256 << 10;  // small: streams must wait for each other
@@ -276,8 +277,11 @@ TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&, t] {
       std::vector<QuantizeRequest> reqs;
-      const Params p{{"bits", std::to_string(2 + t)}, {"group_size", std::to_string(32 << (t % 3))}};
-      for (int c = 0; c < 8; ++c) reqs.push_back(ChunkRequest(c, "w" + std::to_string(t), w, rows, cols, c * 8, 8, "rtn", p));
+      // Mixed methods: every registered one takes part.
+      const auto methods = AllMethods();
+      const std::string method(methods[t % methods.size()]->name());
+      const Params p = method == "rtn" ? Params{{"bits", std::to_string(2 + t)}, {"group_size", "64"}} : Params{};
+      for (int c = 0; c < 8; ++c) reqs.push_back(ChunkRequest(c, "w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p));
       std::map<uint64_t, QuantizeResponse> out;
       grpc::ClientContext ctx;
       auto stream = stub_->Quantize(&ctx);
@@ -291,7 +295,7 @@ TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
       }
       for (int c = 0; c < 8; ++c) {
         auto e = proto::FromProto(out[c].encoding());
-        if (!e.ok() || !(*e == LocalEncoding("w" + std::to_string(t), w, rows, cols, c * 8, 8, "rtn", p))) ++failures;
+        if (!e.ok() || !(*e == LocalEncoding("w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p))) ++failures;
       }
     });
   }
