@@ -3,15 +3,20 @@
 // For each method with a CUDA encoder: on 4096x4096 and 16384x4096 F32 matrices, the kernels on
 // device-resident data (time per matrix, and for memory-bound methods the fraction of the GPU's
 // memory bandwidth, measured in the same run by a device-to-device copy), the whole
-// EncodeRows call on the GPU (transfers included) and on every CPU core, and their ratio. Prints
-// markdown. A plain program (no Google Benchmark) so that it builds with -DQUANTD_CORE_ONLY=ON.
+// EncodeRows call on the GPU (transfers included) and on every CPU core, and their ratio. PVQ,
+// compute-bound, gets its own table: the time of each kernel stage, what the rest of the call
+// costs (host staging, transfers, storing scales and codes), and, for the choice of where gain
+// fit, enumeration and packing run, what they cost on every CPU core instead. Prints markdown.
+// A plain program (no Google Benchmark) so that it builds with -DQUANTD_CORE_ONLY=ON.
 //
-//   build/bin/cuda_bench [--reps 20]
+//   build/bin/cuda_bench [--reps 20] [--only rtn|crossquant|pvq]
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +25,8 @@
 #include "quantd/core/parallel.h"
 #include "quantd/core/quantize.h"
 #include "crossquant/crossquant_cuda.h"
+#include "pvq/pvq.h"
+#include "pvq/pvq_cuda.h"
 #include "rtn/rtn_cuda.h"
 #include "synthetic.h"
 
@@ -163,12 +170,95 @@ void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int r
   cudaStreamDestroy(st);
 }
 
+// Gain fit, enumeration and packing of every row on all CPU cores: what the host would do if the
+// GPU returned the points and fitted gains instead (the search itself is not timed; its points
+// come from the greedy search, which changes nothing of the cost of what follows; nor is the
+// download of the points, 1 to 4 bytes per weight, which that split would add).
+double HostFitAndPackSeconds(const std::vector<float>& w, int64_t rows, int64_t cols,
+                             const Params& resolved) {
+  const PvqOptions o = *PvqOptions::FromParams(resolved);
+  PvqOptions greedy = o;
+  greedy.search = pvq_internal::SearchMode::kGreedy;
+  const pvq_internal::RowCodec c = *pvq_internal::MakeRowCodec(greedy, cols);
+  const int64_t groups = c.layout.groups();
+  std::vector<int32_t> p(w.size());
+  std::vector<double> fitted(static_cast<size_t>(rows * groups));
+  ParallelFor(0, rows, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      pvq_internal::SearchRow(w.data() + r * cols, c, p.data() + r * cols, fitted.data() + r * groups);
+    }
+  });
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * groups));
+  std::vector<uint8_t> streams(static_cast<size_t>(rows * c.layout.row_bytes));
+  std::vector<float> scales(static_cast<size_t>(rows));
+  const std::span<const float> levels =
+      c.levels ? std::span<const float>(*c.levels) : std::span<const float>();
+  const std::span<const float> tail =
+      c.tail_levels ? std::span<const float>(*c.tail_levels) : std::span<const float>();
+  auto run = [&] {
+    ParallelFor(0, rows, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        uint8_t* rc = codes.data() + r * groups;
+        const std::span<const double> row_fitted(fitted.data() + r * groups, static_cast<size_t>(groups));
+        scales[r] = pvq_internal::FitRowGains(row_fitted, levels, tail, c.scale_dtype,
+                                              std::span<uint8_t>(rc, static_cast<size_t>(groups)));
+        uint8_t* out = streams.data() + r * c.layout.row_bytes;
+        std::memset(out, 0, static_cast<size_t>(c.layout.row_bytes));
+        pvq_internal::PackRowFast(p.data() + r * cols, rc, c, out);
+      }
+    });
+  };
+  run();
+  const auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) run();
+  return Seconds(t0) / 3;
+}
+
+void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, int reps) {
+  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 13);
+  const std::vector<int64_t> shape = {rows, cols};
+  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  const Params p{{"bits", bits}, {"group_size", "32"}, {"search", search}};
+  const Params resolved = *PvqMethod().Resolve(p, cols);
+  auto stages = pvq_cuda::TimeStages(block, resolved, reps);
+  if (!stages.ok()) {
+    std::printf("| pvq %s %s | %lldx%lld | %s |\n", bits, search, static_cast<long long>(rows),
+                static_cast<long long>(cols), stages.status().ToString().c_str());
+    return;
+  }
+  auto first = EncodeRows(block, "pvq", p, {.device = Device::kCuda});
+  if (!first.ok()) {
+    std::printf("| pvq %s %s | %lldx%lld | %s |\n", bits, search, static_cast<long long>(rows),
+                static_cast<long long>(cols), first.status().ToString().c_str());
+    return;
+  }
+  auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) (void)EncodeRows(block, "pvq", p, {.device = Device::kCuda});
+  const double gpu_s = Seconds(t0) / 3;
+  t0 = Clock::now();
+  auto cpu = EncodeRows(block, "pvq", p, {.device = Device::kCpu});
+  const double cpu_s = Seconds(t0);
+  const bool same = cpu.ok() && *cpu == *first;
+  const double kernels_ms = stages->rotate_ms + stages->search_ms + stages->fit_ms + stages->pack_ms;
+  const double host_fit_pack_s = HostFitAndPackSeconds(w, rows, cols, resolved);
+  const double weights = static_cast<double>(rows * cols);
+  std::printf(
+      "| pvq %s %s | %lldx%lld | %s | %.1f ms (%.0f M/s) | %.0f ms (%.1f M/s) | %.1fx | %s "
+      "| %.2f / %.1f / %.2f / %.2f ms | %.1f ms | %.1f ms |\n",
+              bits, search, static_cast<long long>(rows), static_cast<long long>(cols),
+              resolved.GetString("k", "?").c_str(), gpu_s * 1e3, weights / gpu_s / 1e6, cpu_s * 1e3,
+              weights / cpu_s / 1e6, cpu_s / gpu_s, same ? "yes" : "NO", stages->rotate_ms, stages->search_ms,
+              stages->fit_ms, stages->pack_ms, gpu_s * 1e3 - kernels_ms, host_fit_pack_s * 1e3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int reps = 20;
+  std::string only;
   for (int i = 1; i + 1 < argc; ++i) {
     if (std::string(argv[i]) == "--reps") reps = std::stoi(argv[i + 1]);
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
   }
   const auto& devices = CudaDevices();
   if (devices.empty()) {
@@ -179,13 +269,37 @@ int main(int argc, char** argv) {
   std::printf("GPU %s (%d SMs, %.0f GiB); device-to-device copy %.0f GB/s (read + write); CPU threads %d\n\n",
               devices[0].name.c_str(), devices[0].multiprocessors, devices[0].memory_bytes / 1073741824.0, copy_bw / 1e9,
               MaxConcurrency());
-  std::printf("| method | matrix | kernel time | kernel bytes/s | fraction of copy bandwidth | GPU end to end | CPU all cores | CPU / GPU |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
-  for (int64_t rows : {4096, 16384}) {
-    for (int bits : {4, 8}) BenchRtn(rows, 4096, bits, copy_bw, reps);
+  if (only.empty() || only == "rtn" || only == "crossquant") {
+    std::printf(
+        "| method | matrix | kernel time | kernel bytes/s | fraction of copy bandwidth | GPU end to end "
+        "| CPU all cores | CPU / GPU |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
   }
-  for (int64_t rows : {4096, 16384}) {
-    for (int bits : {4, 8}) BenchCrossQuant(rows, 4096, bits, copy_bw, reps);
+  if (only.empty() || only == "rtn") {
+    for (int64_t rows : {4096, 16384}) {
+      for (int bits : {4, 8}) BenchRtn(rows, 4096, bits, copy_bw, reps);
+    }
+  }
+  if (only.empty() || only == "crossquant") {
+    for (int64_t rows : {4096, 16384}) {
+      for (int bits : {4, 8}) BenchCrossQuant(rows, 4096, bits, copy_bw, reps);
+    }
+  }
+  if (only.empty() || only == "pvq") {
+    // Compute-bound: times per stage, not bandwidth. "rest of the call" is the GPU end-to-end time
+    // minus the kernels: host staging, transfers, launches, storing scales and copying codes.
+    std::printf(
+        "\n| pvq (D = 32) | matrix | K | GPU end to end | CPU all cores | CPU / GPU | same bytes "
+        "| kernels: rotate / search / fit / pack | rest of the call "
+        "| fit + pack on all CPU cores instead |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int64_t rows : {4096, 16384}) {
+      for (const char* bits : {"3.25", "4.125"}) {
+        for (const char* search : {"exact", "greedy"}) {
+          BenchPvq(rows, 4096, bits, search, std::max(1, reps / 4));
+        }
+      }
+    }
   }
   return 0;
 }

@@ -6,7 +6,8 @@
 // PVQ indices exceed 64 bits as soon as the group size and the rate grow (N(64, 97) has 193
 // bits), but enumeration needs only addition, subtraction and comparison, so a small
 // fixed-size type on the stack is enough: no allocation, no dependency (the core may not use
-// GMP or Boost), and loops the compiler unrolls because W is a constant. Values are taken modulo
+// GMP or Boost), and loops the compiler unrolls because W is a constant. What enumeration uses
+// also compiles for CUDA devices (the PVQ kernels). Values are taken modulo
 // 2^(64 W); the callers size W so that nothing they store overflows. Words are little-endian
 // (w[0] holds the least significant 64 bits), which is also the bit order of the packed
 // bitstream, so reading and writing an index is a word copy.
@@ -19,6 +20,8 @@
 
 #include <cstdint>
 
+#include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
+
 namespace quantd::pvq_internal {
 
 // The widest index the PVQ code supports: 16 words, 1024 bits.
@@ -30,32 +33,32 @@ struct BigUint {
   static_assert(W >= 1, "at least one word");
   uint64_t w[W];
 
-  static constexpr BigUint Zero() {
+  QUANTD_HOST_DEVICE static constexpr BigUint Zero() {
     BigUint r{};
     return r;
   }
-  static constexpr BigUint FromU64(uint64_t v) {
+  QUANTD_HOST_DEVICE static constexpr BigUint FromU64(uint64_t v) {
     BigUint r{};
     r.w[0] = v;
     return r;
   }
   // Loads W words from `words` (little-endian word order).
-  static BigUint Load(const uint64_t* words) {
+  QUANTD_HOST_DEVICE static BigUint Load(const uint64_t* words) {
     BigUint r;
     for (int i = 0; i < W; ++i) r.w[i] = words[i];
     return r;
   }
   // Loads `count` <= W words and zero-extends them.
-  static BigUint LoadWidened(const uint64_t* words, int count) {
+  QUANTD_HOST_DEVICE static BigUint LoadWidened(const uint64_t* words, int count) {
     BigUint r{};
     for (int i = 0; i < count; ++i) r.w[i] = words[i];
     return r;
   }
-  void Store(uint64_t* words) const {
+  QUANTD_HOST_DEVICE void Store(uint64_t* words) const {
     for (int i = 0; i < W; ++i) words[i] = w[i];
   }
 
-  bool IsZero() const {
+  QUANTD_HOST_DEVICE bool IsZero() const {
     uint64_t acc = 0;
     for (int i = 0; i < W; ++i) acc |= w[i];
     return acc == 0;
@@ -70,7 +73,7 @@ struct BigUint {
   }
 
   // *this += b; returns the carry out of the top word.
-  uint64_t Add(const BigUint& b) {
+  QUANTD_HOST_DEVICE uint64_t Add(const BigUint& b) {
     uint64_t carry = 0;
     for (int i = 0; i < W; ++i) {
       const uint64_t s = w[i] + b.w[i];
@@ -82,7 +85,7 @@ struct BigUint {
   }
 
   // *this -= b (mod 2^(64W)); returns the borrow out of the top word (1 when b > *this).
-  uint64_t Sub(const BigUint& b) {
+  QUANTD_HOST_DEVICE uint64_t Sub(const BigUint& b) {
     uint64_t borrow = 0;
     for (int i = 0; i < W; ++i) {
       const uint64_t d = w[i] - b.w[i];
@@ -96,7 +99,7 @@ struct BigUint {
   // If b <= *this, subtracts b and returns true; otherwise leaves *this unchanged and returns
   // false. One pass: the difference is computed with its borrow and kept only when there is
   // none (the decoder's inner step).
-  bool TrySub(const BigUint& b) {
+  QUANTD_HOST_DEVICE bool TrySub(const BigUint& b) {
     BigUint d = *this;
     if (d.Sub(b) != 0) return false;
     *this = d;
@@ -122,15 +125,15 @@ struct BigUint {
     return count == 64 ? v : v & ((uint64_t{1} << count) - 1);
   }
 
-  friend int Compare(const BigUint& a, const BigUint& b) {
+  QUANTD_HOST_DEVICE friend int Compare(const BigUint& a, const BigUint& b) {
     for (int i = W - 1; i >= 0; --i) {
       if (a.w[i] != b.w[i]) return a.w[i] < b.w[i] ? -1 : 1;
     }
     return 0;
   }
-  friend bool operator==(const BigUint& a, const BigUint& b) { return Compare(a, b) == 0; }
-  friend bool operator<(const BigUint& a, const BigUint& b) { return Compare(a, b) < 0; }
-  friend bool operator<=(const BigUint& a, const BigUint& b) { return Compare(a, b) <= 0; }
+  QUANTD_HOST_DEVICE friend bool operator==(const BigUint& a, const BigUint& b) { return Compare(a, b) == 0; }
+  QUANTD_HOST_DEVICE friend bool operator<(const BigUint& a, const BigUint& b) { return Compare(a, b) < 0; }
+  QUANTD_HOST_DEVICE friend bool operator<=(const BigUint& a, const BigUint& b) { return Compare(a, b) <= 0; }
 };
 
 }  // namespace quantd::pvq_internal

@@ -8,6 +8,7 @@
 #include <string>
 #include <tuple>
 
+#include "pvq/pvq_search_impl.h"
 #include "quantd/core/hadamard.h"
 #include "quantd/core/parallel.h"
 
@@ -204,7 +205,7 @@ RowStats SearchRow(const float* x, const RowCodec& c, int32_t* p, double* fitted
   for (int64_t g = 0; g < c.layout.groups(); ++g) {
     const int len = c.layout.GroupLength(g);
     const SearchResult r = SearchPyramid(x + col, len, c.layout.GroupPulses(g), c.search, p + col);
-    fitted[g] = r.dot / std::sqrt(static_cast<double>(r.sumsq));
+    fitted[g] = FittedGain(r);
     st.hull_evals += r.hull_evals;
     st.improved_groups += r.improved;
     col += len;
@@ -332,16 +333,53 @@ Params PvqOptions::ToParams() const {
   return p;
 }
 
-namespace {
+namespace pvq_internal {
 
-void StoreScale(float s, DType dtype, uint8_t* dst) {
-  if (dtype == DType::kF16) {
-    const uint16_t h = FloatToF16(s);
-    memcpy(dst, &h, 2);
-  } else {
-    memcpy(dst, &s, 4);
-  }
+StatusOr<PvqOptions> ResolvedOptions(const Params& resolved) {
+  QUANTD_ASSIGN_OR_RETURN(PvqOptions o, PvqOptions::FromParams(resolved));
+  if (o.k == 0 || o.gain_bits == 0)
+    return InvalidArgumentError("pvq: parameters are not resolved (k=0 or gain_bits=0)");
+  return o;
 }
+
+Status CheckEncodeInput(const PvqOptions& o, const RowBlock& in) {
+  const bool have_hessian = in.calibration != nullptr && !in.calibration->hessian.empty();
+  if (o.hessian && !have_hessian) {
+    return InvalidArgumentError("use_hessian=true but no Hessian was supplied with the tensor");
+  }
+  if (!o.hessian && have_hessian) {
+    return InvalidArgumentError(
+        "a Hessian was supplied but use_hessian=false; set use_hessian=true to use it");
+  }
+  return OkStatus();
+}
+
+Status StoreRowScales(std::span<const float> row_scale, int64_t row_begin, DType dtype, uint8_t* scales) {
+  for (size_t r = 0; r < row_scale.size(); ++r) {
+    const float s = row_scale[r];
+    if (!std::isfinite(s)) {
+      return InvalidArgumentError("row " + std::to_string(row_begin + static_cast<int64_t>(r)) +
+                                  " is too large for an f16 scale (norm > 65504); use scale_dtype=f32");
+    }
+    if (dtype == DType::kF16) {
+      const uint16_t h = FloatToF16(s);
+      memcpy(scales + 2 * r, &h, 2);
+    } else {
+      memcpy(scales + 4 * r, &s, 4);
+    }
+  }
+  return OkStatus();
+}
+
+void SetStats(const PvqOptions& o, const RowStats& total, Encoding& enc) {
+  if (o.search != SearchMode::kExact) return;
+  enc.stats["search_hull_evals"] = static_cast<double>(total.hull_evals);
+  enc.stats["search_improved_groups"] = static_cast<double>(total.improved_groups);
+}
+
+}  // namespace pvq_internal
+
+namespace {
 
 float LoadScale(const uint8_t* src, DType dtype) {
   if (dtype == DType::kF16) {
@@ -400,18 +438,9 @@ class Pvq final : public Method {
   }
 
   StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
-    QUANTD_ASSIGN_OR_RETURN(PvqOptions o, PvqOptions::FromParams(resolved));
-    if (o.k == 0 || o.gain_bits == 0)
-      return InvalidArgumentError("pvq: parameters are not resolved (k=0 or gain_bits=0)");
+    QUANTD_ASSIGN_OR_RETURN(PvqOptions o, pvq_internal::ResolvedOptions(resolved));
     QUANTD_ASSIGN_OR_RETURN(pvq_internal::RowCodec c, pvq_internal::MakeRowCodec(o, in.cols));
-    const bool have_hessian = in.calibration != nullptr && !in.calibration->hessian.empty();
-    if (o.hessian && !have_hessian) {
-      return InvalidArgumentError("use_hessian=true but no Hessian was supplied with the tensor");
-    }
-    if (!o.hessian && have_hessian) {
-      return InvalidArgumentError(
-          "a Hessian was supplied but use_hessian=false; set use_hessian=true to use it");
-    }
+    QUANTD_RETURN_IF_ERROR(pvq_internal::CheckEncodeInput(o, in));
     std::shared_ptr<const pvq_internal::HessianFactor> factor;
     if (o.hessian) {
       QUANTD_ASSIGN_OR_RETURN(factor, pvq_internal::FactorHessian(in.calibration->hessian, in.cols, o));
@@ -446,20 +475,13 @@ class Pvq final : public Method {
         }
       }
     });
-    double hull_evals = 0, improved = 0;
+    QUANTD_RETURN_IF_ERROR(pvq_internal::StoreRowScales(row_scale, in.row_begin, o.scale_dtype, scales));
+    pvq_internal::RowStats total;
     for (int64_t r = 0; r < in.rows; ++r) {
-      if (!std::isfinite(row_scale[r])) {
-        return InvalidArgumentError("row " + std::to_string(in.row_begin + r) +
-                                    " is too large for an f16 scale (norm > 65504); use scale_dtype=f32");
-      }
-      StoreScale(row_scale[r], o.scale_dtype, scales + r * lay.scale_bytes);
-      hull_evals += static_cast<double>(stats[r].hull_evals);
-      improved += static_cast<double>(stats[r].improved_groups);
+      total.hull_evals += stats[r].hull_evals;
+      total.improved_groups += stats[r].improved_groups;
     }
-    if (o.search == SearchMode::kExact) {
-      enc.stats["search_hull_evals"] = hull_evals;
-      enc.stats["search_improved_groups"] = improved;
-    }
+    pvq_internal::SetStats(o, total, enc);
     return enc;
   }
 

@@ -36,6 +36,10 @@
 // does not collide with that option). The factorisation of H' (O(n^3), serial) is shared by the row
 // blocks of a tensor through a small cache keyed by the Hessian's full content.
 //
+// CUDA (pvq_cuda.h): the plain encoder also runs on the GPU, bit-identical to the CPU (the
+// search and the gain fit are one source compiled for both, pvq_search_impl.h and pvq_gain.h);
+// the Hessian-aware encoder runs on the CPU only.
+//
 // Defaults, chosen by measurement (bench/results/pvq.md): group_size 32 (64 is within 0.05 dB
 // on 4096-wide rows at 3.25 bits per weight, better at 2.5 and worse from 4.125 up, and half as
 // fast), gain_bits max(4, round(bits)), Lloyd-Max gain levels (up to 0.5 dB better than
@@ -113,10 +117,12 @@ struct PvqLayout {
   int table_dim = 0;    // the counting table (table_dim, table_k) covers every group
   int table_k = 0;
 
-  int64_t groups() const { return full_groups + (tail > 0 ? 1 : 0); }
-  int GroupLength(int64_t g) const { return g < full_groups ? group_size : tail; }
-  int GroupPulses(int64_t g) const { return g < full_groups ? k : tail_k; }
-  int GroupIndexBits(int64_t g) const { return g < full_groups ? index_bits : tail_index_bits; }
+  QUANTD_HOST_DEVICE int64_t groups() const { return full_groups + (tail > 0 ? 1 : 0); }
+  QUANTD_HOST_DEVICE int GroupLength(int64_t g) const { return g < full_groups ? group_size : tail; }
+  QUANTD_HOST_DEVICE int GroupPulses(int64_t g) const { return g < full_groups ? k : tail_k; }
+  QUANTD_HOST_DEVICE int GroupIndexBits(int64_t g) const {
+    return g < full_groups ? index_bits : tail_index_bits;
+  }
   // (8 row_bytes + 8 scale_bytes) / cols: everything but the recorded parameters.
   double BitsPerWeight() const;
 };
@@ -151,6 +157,16 @@ struct RowStats {
   int64_t hull_evals = 0;
   int64_t improved_groups = 0;
 };
+
+// The steps of Method::Encode that every encoder of the method (CPU, CUDA) shares:
+// the options of resolved parameters (INVALID_ARGUMENT when k or gain_bits is still 0), the
+// calibration checks (a Hessian exactly when use_hessian=true), the row scales in their storage
+// type (INVALID_ARGUMENT naming the first row whose scale overflows F16; `scales` holds
+// row_scale.size() values of the dtype), and the encoding's by-products (exact search only).
+StatusOr<PvqOptions> ResolvedOptions(const Params& resolved);
+Status CheckEncodeInput(const PvqOptions& o, const RowBlock& in);
+Status StoreRowScales(std::span<const float> row_scale, int64_t row_begin, DType dtype, uint8_t* scales);
+void SetStats(const PvqOptions& o, const RowStats& total, Encoding& enc);
 
 // The directions of a row: for each group its pyramid point (p, cols values) and its
 // least-squares gain for the group's values.

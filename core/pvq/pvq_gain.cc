@@ -197,50 +197,17 @@ std::shared_ptr<const std::vector<float>> GetGainCodebook(int d, int64_t n, int 
 }
 
 int NearestLevel(std::span<const float> levels, double v) {
-  const auto it = std::lower_bound(levels.begin(), levels.end(), v);  // first level >= v
-  if (it == levels.begin()) return 0;
-  const int i = static_cast<int>(it - levels.begin());
-  if (it == levels.end()) return i - 1;
-  return (v - levels[i - 1] <= levels[i] - v) ? i - 1 : i;
+  return NearestLevelIn(levels.data(), static_cast<int>(levels.size()), v);
 }
 
-float RoundScale(double r, DType dtype) {
-  const float f = static_cast<float>(r);
-  return dtype == DType::kF16 ? F16ToFloat(FloatToF16(f)) : f;
-}
+float RoundScale(double r, DType dtype) { return RoundScaleIn(r, dtype); }
 
 float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
                   std::span<const float> tail_levels, DType dtype, std::span<uint8_t> codes) {
-  if (codes.empty()) return RoundScale(fitted.empty() ? 0.0 : fitted[0], dtype);
-  const size_t groups = fitted.size();
-  auto level_set = [&](size_t g) { return (g + 1 == groups && !tail_levels.empty()) ? tail_levels : levels; };
-  double energy = 0;
-  for (double s : fitted) energy += s * s;
-  float scale = RoundScale(std::sqrt(energy), dtype);
-  auto choose = [&] {
-    for (size_t g = 0; g < groups; ++g)
-      codes[g] = static_cast<uint8_t>(NearestLevel(level_set(g), fitted[g] / scale));
-  };
-  if (!(scale > 0) || !std::isfinite(scale)) {
-    std::fill(codes.begin(), codes.end(), 0);
-    return scale;
-  }
-  bool settled = false;
-  for (int it = 0; it < 4 && !settled; ++it) {
-    choose();
-    double num = 0, den = 0;
-    for (size_t g = 0; g < groups; ++g) {
-      const double l = level_set(g)[codes[g]];
-      num += fitted[g] * l;
-      den += l * l;
-    }
-    const float next = RoundScale(num / den, dtype);
-    settled = next == scale;
-    if (!(next > 0) || !std::isfinite(next)) break;
-    scale = next;
-  }
-  if (!settled) choose();
-  return scale;
+  return FitRowGainsIn(fitted.data(), static_cast<int64_t>(fitted.size()), levels.data(),
+                       static_cast<int>(levels.size()), tail_levels.data(),
+                       static_cast<int>(tail_levels.size()), dtype, codes.data(),
+                       static_cast<int64_t>(codes.size()));
 }
 
 }  // namespace quantd::pvq_internal

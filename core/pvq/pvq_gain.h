@@ -30,6 +30,7 @@
 #include <span>
 #include <vector>
 
+#include "pvq/pvq_math.h"
 #include "quantd/core/dtype.h"
 
 namespace quantd::pvq_internal {
@@ -56,6 +57,71 @@ float RoundScale(double r, DType dtype);
 // to `dtype` (+inf when it overflows F16); `codes` are chosen for that rounded scale.
 float FitRowGains(std::span<const double> fitted, std::span<const float> levels,
                   std::span<const float> tail_levels, DType dtype, std::span<uint8_t> codes);
+
+// The row fit's arithmetic in host-and-device form (pointers and counts instead of spans), the
+// single implementation behind NearestLevel, RoundScale and FitRowGains above; the CUDA kernels
+// (pvq.cu) call it directly. Double arithmetic only (pvq_math.h), so both compilations agree.
+QUANTD_HOST_DEVICE inline int NearestLevelIn(const float* levels, int count, double v) {
+  int first = 0;  // std::lower_bound: the first level >= v
+  for (int n = count; n > 0;) {
+    const int half = n / 2;
+    if (levels[first + half] < v) {
+      first += half + 1;
+      n -= half + 1;
+    } else {
+      n = half;
+    }
+  }
+  if (first == 0) return 0;
+  if (first == count) return first - 1;
+  return (v - levels[first - 1] <= levels[first] - v) ? first - 1 : first;
+}
+
+QUANTD_HOST_DEVICE inline float RoundScaleIn(double r, DType dtype) {
+  const float f = static_cast<float>(r);
+  return dtype == DType::kF16 ? F16ToFloat(FloatToF16(f)) : f;
+}
+
+// `codes` (n_codes entries) null or empty: a single-group row.
+QUANTD_HOST_DEVICE inline float FitRowGainsIn(const double* fitted, int64_t groups, const float* levels,
+                                              int n_levels, const float* tail_levels, int n_tail, DType dtype,
+                                              uint8_t* codes, int64_t n_codes) {
+  if (n_codes == 0) return RoundScaleIn(groups == 0 ? 0.0 : fitted[0], dtype);
+  // The last group uses tail_levels when there are any.
+  auto level_of = [&](int64_t g, int c) {
+    return g + 1 == groups && n_tail > 0 ? tail_levels[c] : levels[c];
+  };
+  auto choose = [&](float scale) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const bool tail = g + 1 == groups && n_tail > 0;
+      codes[g] = static_cast<uint8_t>(
+          NearestLevelIn(tail ? tail_levels : levels, tail ? n_tail : n_levels, fitted[g] / scale));
+    }
+  };
+  double energy = 0;
+  for (int64_t g = 0; g < groups; ++g) energy += fitted[g] * fitted[g];
+  float scale = RoundScaleIn(math::Sqrt(energy), dtype);
+  if (!(scale > 0) || !math::IsFinite(scale)) {
+    for (int64_t g = 0; g < n_codes; ++g) codes[g] = 0;
+    return scale;
+  }
+  bool settled = false;
+  for (int it = 0; it < 4 && !settled; ++it) {
+    choose(scale);
+    double num = 0, den = 0;
+    for (int64_t g = 0; g < groups; ++g) {
+      const double l = level_of(g, codes[g]);
+      num += fitted[g] * l;
+      den += l * l;
+    }
+    const float next = RoundScaleIn(num / den, dtype);
+    settled = next == scale;
+    if (!(next > 0) || !math::IsFinite(next)) break;
+    scale = next;
+  }
+  if (!settled) choose(scale);
+  return scale;
+}
 
 // Deterministic natural logarithm and exponential from basic IEEE operations (about 1 ulp).
 // DetLog: REQUIRES x > 0 finite. DetExp: 0 below -745, +inf above 709.8.

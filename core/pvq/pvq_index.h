@@ -21,6 +21,7 @@
 #ifndef QUANTD_CORE_PVQ_PVQ_INDEX_H_
 #define QUANTD_CORE_PVQ_PVQ_INDEX_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -44,6 +45,23 @@ std::vector<int> PyramidIndexBitsTable(int d, int kmax);
 // REQUIRES: PyramidIndexBits(d, k) >= 0.
 int PyramidWords(int d, int k);
 
+// A counting table's entries by address: N(l, k) is the `words` words at
+// data + (l (max_pulses + 1) + k) words. What code that also runs on CUDA devices reads (the
+// kernels get the table copied to device memory).
+struct PyramidCounts {
+  const uint64_t* data = nullptr;
+  int max_pulses = 0;
+  int words = 0;
+
+  // N(l, k) as a W-word integer. REQUIRES: W >= words.
+  template <int W>
+  QUANTD_HOST_DEVICE BigUint<W> CountAs(int l, int k) const {
+    const uint64_t* at = data + (static_cast<size_t>(l) * static_cast<size_t>(max_pulses + 1) +
+                                 static_cast<size_t>(k)) * static_cast<size_t>(words);
+    return W == words ? BigUint<W>::Load(at) : BigUint<W>::LoadWidened(at, words);
+  }
+};
+
 class PyramidTable {
  public:
   // REQUIRES: 1 <= d, 0 <= k, PyramidIndexBits(d, k) >= 0.
@@ -60,8 +78,11 @@ class PyramidTable {
   // N(l, k) as a W-word integer. REQUIRES: W >= words() (the kernels use W == words()).
   template <int W>
   BigUint<W> CountAs(int l, int k) const {
-    return W == words_ ? BigUint<W>::Load(Count(l, k)) : BigUint<W>::LoadWidened(Count(l, k), words_);
+    return counts().CountAs<W>(l, k);
   }
+  // Every entry, (max_dim() + 1) (max_pulses() + 1) words() words.
+  PyramidCounts counts() const { return {data_.data(), k_, words_}; }
+  size_t size_words() const { return data_.size(); }
 
  private:
   int d_, k_, words_;
@@ -71,10 +92,10 @@ class PyramidTable {
 // The shared table for (d, k) (built on first use). Thread-safe.
 std::shared_ptr<const PyramidTable> GetPyramidTable(int d, int k);
 
-// Index of p (d coordinates, sum |p_i| == k) in [0, N(d, k)). REQUIRES: W >= t.words(),
-// d <= t.max_dim(), k <= t.max_pulses(), p on the pyramid.
+// Index of p (d coordinates, sum |p_i| == k) in [0, N(d, k)). REQUIRES: W >= t.words,
+// d <= the table's max_dim(), k <= t.max_pulses, p on the pyramid.
 template <int W>
-BigUint<W> EncodePyramid(const PyramidTable& t, const int32_t* p, int d, int k) {
+QUANTD_HOST_DEVICE BigUint<W> EncodePyramid(const PyramidCounts& t, const int32_t* p, int d, int k) {
   BigUint<W> index = BigUint<W>::Zero();
   for (int i = 0; i < d && k > 0; ++i) {
     const int l = d - i;
@@ -90,6 +111,10 @@ BigUint<W> EncodePyramid(const PyramidTable& t, const int32_t* p, int d, int k) 
     k -= a;
   }
   return index;
+}
+template <int W>
+BigUint<W> EncodePyramid(const PyramidTable& t, const int32_t* p, int d, int k) {
+  return EncodePyramid<W>(t.counts(), p, d, k);
 }
 
 // Inverse of EncodePyramid: writes d coordinates to p. Returns false (p unspecified) when

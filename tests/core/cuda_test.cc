@@ -10,6 +10,7 @@
 #include "quantd/core/bitpack.h"
 #include "quantd/core/device.h"
 #include "quantd/core/quantize.h"
+#include "quantd/core/tensor.h"
 #include "rtn/rtn_pack.h"
 #if QUANTD_HAVE_CUDA
 #include "cuda/cuda_util.h"
@@ -60,6 +61,8 @@ TEST(CudaHostTest, DeviceSelectionWithoutAGpu) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(used, Device::kCpu);
   EXPECT_EQ(*e, *EncodeRows(Block(w, shape), "rtn", {}));
+  EXPECT_THAT(EncodeRows(Block(w, shape), "pvq", {}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kUnavailable, "device cuda requested"));
   EXPECT_EQ(*ParseDevice("cuda"), Device::kCuda);
   EXPECT_FALSE(ParseDevice("tpu").ok());
 }
@@ -190,6 +193,145 @@ TEST(CudaCrossQuantTest, OverflowAndCalibrationErrorsMatchTheCpu) {
               StatusIs(StatusCode::kInvalidArgument, "overflows f16"));
   EXPECT_THAT(EncodeRows(Block(w, shape), "crossquant", {{"static_columns", "true"}}, {.device = Device::kCuda}),
               StatusIs(StatusCode::kInvalidArgument, "needs calibration column maxima"));
+}
+
+// PVQ on the GPU is bit-identical to the CPU, stats (search by-products) included: group sizes 8,
+// 32 and 64, three rates, both searches, both scale types, with and without rotation, rows of a
+// power of two, of a non-power of two with a shorter last group (172) and of 4096, zero rows.
+TEST(CudaPvqTest, BitIdenticalToCpu) {
+  SKIP_WITHOUT_GPU();
+  uint64_t seed = 31;
+  for (int64_t cols : {64, 172, 4096}) {
+    const int64_t rows = cols == 4096 ? 12 : 40;
+    auto w = testing::StudentT(rows * cols, seed++, 4.0, 0.02f);
+    for (int64_t j = 0; j < cols; ++j) w[cols + j] = 0.0f;  // a zero row
+    const std::vector<int64_t> shape = {rows, cols};
+    for (const char* d : {"8", "32", "64"}) {
+      for (const char* bits : {"2.5", "3.25", "4.125"}) {
+        for (const char* search : {"exact", "greedy"}) {
+          for (const char* sd : {"f16", "f32"}) {
+            for (const char* rotation : {"hadamard", "none"}) {
+              const Params p{{"bits", bits},       {"group_size", d}, {"search", search},
+                             {"scale_dtype", sd},  {"rotation", rotation},
+                             {"seed", std::to_string(seed)}};
+              auto cpu = EncodeRows(Block(w, shape), "pvq", p);
+              Device used = Device::kCpu;
+              auto gpu = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCuda}, &used);
+              ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
+              EXPECT_EQ(used, Device::kCuda);
+              ASSERT_EQ(*gpu, *cpu) << rows << "x" << cols << " " << p.ToString();
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Other group sizes (one thread's search arrays of 128 and 256 entries), wide indices (many
+// words), and rows shorter than a group (one group per row, no gain codes).
+TEST(CudaPvqTest, BitIdenticalToCpuOnUnusualLayouts) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int64_t rows, cols;
+    Params p;
+  };
+  const Case cases[] = {
+      {24, 1000, {{"bits", "5"}, {"group_size", "128"}, {"gain_codebook", "quantile"}}},
+      {10, 600, {{"k", "300"}, {"group_size", "256"}}},
+      {10, 512, {{"bits", "8"}, {"group_size", "256"}}},
+      {30, 20, {{"k", "9"}, {"group_size", "32"}}},
+      {30, 97, {{"bits", "6"}, {"group_size", "16"}, {"gain_bits", "7"}}},
+      {50, 3, {{"k", "5"}, {"group_size", "2"}}},
+  };
+  uint64_t seed = 51;
+  for (const Case& c : cases) {
+    const auto w = testing::StudentT(c.rows * c.cols, seed++, 3.0, 0.02f);
+    const std::vector<int64_t> shape = {c.rows, c.cols};
+    for (const char* search : {"exact", "greedy"}) {
+      Params p = c.p;
+      p.Set("search", search);
+      auto cpu = EncodeRows(Block(w, shape), "pvq", p);
+      auto gpu = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCuda});
+      ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
+      ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " " << p.ToString();
+    }
+  }
+}
+
+// A block of several passes (2048 rows of 4096 per pass): the same bytes as the CPU, the same
+// bytes on every run, and Device::kAuto takes the GPU for it.
+TEST(CudaPvqTest, ManyPassesRunToRunDeterministicAndAutoPicksTheGpu) {
+  SKIP_WITHOUT_GPU();
+  const int64_t rows = 2304, cols = 4096;
+  const auto w = testing::StudentT(rows * cols, 61, 4.0, 0.02f);
+  const std::vector<int64_t> shape = {rows, cols};
+  for (const char* search : {"exact", "greedy"}) {
+    const Params p{{"bits", "3.25"}, {"search", search}};
+    Device used = Device::kCpu;
+    auto a = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kAuto}, &used);
+    auto b = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCuda});
+    auto cpu = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCpu});
+    ASSERT_TRUE(a.ok() && b.ok() && cpu.ok()) << a.status().ToString() << " " << b.status().ToString();
+    EXPECT_EQ(used, Device::kCuda);
+    EXPECT_EQ(*a, *b) << search;
+    EXPECT_EQ(*a, *cpu) << search;
+  }
+}
+
+// What stays on the CPU: the Hessian-aware encoder and rotated rows longer than a block's shared
+// memory. Device::kCuda says so (UNIMPLEMENTED); Device::kAuto falls back to the CPU's bytes.
+TEST(CudaPvqTest, HessianAndVeryLongRowsFallBackToTheCpu) {
+  SKIP_WITHOUT_GPU();
+  {
+    const int64_t rows = 4096, cols = 64;  // 2^18 weights: kAuto tries the GPU first
+    const auto w = testing::Gaussian(rows * cols, 71, 0.02f);
+    std::vector<float> h(cols * cols, 0.0f);
+    for (int64_t i = 0; i < cols; ++i) h[i * cols + i] = 2.0f;
+    const Calibration cal{.column_max = {}, .hessian = h};
+    const std::vector<int64_t> shape = {rows, cols};
+    RowBlock b = Block(w, shape);
+    b.calibration = &cal;
+    const Params p{{"use_hessian", "true"}};
+    EXPECT_THAT(EncodeRows(b, "pvq", p, {.device = Device::kCuda}),
+                StatusIs(StatusCode::kUnimplemented, "use_hessian=true"));
+    Device used = Device::kCuda;
+    auto automatic = EncodeRows(b, "pvq", p, {.device = Device::kAuto}, &used);
+    auto cpu = EncodeRows(b, "pvq", p, {.device = Device::kCpu});
+    ASSERT_TRUE(automatic.ok() && cpu.ok());
+    EXPECT_EQ(used, Device::kCpu);
+    EXPECT_EQ(*automatic, *cpu);
+    // A user error stays the user's on both devices.
+    EXPECT_THAT(EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCuda}),
+                StatusIs(StatusCode::kInvalidArgument, "no Hessian was supplied"));
+  }
+  {
+    const int64_t rows = 4, cols = 65536;
+    const auto w = testing::Gaussian(rows * cols, 72, 0.02f);
+    const std::vector<int64_t> shape = {rows, cols};
+    const Params greedy{{"search", "greedy"}};
+    EXPECT_THAT(EncodeRows(Block(w, shape), "pvq", greedy, {.device = Device::kCuda}),
+                StatusIs(StatusCode::kUnimplemented, "shared memory"));
+    Device used = Device::kCuda;
+    auto automatic = EncodeRows(Block(w, shape), "pvq", greedy, {.device = Device::kAuto}, &used);
+    ASSERT_TRUE(automatic.ok());
+    EXPECT_EQ(used, Device::kCpu);
+    EXPECT_EQ(*automatic, *EncodeRows(Block(w, shape), "pvq", greedy));
+    // Without rotation nothing needs shared memory: the GPU takes them.
+    const Params plain{{"search", "greedy"}, {"rotation", "none"}};
+    auto gpu = EncodeRows(Block(w, shape), "pvq", plain, {.device = Device::kCuda});
+    ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+    EXPECT_EQ(*gpu, *EncodeRows(Block(w, shape), "pvq", plain));
+  }
+}
+
+TEST(CudaPvqTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
+  SKIP_WITHOUT_GPU();
+  std::vector<float> w(4 * 64, 0.01f);
+  for (int j = 0; j < 64; ++j) w[2 * 64 + j] = 3e4f;
+  const std::vector<int64_t> shape = {4, 64};
+  EXPECT_THAT(EncodeRows(Block(w, shape), "pvq", {}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kInvalidArgument, "row 2 is too large for an f16 scale"));
 }
 
 }  // namespace

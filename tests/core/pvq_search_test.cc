@@ -153,5 +153,59 @@ TEST(PyramidSearchTest, FindsExactPyramidPoints) {
   }
 }
 
+// Recorded results: a digest of every output (points, dot products, |p|^2, vertex evaluations,
+// improvement flags) of both modes on groups that exercise every path of the search (Gaussian-
+// like and heavy-tailed values, ties, zeros, a dynamic range of 2^60, subnormals; D from 1 to
+// 256, K from 1 to 1000). The inputs come from integer hashing and exact float operations, so
+// they are the same on every machine; the digest was recorded from the first version of the
+// search, before it was shared with the CUDA kernels, and any change of the search's
+// arithmetic or order of evaluation shows here.
+TEST(PyramidSearchTest, MatchesRecordedResults) {
+  uint64_t state = 7;
+  auto next = [&state] {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  uint64_t digest = 1469598103934665603ull;
+  auto add = [&digest](const void* data, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      digest ^= static_cast<const uint8_t*>(data)[i];
+      digest *= 1099511628211ull;
+    }
+  };
+  const int dims[] = {1, 2, 3, 5, 8, 16, 17, 31, 32, 33, 64, 100, 128, 256};
+  const int pulses[] = {1, 2, 5, 16, 54, 103, 109, 206, 300, 1000};
+  std::vector<float> x(256);
+  std::vector<int32_t> p(256);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int d = dims[next() % 14], k = pulses[next() % 10];
+    const int kind = static_cast<int>(next() % 6);
+    for (int i = 0; i < d; ++i) {
+      const float u = static_cast<float>(static_cast<int64_t>(next() % 20001) - 10000) / 1000.0f;
+      const float v = static_cast<float>(next() % 1000 + 1) / 1000.0f;
+      switch (kind) {
+        case 0: x[i] = u; break;                                                  // uniform-like
+        case 1: x[i] = u / (v * v); break;                                        // heavy tails
+        case 2: x[i] = static_cast<float>(static_cast<int>(next() % 7) - 3); break;  // ties
+        case 3: x[i] = next() % 10 < 7 ? 0.0f : u; break;                         // mostly zeros
+        case 4: x[i] = u * std::ldexp(1.0f, static_cast<int>(next() % 61) - 30); break;  // range
+        default: x[i] = u * 1e-40f; break;                                        // subnormals
+      }
+    }
+    for (SearchMode mode : {SearchMode::kGreedy, SearchMode::kExact}) {
+      const SearchResult r = SearchPyramid(x.data(), d, k, mode, p.data());
+      add(p.data(), 4 * static_cast<size_t>(d));
+      add(&r.dot, sizeof(r.dot));
+      add(&r.sumsq, sizeof(r.sumsq));
+      add(&r.hull_evals, sizeof(r.hull_evals));
+      const uint8_t improved = r.improved;
+      add(&improved, 1);
+    }
+  }
+  EXPECT_EQ(digest, 0x13131a023379a0f3ull);
+}
+
 }  // namespace
 }  // namespace quantd::pvq_internal

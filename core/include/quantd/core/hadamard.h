@@ -40,6 +40,10 @@ class RandomizedHadamard {
   void Inverse(double* x) const;
   // The sign applied to entry i (+1 or -1).
   float sign(int64_t i) const { return signs_[static_cast<size_t>(i)]; }
+  // The sign applied to entry n - p + i by the second diagonal E (0 <= i < p, p the largest power
+  // of two <= n; only when n is not a power of two). For other implementations of the same
+  // transform (PVQ's CUDA kernels).
+  float second_sign(int64_t i) const { return second_signs_[static_cast<size_t>(i)]; }
 
  private:
   template <typename T>
