@@ -16,32 +16,6 @@ namespace {
 using crossquant_internal::Block;
 
 constexpr int kWarp = 32;
-constexpr int kRowsPerColumnTile = 64;
-
-// One warp per row: t_i = max_j |x_ij|.
-__global__ void RowMaxima(const float* x, int64_t rows, int64_t cols, float* t) {
-  const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
-  const int lane = threadIdx.x % kWarp;
-  if (row >= rows) return;
-  const float* xr = x + row * cols;
-  float m = 0.0f;
-  for (int64_t j = lane; j < cols; j += kWarp) m = fmaxf(m, fabsf(xr[j]));
-  for (int off = kWarp / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, off));
-  if (lane == 0) t[row] = m;
-}
-
-// c_j = max_i |x_ij|: each thread takes one column over a tile of rows; tiles meet by an atomic
-// maximum on the bit patterns (non-negative floats order like their bits), which is exact and
-// order-free.
-__global__ void ColumnMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* c_bits) {
-  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kRowsPerColumnTile;
-  const int64_t r1 = min(rows, r0 + kRowsPerColumnTile);
-  float m = 0.0f;
-  for (int64_t r = r0; r < r1; ++r) m = fmaxf(m, fabsf(x[r * cols + j]));
-  atomicMax(c_bits + j, __float_as_uint(m));
-}
 
 // The reference's Quantize: round_half_even of the double quotient, clamped; 0 when d == 0.
 __device__ int QuantizeOne(float x, float d, int qmax, bool* clamped) {
@@ -95,6 +69,107 @@ __global__ void Quantize(const float* x, int64_t rows, int64_t cols, const float
   }
 }
 
+// Both maxima in one read of the block: a block of 256 threads covers 256 columns of a tile of
+// kTileRows rows; each thread keeps its column's maximum over the tile, each warp reduces every
+// row of the tile over its 32 columns. Partial maxima meet through atomic maxima on the bit
+// patterns (exact and order-free). `c_bits` null: static columns, only rows.
+constexpr int kTileRows = 16;
+__global__ void Maxima(const float* __restrict__ x, int64_t rows, int64_t cols, unsigned int* t_bits,
+                       unsigned int* c_bits) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTileRows;
+  const int64_t r1 = min(rows, r0 + kTileRows);
+  const int lane = threadIdx.x % kWarp;
+  float cmax = 0.0f;
+  for (int64_t r = r0; r < r1; ++r) {
+    const float a = j < cols ? fabsf(__ldcs(x + r * cols + j)) : 0.0f;
+    cmax = fmaxf(cmax, a);
+    float m = a;
+    for (int off = kWarp / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, off));
+    if (lane == 0) atomicMax(t_bits + r, __float_as_uint(m));
+  }
+  if (c_bits != nullptr && j < cols) atomicMax(c_bits + j, __float_as_uint(cmax));
+}
+
+// cols % 8 == 0: each thread quantizes 8 consecutive elements of one row (two float4 loads) and
+// stores their `bits` packed bytes directly (the 8 codes fill exactly `bits` bytes).
+__global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_t cols, const float* __restrict__ s,
+                               const float* __restrict__ v, const float* __restrict__ per_token, int qmax, int bits,
+                               uint8_t* __restrict__ codes, int64_t row_bytes, Counts* counts) {
+  const int64_t i = blockIdx.y;
+  const int64_t j0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+  unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
+  if (j0 < cols) {
+    const float si = s[i], pi = per_token[i];
+    const float4* xp = reinterpret_cast<const float4*>(x + i * cols + j0);
+    const float4* vp = reinterpret_cast<const float4*>(v + j0);
+    const float4 xa = __ldcs(xp), xb = __ldcs(xp + 1), va = vp[0], vb = vp[1];
+    const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+    const float vs[8] = {va.x, va.y, va.z, va.w, vb.x, vb.y, vb.z, vb.w};
+    uint64_t acc = 0;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+      bool clamped;
+      const int q = QuantizeOne(xs[k], si * vs[k], qmax, &clamped);
+      clamp += clamped;
+      bool unused;
+      const int qt = QuantizeOne(xs[k], pi, qmax, &unused);
+      if (xs[k] != 0.0f) {
+        ++nonzero;
+        kernel += q == 0;
+        per_token_kernel += qt == 0;
+      }
+      acc |= static_cast<uint64_t>(q + qmax + 1) << (k * bits);
+    }
+    uint8_t* out = codes + i * row_bytes + j0 * bits / 8;
+    switch (bits) {
+      case 8: *reinterpret_cast<uint2*>(out) = make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32)); break;
+      case 4: *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc); break;
+      case 2: *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc); break;
+      default:
+        for (int k = 0; k < bits; ++k) out[k] = static_cast<uint8_t>(acc >> (8 * k));
+    }
+  }
+  for (int off = kWarp / 2; off > 0; off >>= 1) {
+    nonzero += __shfl_down_sync(0xffffffffu, nonzero, off);
+    kernel += __shfl_down_sync(0xffffffffu, kernel, off);
+    per_token_kernel += __shfl_down_sync(0xffffffffu, per_token_kernel, off);
+    clamp += __shfl_down_sync(0xffffffffu, clamp, off);
+  }
+  if (threadIdx.x % kWarp == 0 && nonzero + clamp > 0) {
+    atomicAdd(&counts->nonzero, nonzero);
+    atomicAdd(&counts->kernel, kernel);
+    atomicAdd(&counts->per_token_kernel, per_token_kernel);
+    atomicAdd(&counts->clamp, clamp);
+  }
+}
+
+// The maxima pass (t_c: rows + cols bit patterns, zeroed by the caller; columns skipped when
+// static).
+void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c, bool columns, cudaStream_t st) {
+  dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kTileRows - 1) / kTileRows));
+  Maxima<<<grid, 256, 0, st>>>(x, rows, cols, t_c, columns ? t_c + rows : nullptr);
+}
+
+// The quantizing pass: packed directly when rows hold a multiple of 8 weights, else one code per
+// byte into `code_bytes` and a packing kernel.
+void LaunchQuantize(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
+                    const float* per_token, uint8_t* code_bytes, uint8_t* codes, Counts* counts, cudaStream_t st) {
+  const int qmax = (1 << (bits - 1)) - 1;
+  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
+  if (cols % 8 == 0) {
+    dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256), static_cast<unsigned>(rows));
+    QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits, codes, row_bytes, counts);
+    return;
+  }
+  const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((rows * cols + 255) / 256, 132 * 64));
+  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits == 8 ? codes : code_bytes, counts);
+  if (bits != 8) {
+    cuda::PackRowBytes<<<static_cast<unsigned>((rows * row_bytes + 255) / 256), 256, 0, st>>>(code_bytes, rows, cols, bits,
+                                                                                               codes, row_bytes);
+  }
+}
+
 float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(FloatToF16(m)) : m; }
 
 }  // namespace
@@ -103,18 +178,9 @@ Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, 
                           const float* per_token, float* t_c, uint8_t* code_bytes, uint8_t* codes, void* counts,
                           void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  const int qmax = (1 << (bits - 1)) - 1;
-  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
-  RowMaxima<<<static_cast<unsigned>((rows * kWarp + 255) / 256), 256, 0, st>>>(x, rows, cols, t_c);
-  dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kRowsPerColumnTile - 1) / kRowsPerColumnTile));
-  ColumnMaxima<<<grid, 256, 0, st>>>(x, rows, cols, reinterpret_cast<unsigned int*>(t_c + rows));
-  const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((rows * cols + 255) / 256, 132 * 64));
-  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits == 8 ? codes : code_bytes,
-                                    static_cast<Counts*>(counts));
-  if (bits != 8) {
-    cuda::PackRowBytes<<<static_cast<unsigned>((rows * row_bytes + 255) / 256), 256, 0, st>>>(code_bytes, rows, cols, bits,
-                                                                                               codes, row_bytes);
-  }
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t_c, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
+  LaunchMaxima(x, rows, cols, reinterpret_cast<unsigned int*>(t_c), true, st);
+  LaunchQuantize(x, rows, cols, bits, s, v, per_token, code_bytes, codes, static_cast<Counts*>(counts), st);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "crossquant kernels");
   return OkStatus();
 }
@@ -138,7 +204,6 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   QUANTD_ASSIGN_OR_RETURN(void* h_small, res->Host(1, static_cast<size_t>(2 * rows + cols) * 4 + 16));
   QUANTD_ASSIGN_OR_RETURN(void* h_codes, res->Host(2, codes_bytes + sizeof(Counts) + 8));
   float* dt = static_cast<float*>(d_max);
-  unsigned int* dc = reinterpret_cast<unsigned int*>(dt + rows);
   const size_t counts_at = (codes_bytes + 7) / 8 * 8;
   Counts* d_counts = reinterpret_cast<Counts*>(static_cast<uint8_t*>(d_codes) + counts_at);
 
@@ -146,11 +211,7 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_x, h_x, n * 4, cudaMemcpyHostToDevice, st), "crossquant upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_max, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
   const float* x = static_cast<const float*>(d_x);
-  RowMaxima<<<static_cast<unsigned>((rows * kWarp + 255) / 256), 256, 0, st>>>(x, rows, cols, dt);
-  if (static_col_max == nullptr) {
-    dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kRowsPerColumnTile - 1) / kRowsPerColumnTile));
-    ColumnMaxima<<<grid, 256, 0, st>>>(x, rows, cols, dc);
-  }
+  LaunchMaxima(x, rows, cols, reinterpret_cast<unsigned int*>(dt), static_col_max == nullptr, st);
   float* h_max = static_cast<float*>(h_small);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_max, d_max, static_cast<size_t>(rows + cols) * 4, cudaMemcpyDeviceToHost, st),
                               "crossquant maxima download");
@@ -189,15 +250,8 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
                               "crossquant factors upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_counts, 0, sizeof(Counts), st), "crossquant counts");
   const float* df = static_cast<const float*>(d_factors);
-  const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((static_cast<int64_t>(n) + 255) / 256, 132 * 64));
-  uint8_t* bytes = static_cast<uint8_t*>(d_bytes);
-  uint8_t* codes = static_cast<uint8_t*>(d_codes);
-  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, df, df + rows, df + rows + cols, qmax, o.bits == 8 ? codes : bytes,
-                                    d_counts);
-  if (o.bits != 8) {
-    const int64_t total = rows * row_bytes;
-    cuda::PackRowBytes<<<static_cast<unsigned>((total + 255) / 256), 256, 0, st>>>(bytes, rows, cols, o.bits, codes, row_bytes);
-  }
+  LaunchQuantize(x, rows, cols, o.bits, df, df + rows, df + rows + cols, static_cast<uint8_t*>(d_bytes),
+                 static_cast<uint8_t*>(d_codes), d_counts, st);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_codes, d_codes, counts_at + sizeof(Counts), cudaMemcpyDeviceToHost, st),
                               "crossquant download");
   QUANTD_RETURN_IF_ERROR(res->Sync("crossquant on CUDA"));
