@@ -127,13 +127,14 @@ void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int r
   uint8_t *dbytes, *dcodes;
   void* dcounts;
   CHECK_CUDA(cudaMalloc(&dx, w.size() * 4));
-  CHECK_CUDA(cudaMalloc(&df, (2 * rows + cols) * 4));
+  CHECK_CUDA(cudaMalloc(&df, (2 * rows + cols) * 8));
   CHECK_CUDA(cudaMalloc(&dtc, (rows + cols) * 4));
   CHECK_CUDA(cudaMalloc(&dbytes, w.size()));
   CHECK_CUDA(cudaMalloc(&dcodes, rows * row_bytes));
   CHECK_CUDA(cudaMalloc(&dcounts, 64));
   CHECK_CUDA(cudaMemcpy(dx, w.data(), w.size() * 4, cudaMemcpyHostToDevice));
   std::vector<float> f(2 * rows + cols, 0.01f);
+  f.resize(2 * (2 * rows + cols), 100.0f);  // the factors, then their inverses
   CHECK_CUDA(cudaMemcpy(df, f.data(), f.size() * 4, cudaMemcpyHostToDevice));
   cudaStream_t st;
   cudaStreamCreate(&st);
@@ -141,8 +142,8 @@ void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int r
   cudaEventCreate(&s);
   cudaEventCreate(&e);
   auto launch = [&] {
-    (void)crossquant_cuda::LaunchDevicePasses(dx, rows, cols, bits, df, df + rows, df + rows + cols, dtc, dbytes, dcodes,
-                                              dcounts, st);
+    (void)crossquant_cuda::LaunchDevicePasses(dx, rows, cols, bits, df, df + rows, df + rows + cols,
+                                              df + 2 * rows + cols, dtc, dbytes, dcodes, dcounts, st);
   };
   launch();
   cudaEventRecord(s, st);

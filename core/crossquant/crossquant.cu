@@ -29,6 +29,30 @@ __device__ int QuantizeOne(float x, float d, int qmax, bool* clamped) {
   return static_cast<int>(r);
 }
 
+// The same code as QuantizeOne without a double division in the common case: a = x * (1/s) *
+// (1/v) in binary32 is within a relative 2.4e-7 of the exact x / d (d = f32(s * v); inverses and
+// products each round once), i.e. within 1e-4 for |a| <= qmax + 1. So rint(a) is the exact
+// quotient's rounding unless a lies within 1e-3 of a half-integer, where the exact double
+// quotient decides; beyond qmax + 1 both clamp. REQUIRES: s and v in [2^-60, 2^60] or 0 (the
+// host checks, else it uses the exact kernel), so the inverses are finite and normal.
+__device__ int QuantizeFast(float x, float s, float v, float inv_s, float inv_v, int qmax, bool* clamped) {
+  const float d = s * v;
+  *clamped = false;
+  if (d == 0.0f) return 0;
+  const float a = (x * inv_s) * inv_v;
+  if (fabsf(a) > qmax + 1) {
+    *clamped = true;
+    return a > 0 ? qmax : -qmax;
+  }
+  if (fabsf(fabsf(a - truncf(a)) - 0.5f) < 1e-3f) return QuantizeOne(x, d, qmax, clamped);
+  const float r = rintf(a);
+  if (fabsf(r) > qmax) {
+    *clamped = true;
+    return r > 0 ? qmax : -qmax;
+  }
+  return static_cast<int>(r);
+}
+
 struct Counts {
   unsigned long long nonzero, kernel, per_token_kernel, clamp;
 };
@@ -93,27 +117,37 @@ __global__ void Maxima(const float* __restrict__ x, int64_t rows, int64_t cols, 
 
 // cols % 8 == 0: each thread quantizes 8 consecutive elements of one row (two float4 loads) and
 // stores their `bits` packed bytes directly (the 8 codes fill exactly `bits` bytes).
+// `inv` holds 1/s (rows), 1/v (cols) and 1/per_token (rows) in binary32, or is null: then every
+// quotient is the exact double one.
 __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_t cols, const float* __restrict__ s,
-                               const float* __restrict__ v, const float* __restrict__ per_token, int qmax, int bits,
-                               uint8_t* __restrict__ codes, int64_t row_bytes, Counts* counts) {
+                               const float* __restrict__ v, const float* __restrict__ per_token,
+                               const float* __restrict__ inv, int qmax, int bits, uint8_t* __restrict__ codes,
+                               int64_t row_bytes, Counts* counts) {
   const int64_t i = blockIdx.y;
   const int64_t j0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
   unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
   if (j0 < cols) {
     const float si = s[i], pi = per_token[i];
+    const float inv_si = inv ? inv[i] : 0.0f, inv_pi = inv ? inv[rows + cols + i] : 0.0f;
     const float4* xp = reinterpret_cast<const float4*>(x + i * cols + j0);
     const float4* vp = reinterpret_cast<const float4*>(v + j0);
     const float4 xa = __ldcs(xp), xb = __ldcs(xp + 1), va = vp[0], vb = vp[1];
     const float xs[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
     const float vs[8] = {va.x, va.y, va.z, va.w, vb.x, vb.y, vb.z, vb.w};
+    float ivs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (inv) {
+      const float4* ip = reinterpret_cast<const float4*>(inv + rows + j0);
+      const float4 ia = ip[0], ib = ip[1];
+      ivs[0] = ia.x; ivs[1] = ia.y; ivs[2] = ia.z; ivs[3] = ia.w; ivs[4] = ib.x; ivs[5] = ib.y; ivs[6] = ib.z; ivs[7] = ib.w;
+    }
     uint64_t acc = 0;
 #pragma unroll
     for (int k = 0; k < 8; ++k) {
-      bool clamped;
-      const int q = QuantizeOne(xs[k], si * vs[k], qmax, &clamped);
+      bool clamped, unused;
+      const int q = inv ? QuantizeFast(xs[k], si, vs[k], inv_si, ivs[k], qmax, &clamped)
+                        : QuantizeOne(xs[k], si * vs[k], qmax, &clamped);
       clamp += clamped;
-      bool unused;
-      const int qt = QuantizeOne(xs[k], pi, qmax, &unused);
+      const int qt = inv ? QuantizeFast(xs[k], pi, 1.0f, inv_pi, 1.0f, qmax, &unused) : QuantizeOne(xs[k], pi, qmax, &unused);
       if (xs[k] != 0.0f) {
         ++nonzero;
         kernel += q == 0;
@@ -154,12 +188,13 @@ void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c,
 // The quantizing pass: packed directly when rows hold a multiple of 8 weights, else one code per
 // byte into `code_bytes` and a packing kernel.
 void LaunchQuantize(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                    const float* per_token, uint8_t* code_bytes, uint8_t* codes, Counts* counts, cudaStream_t st) {
+                    const float* per_token, const float* inv, uint8_t* code_bytes, uint8_t* codes, Counts* counts,
+                    cudaStream_t st) {
   const int qmax = (1 << (bits - 1)) - 1;
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
   if (cols % 8 == 0) {
     dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256), static_cast<unsigned>(rows));
-    QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits, codes, row_bytes, counts);
+    QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, inv, qmax, bits, codes, row_bytes, counts);
     return;
   }
   const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((rows * cols + 255) / 256, 132 * 64));
@@ -175,12 +210,12 @@ float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(Fl
 }  // namespace
 
 Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                          const float* per_token, float* t_c, uint8_t* code_bytes, uint8_t* codes, void* counts,
-                          void* stream) {
+                          const float* per_token, const float* inv, float* t_c, uint8_t* code_bytes, uint8_t* codes,
+                          void* counts, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t_c, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
   LaunchMaxima(x, rows, cols, reinterpret_cast<unsigned int*>(t_c), true, st);
-  LaunchQuantize(x, rows, cols, bits, s, v, per_token, code_bytes, codes, static_cast<Counts*>(counts), st);
+  LaunchQuantize(x, rows, cols, bits, s, v, per_token, inv, code_bytes, codes, static_cast<Counts*>(counts), st);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "crossquant kernels");
   return OkStatus();
 }
@@ -197,11 +232,11 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   // Device: x | t, c bits | s, v, per-token | code bytes | packed codes | counts.
   QUANTD_ASSIGN_OR_RETURN(void* d_x, res->Device(0, n * 4));
   QUANTD_ASSIGN_OR_RETURN(void* d_max, res->Device(1, static_cast<size_t>(rows + cols) * 4));
-  QUANTD_ASSIGN_OR_RETURN(void* d_factors, res->Device(2, static_cast<size_t>(2 * rows + cols) * 4));
+  QUANTD_ASSIGN_OR_RETURN(void* d_factors, res->Device(2, static_cast<size_t>(2 * rows + cols) * 8));
   QUANTD_ASSIGN_OR_RETURN(void* d_bytes, res->Device(3, n));
   QUANTD_ASSIGN_OR_RETURN(void* d_codes, res->Device(4, codes_bytes + sizeof(Counts) + 8));
   QUANTD_ASSIGN_OR_RETURN(void* h_x, res->Host(0, n * 4));
-  QUANTD_ASSIGN_OR_RETURN(void* h_small, res->Host(1, static_cast<size_t>(2 * rows + cols) * 4 + 16));
+  QUANTD_ASSIGN_OR_RETURN(void* h_small, res->Host(1, static_cast<size_t>(2 * rows + cols) * 8 + 16));
   QUANTD_ASSIGN_OR_RETURN(void* h_codes, res->Host(2, codes_bytes + sizeof(Counts) + 8));
   float* dt = static_cast<float*>(d_max);
   const size_t counts_at = (codes_bytes + 7) / 8 * 8;
@@ -230,7 +265,9 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   for (float& c : b.col_max) finite &= std::isfinite(c = Stored(c, o.scale_dtype));
   if (!finite) return crossquant_internal::OverflowError(o);
   const int qmax = o.qmax();
-  std::vector<float> factors(static_cast<size_t>(2 * rows + cols));
+  // Factors and, when every factor is 0 or in [2^-60, 2^60], their binary32 inverses for the
+  // fast quotient (QuantizeFast); otherwise every quotient is the exact double one.
+  std::vector<float> factors(static_cast<size_t>(2 * (2 * rows + cols)));
   float* s = factors.data();
   float* v = s + rows;
   float* pt = v + cols;
@@ -245,13 +282,20 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
     vmax = std::max(vmax, v[j]);
   }
   if (!std::isfinite(smax * vmax)) return crossquant_internal::OverflowError(o);  // the largest step
+  bool fast = true;
+  float* inv = pt + rows;
+  for (int64_t k = 0; k < 2 * rows + cols; ++k) {
+    const float f = factors[static_cast<size_t>(k)];
+    fast = fast && (f == 0.0f || (f >= 0x1p-60f && f <= 0x1p60f));
+    inv[k] = f == 0.0f ? 0.0f : 1.0f / f;
+  }
   memcpy(h_small, factors.data(), factors.size() * 4);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_factors, h_small, factors.size() * 4, cudaMemcpyHostToDevice, st),
                               "crossquant factors upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_counts, 0, sizeof(Counts), st), "crossquant counts");
   const float* df = static_cast<const float*>(d_factors);
-  LaunchQuantize(x, rows, cols, o.bits, df, df + rows, df + rows + cols, static_cast<uint8_t*>(d_bytes),
-                 static_cast<uint8_t*>(d_codes), d_counts, st);
+  LaunchQuantize(x, rows, cols, o.bits, df, df + rows, df + rows + cols, fast ? df + 2 * rows + cols : nullptr,
+                 static_cast<uint8_t*>(d_bytes), static_cast<uint8_t*>(d_codes), d_counts, st);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_codes, d_codes, counts_at + sizeof(Counts), cudaMemcpyDeviceToHost, st),
                               "crossquant download");
   QUANTD_RETURN_IF_ERROR(res->Sync("crossquant on CUDA"));

@@ -16,12 +16,13 @@ namespace quantd::crossquant_cuda {
 StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
 
 // Benchmarks: the device passes alone on device-resident data (maxima, quantize, pack), with the
-// factors `s`, `v`, `per_token` already on the device. `t_c` holds rows + cols floats,
+// factors `s`, `v`, `per_token` already on the device, and `inv` their binary32 inverses in the
+// same order (or null: exact double quotients). `t_c` holds rows + cols floats,
 // `code_bytes` rows*cols bytes, `codes` the packed output, `counts` 4 uint64. `stream` is a
 // cudaStream_t.
 Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                          const float* per_token, float* t_c, uint8_t* code_bytes, uint8_t* codes, void* counts,
-                          void* stream);
+                          const float* per_token, const float* inv, float* t_c, uint8_t* code_bytes, uint8_t* codes,
+                          void* counts, void* stream);
 
 }  // namespace quantd::crossquant_cuda
 
