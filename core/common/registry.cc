@@ -3,14 +3,16 @@
 #include <string>
 
 #include "quantd/core/method.h"
+#include "kashin/kashin.h"
 #include "rtn/rtn.h"
 
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 1>& Methods() {
-  static const std::array<const Method*, 1> kMethods = {
+const std::array<const Method*, 2>& Methods() {
+  static const std::array<const Method*, 2> kMethods = {
       &RtnMethod(),
+      &KashinMethod(),
   };
   return kMethods;
 }

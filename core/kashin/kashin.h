@@ -1,0 +1,213 @@
+// File: kashin.h
+//
+// Kashin quantization (Merkulov et al., "Quantization of Large Language Models with an
+// Overdetermined Basis", UAI 2024; specification: shared/research/papers.md section 1).
+//
+// A vector x (a row, a block of a row, or in `matrix` mode the whole tensor) is normalised to
+// unit RMS, x~ = x / s with s = |x|_2 / sqrt(n), and decomposed over the overdetermined basis
+// [I, Q^T] (Q orthogonal, transform.h) by the greedy algorithm of Kashin & Romskii:
+//
+//   r <- x~, u <- 0, v <- 0
+//   repeat until |r|_2 <= tolerance * |x~|_2, at most max_iterations times:
+//     y <- Q r
+//     if |r|_1^2 / nnz(r) > |y|_1^2 / nnz(y):      # the step that removes more energy
+//       c <- |r|_1 / nnz(r);  u += c sign(r);  r -= c sign(r)
+//     else:
+//       c <- |y|_1 / nnz(y);  v += c sign(y);  r -= c Q^T sign(y)
+//
+// so x~ = u + Q^T v + r, and both |u|_inf and |v|_inf are O(|x~|_2 / sqrt(n)) = O(1) (Kashin's
+// theorem, for Q outside a small set). Each step is the orthogonal projection of r onto sign(r)
+// or onto Q^T sign(Q r); with no exact zeros comparing the removed energies is comparing the
+// L1 norms, as the paper does. Ties go to the v step, as in the authors' code.
+//
+// Every weight position i then gives a point (u_i, v_i) in the plane; the points of a slice are
+// clustered by a deterministic 2-D k-means with k = 2^bits centroids (kmeans.cc), and each
+// weight stores its b-bit label. Decoding:  x_hat = s * (C_u[label] + Q^T C_v[label]).
+//
+// Modes:
+//   rows    Each row, or each block of block_length weights of a row (the last block of a row
+//           is shorter when block_length does not divide cols), is one vector with its own
+//           scale s; Q is the transform of that length. This is the vector algorithm the
+//           convergence theorem covers. Rows are independent, so the client may cut a tensor
+//           into row chunks; each chunk (slice) has its own codebook.
+//   matrix  The paper's experiments: the whole tensor is one vector under the two-sided
+//           transform X -> Q1 X Q2^T (MatrixTransform), one scale, one codebook. No convergence
+//           guarantee (the follow-up paper reports layers that fail). AllowsRowChunks is false.
+//
+// Scales are the RMS (not the L2 norm) so that the factors of blocks of different lengths, and
+// of different rows, have the same O(1) magnitude and one codebook serves them all.
+//
+// A vector that has not reached the tolerance after max_iterations is "not converged". With
+// non_converged=keep its rows (rows mode: every row with such a block; matrix mode: the whole
+// tensor) are stored unquantized in fallback_dtype and counted in the bits per weight, as the
+// authors' OPT script keeps such layers in fp16; with non_converged=quantize they are
+// quantized anyway, as their GLUE script does.
+//
+// Sections (leading dimension first; docs/FORMAT.md has the byte-level description):
+//   codes           U8 [rows, ceil(cols * bits / 8)]  labels, bit-packed per row
+//   scales          scale_dtype [rows, blocks_per_row] (rows mode) or [1, 1] (matrix mode)
+//   codebook        F32 [1, 2^bits, 2]               (C_u, C_v) per label
+//   fallback_rows   I64 [f]                          (only with non_converged=keep) rows of the
+//                                                    slice stored unquantized, increasing
+//   fallback_values fallback_dtype [f, cols]         their values
+//
+// Stats: vectors, vectors_not_converged, iterations_sum, iterations_max, residual_max (the
+// largest |x~ - u - Q^T v| / |x~| before clustering, recomputed exactly), rows_unquantized,
+// kmeans_iterations_max.
+#ifndef QUANTD_CORE_KASHIN_KASHIN_H_
+#define QUANTD_CORE_KASHIN_KASHIN_H_
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "kashin/transform.h"
+#include "quantd/core/dtype.h"
+#include "quantd/core/encoding.h"
+#include "quantd/core/method.h"
+#include "quantd/core/params.h"
+#include "quantd/core/tensor.h"
+
+namespace quantd {
+
+enum class KashinMode { kRows, kMatrix };
+enum class KashinPolicy { kQuantize, kKeep };
+
+struct KashinOptions {
+  int bits = 4;                                     // 1..8: k = 2^bits centroids
+  kashin_internal::TransformKind transform = kashin_internal::TransformKind::kHadamard;
+  KashinMode mode = KashinMode::kRows;
+  int64_t block_length = 0;                         // rows mode; 0 = the whole row
+  double tolerance = 1e-3;                          // relative residual, in (0, 1)
+  int64_t max_iterations = 100;
+  uint64_t seed = 0;
+  KashinPolicy non_converged = KashinPolicy::kKeep;
+  DType scale_dtype = DType::kF16;                  // kF16 or kF32
+  DType fallback_dtype = DType::kF16;               // kF16 or kF32
+  int kmeans_restarts = 4;                          // k-means++ and Lloyd runs; the best is kept
+
+  static StatusOr<KashinOptions> FromParams(const Params& p);
+  Params ToParams() const;
+
+  int centroids() const { return 1 << bits; }
+  // Length of the blocks of a row of `cols` weights (the last one may be shorter).
+  int64_t BlockLength(int64_t cols) const {
+    return block_length == 0 || block_length > cols ? cols : block_length;
+  }
+  int64_t BlocksPerRow(int64_t cols) const {
+    const int64_t l = BlockLength(cols);
+    return (cols + l - 1) / l;
+  }
+};
+
+const Method& KashinMethod();
+
+namespace kashin_internal {
+
+struct GreedyOptions {
+  double tolerance = 1e-3;
+  int64_t max_iterations = 100;
+};
+
+struct GreedyResult {
+  int64_t iterations = 0;
+  bool converged = false;
+  double residual = 0;  // |x - u - Q^T v|_2 / |x|_2, recomputed after the last step (0 for x = 0)
+};
+
+// The greedy decomposition of x (n = q.size() values) into u + Q^T v.
+// The reference: the algorithm exactly as written above, in double, one transform per
+// comparison plus one per v step. Written for clarity.
+GreedyResult DecomposeRef(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v);
+// The fast path: float, keeps r and y = Q r both up to date so that each step costs one
+// transform, and fuses the norms into the update passes. Vectors longer than 2^15 (matrix mode)
+// are processed in parallel chunks whose partial sums are combined in chunk order.
+// REQUIRES: work holds 3 * n floats.
+GreedyResult Decompose(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v,
+                       float* work);
+
+// --- 2-D k-means (kmeans.cc) ----------------------------------------------------------------
+//
+// Definition (the reference and the fast path compute exactly this, bit for bit):
+//  1. Sample: all n points when n <= sample_size, else one point per stratum: stratum i covers
+//     [floor(i n / S), floor((i+1) n / S)) and its point is chosen by SeededUniform(seed,
+//     kStreamKMeansInit, i). The pilot is P = min(m, pilot_size) points of the m-point sample,
+//     those at positions floor(i m / P).
+//  2. For each restart t < restarts: k-means++ on the pilot with seed RestartSeed(seed, t) (the
+//     first centroid is pilot point floor(u P), then each next one is drawn with probability
+//     proportional to the squared distance to the nearest chosen centroid; uniforms
+//     SeededUniform(seed_t, kStreamKMeansInit, 2^40 + t'), cumulative sums in double in point
+//     order), then Lloyd on the pilot. The restart with the lowest pilot distortion wins (the
+//     first on ties).
+//  3. Lloyd (when P < m) on the whole sample from the winner's centroids.
+//     Lloyd runs until no label changes or max_iterations assignments; an empty cluster is
+//     moved onto the point farthest from its centroid (lowest index on ties, each point once).
+//  4. One assignment of all n points, then every non-empty centroid becomes the mean of its
+//     points (a last Lloyd half-step; never increases the distortion for those labels).
+// Distances are (du*du + dv*dv) in float; ties go to the lowest centroid index. Sums are in
+// double, accumulated per block of kSumBlock points in point order, blocks added in order;
+// distortions are float distances summed in double in point order.
+// The restarts (on a pilot of a few thousand points) are what makes the clustering reliable:
+// a single k-means++ start regularly settles 1-2 dB below the best on the lattice-like factor
+// pairs; running them on the pilot keeps their cost below that of step 3.
+
+struct KMeansOptions {
+  int k = 16;                      // 1..256
+  uint64_t seed = 0;
+  int64_t sample_size = 16384;     // step 1's S
+  int64_t pilot_size = 4096;       // step 1's pilot
+  int max_iterations = 100;        // per Lloyd run
+  int restarts = 1;                // step 2
+};
+
+struct Codebook {
+  std::vector<float> cu, cv;       // k centroids
+  int iterations = 0;              // step 3's assignments
+};
+
+inline constexpr int64_t kSumBlock = 16384;
+
+// The sample's point indices (step 1), increasing.
+std::vector<int64_t> SampleIndices(int64_t n, int64_t sample_size, uint64_t seed);
+// Positions of the pilot within an m-point sample (step 1), increasing.
+std::vector<int64_t> PilotIndices(int64_t m, int64_t pilot_size);
+// Seed of restart t (t = 0 is the seed itself).
+uint64_t RestartSeed(uint64_t seed, int restart);
+// Step 2.
+Codebook KMeansPlusPlus(const float* pu, const float* pv, int64_t m, int k, uint64_t seed);
+// Mean squared distance of the points to their nearest centroid (double).
+double Distortion(const float* pu, const float* pv, int64_t n, const Codebook& c);
+
+// Steps 1-4. `labels` receives n labels. Fast path: grid-pruned or vectorised assignment,
+// parallel blocks.
+Codebook KMeans2D(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels);
+// The reference: brute-force assignment, serial.
+Codebook KMeans2DRef(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels);
+
+// Nearest centroid of each point, by brute force and by the grid-pruned search (equal results).
+void AssignBrute(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels);
+void AssignGrid(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels);
+
+// --- the encoding pipeline (kashin_encode.cc) -------------------------------------------------
+
+// The kernels a pipeline runs: the fast ones (the method) or the references (tests).
+struct Kernels {
+  GreedyResult (*decompose)(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v,
+                            float* work);
+  Codebook (*kmeans)(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels);
+};
+Kernels FastKernels();
+Kernels RefKernels();
+
+// k-means settings for `bits` (sample size grows with k).
+KMeansOptions KMeansOptionsFor(const KashinOptions& o);
+
+// Encodes `input` (rows or matrix mode) into the sections listed at the top of this file.
+StatusOr<Encoding> EncodeWith(const RowBlock& input, const KashinOptions& o, const Kernels& kernels);
+// Decodes after checking every section (enc may be untrusted).
+Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> out);
+
+}  // namespace kashin_internal
+}  // namespace quantd
+
+#endif  // QUANTD_CORE_KASHIN_KASHIN_H_
