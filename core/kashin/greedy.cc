@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "kashin/kashin.h"
@@ -62,7 +63,11 @@ struct LaneSums {
   }
 };
 
-inline float Sign(float a) { return a > 0.0f ? 1.0f : (a < 0.0f ? -1.0f : 0.0f); }
+// sign(a) in {-1, 0, +1}, written as selects so that the loops using it vectorise.
+inline float Sign(float a) {
+  const float p = a > 0.0f ? 1.0f : 0.0f;
+  return a < 0.0f ? -1.0f : p;
+}
 
 // Norms of a[b, e).
 Norms NormsRange(const float* a, int64_t b, int64_t e) {
@@ -82,7 +87,7 @@ Norms NormsRange(const float* a, int64_t b, int64_t e) {
 
 // The sign step on [b, e): s = sign(a); acc += c s; a -= c s; t = s. Returns the norms of the
 // new a.
-Norms SignStepRange(float* a, float* acc, float* t, float c, int64_t b, int64_t e) {
+Norms SignStepRange(float* __restrict a, float* __restrict acc, float* __restrict t, float c, int64_t b, int64_t e) {
   Norms out;
   for (int64_t r0 = b; r0 < e; r0 += kRun) {
     const int64_t r1 = std::min(e, r0 + kRun);
@@ -113,7 +118,7 @@ Norms SignStepRange(float* a, float* acc, float* t, float c, int64_t b, int64_t 
 }
 
 // a -= c t on [b, e). Returns the norms of the new a.
-Norms AxpyRange(float* a, const float* t, float c, int64_t b, int64_t e) {
+Norms AxpyRange(float* __restrict a, const float* __restrict t, float c, int64_t b, int64_t e) {
   Norms out;
   for (int64_t r0 = b; r0 < e; r0 += kRun) {
     const int64_t r1 = std::min(e, r0 + kRun);
@@ -150,61 +155,141 @@ Norms Chunked(int64_t n, const Fn& fn) {
   return total;
 }
 
+// One vector's decomposition in progress: r and y = Q r (in caller-provided memory), their
+// norms, and the result so far.
+class VectorState {
+ public:
+  VectorState(const Transform& q, const float* x, float* u, float* v, float* r, float* y)
+      : q_(q), n_(q.size()), x_(x), u_(u), v_(v), r_(r), y_(y) {}
+
+  // u = v = 0, r = x, y = Q x. A zero vector is converged at once.
+  void Init(double tolerance) {
+    std::fill(u_, u_ + n_, 0.0f);
+    std::fill(v_, v_ + n_, 0.0f);
+    nx_ = Chunked(n_, [&](int64_t b, int64_t e) { return NormsRange(x_, b, e); });
+    if (nx_.sq == 0) {
+      res_.converged = true;
+      return;
+    }
+    memcpy(r_, x_, static_cast<size_t>(n_) * sizeof(float));
+    memcpy(y_, x_, static_cast<size_t>(n_) * sizeof(float));
+    q_.Forward(y_);
+    nr_ = nx_;
+    ny_ = Chunked(n_, [&](int64_t b, int64_t e) { return NormsRange(y_, b, e); });
+    target_ = tolerance * tolerance * nx_.sq;
+    res_.converged = nr_.sq <= target_;
+  }
+
+  bool converged() const { return res_.converged; }
+  int64_t iterations() const { return res_.iterations; }
+  // Energy each projection would remove: |r|_1^2 / nnz(r) and |Q r|_1^2 / nnz(Q r).
+  double RemovedByU() const { return nr_.nnz == 0 ? 0.0 : nr_.l1 * nr_.l1 / static_cast<double>(nr_.nnz); }
+  double RemovedByV() const { return ny_.nnz == 0 ? 0.0 : ny_.l1 * ny_.l1 / static_cast<double>(ny_.nnz); }
+  // The greedy choice, compared without dividing; ties go to v. (y cannot vanish while r does
+  // not, Q being orthogonal, unless rounding makes it so; then only the u step removes
+  // anything.)
+  bool PrefersU() const {
+    return ny_.nnz == 0 || nr_.l1 * nr_.l1 * static_cast<double>(ny_.nnz) > ny_.l1 * ny_.l1 * static_cast<double>(nr_.nnz);
+  }
+
+  // One projection step; t is scratch of n floats. REQUIRES: !converged().
+  void Step(bool u_step, float* t) {
+    if (ny_.nnz == 0) u_step = true;
+    if (u_step) {
+      const float c = static_cast<float>(nr_.l1 / static_cast<double>(nr_.nnz));
+      nr_ = Chunked(n_, [&](int64_t b, int64_t e) { return SignStepRange(r_, u_, t, c, b, e); });
+      q_.Forward(t);
+      ny_ = Chunked(n_, [&](int64_t b, int64_t e) { return AxpyRange(y_, t, c, b, e); });
+    } else {
+      const float c = static_cast<float>(ny_.l1 / static_cast<double>(ny_.nnz));
+      ny_ = Chunked(n_, [&](int64_t b, int64_t e) { return SignStepRange(y_, v_, t, c, b, e); });
+      q_.Inverse(t);
+      nr_ = Chunked(n_, [&](int64_t b, int64_t e) { return AxpyRange(r_, t, c, b, e); });
+    }
+    ++res_.iterations;
+    res_.converged = nr_.sq <= target_;
+  }
+
+  // The result, with the true residual x - u - Q^T v (r drifts from it by rounding).
+  GreedyResult Finish(float* t) {
+    if (nx_.sq == 0) return res_;
+    memcpy(t, v_, static_cast<size_t>(n_) * sizeof(float));
+    q_.Inverse(t);
+    const Norms ne = Chunked(n_, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) t[i] = (x_[i] - u_[i]) - t[i];
+      return NormsRange(t, b, e);
+    });
+    res_.residual = std::sqrt(ne.sq / nx_.sq);
+    return res_;
+  }
+
+ private:
+  const Transform& q_;
+  int64_t n_;
+  const float* x_;
+  float *u_, *v_, *r_, *y_;
+  Norms nx_, nr_, ny_;
+  double target_ = 0;
+  GreedyResult res_;
+};
+
 }  // namespace
 
 GreedyResult Decompose(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v,
                        float* work) {
   const int64_t n = q.size();
-  float* r = work;
-  float* y = work + n;
-  float* t = work + 2 * n;
-  std::fill(u, u + n, 0.0f);
-  std::fill(v, v + n, 0.0f);
-  GreedyResult res;
-  const Norms nx = Chunked(n, [&](int64_t b, int64_t e) { return NormsRange(x, b, e); });
-  if (nx.sq == 0) {
-    res.converged = true;
-    return res;
+  VectorState s(q, x, u, v, work, work + n);
+  s.Init(o.tolerance);
+  while (!s.converged() && s.iterations() < o.max_iterations) s.Step(s.PrefersU(), work + 2 * n);
+  return s.Finish(work + 2 * n);
+}
+
+std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, const GreedyOptions& o) {
+  const int64_t count = static_cast<int64_t>(tasks.size());
+  // r and y of every vector, and each vector's offset into them.
+  std::vector<int64_t> offset(static_cast<size_t>(count) + 1, 0);
+  int64_t longest = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t n = tasks[static_cast<size_t>(i)].q->size();
+    offset[static_cast<size_t>(i) + 1] = offset[static_cast<size_t>(i)] + n;
+    longest = std::max(longest, n);
   }
-  memcpy(r, x, static_cast<size_t>(n) * sizeof(float));
-  memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
-  q.Forward(y);
-  Norms nr = nx;
-  Norms ny = Chunked(n, [&](int64_t b, int64_t e) { return NormsRange(y, b, e); });
-  const double target = o.tolerance * o.tolerance * nx.sq;
-  while (true) {
-    if (nr.sq <= target) {
-      res.converged = true;
-      break;
-    }
-    if (res.iterations >= o.max_iterations) break;
-    // Energy removed by each projection: l1^2 / nnz. Compare without dividing.
-    // (y cannot vanish while r does not, Q being orthogonal, unless rounding makes it so; then
-    // the u step is the only one that removes anything.)
-    const bool u_step = ny.nnz == 0 ||
-                        nr.l1 * nr.l1 * static_cast<double>(ny.nnz) > ny.l1 * ny.l1 * static_cast<double>(nr.nnz);
-    if (u_step) {
-      const float c = static_cast<float>(nr.l1 / static_cast<double>(nr.nnz));
-      nr = Chunked(n, [&](int64_t b, int64_t e) { return SignStepRange(r, u, t, c, b, e); });
-      q.Forward(t);
-      ny = Chunked(n, [&](int64_t b, int64_t e) { return AxpyRange(y, t, c, b, e); });
-    } else {
-      const float c = static_cast<float>(ny.l1 / static_cast<double>(ny.nnz));
-      ny = Chunked(n, [&](int64_t b, int64_t e) { return SignStepRange(y, v, t, c, b, e); });
-      q.Inverse(t);
-      nr = Chunked(n, [&](int64_t b, int64_t e) { return AxpyRange(r, t, c, b, e); });
-    }
-    ++res.iterations;
+  std::vector<float> ry(static_cast<size_t>(2 * offset.back()));
+  std::vector<VectorState> state;
+  state.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    const VectorTask& t = tasks[static_cast<size_t>(i)];
+    float* r = ry.data() + 2 * offset[static_cast<size_t>(i)];
+    state.emplace_back(*t.q, t.x, t.u, t.v, r, r + t.q->size());
   }
-  // The true residual x - u - Q^T v (r drifts from it by rounding).
-  memcpy(t, v, static_cast<size_t>(n) * sizeof(float));
-  q.Inverse(t);
-  const Norms ne = Chunked(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) t[i] = (x[i] - u[i]) - t[i];
-    return NormsRange(t, b, e);
-  });
-  res.residual = std::sqrt(ne.sq / nx.sq);
-  return res;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, longest));
+  auto for_each = [&](const std::function<void(VectorState&, float*)>& fn) {
+    ParallelFor(0, count, grain, [&](int64_t b, int64_t e) {
+      thread_local std::vector<float> t;
+      t.resize(static_cast<size_t>(longest));
+      for (int64_t i = b; i < e; ++i) fn(state[static_cast<size_t>(i)], t.data());
+    });
+  };
+  for_each([&](VectorState& s, float*) { s.Init(o.tolerance); });
+  for (int64_t step = 0; step < o.max_iterations; ++step) {
+    // One choice for all vectors still running: the step that removes more energy in total.
+    double by_u = 0, by_v = 0;
+    bool any = false;
+    for (const VectorState& s : state) {
+      if (s.converged()) continue;
+      any = true;
+      by_u += s.RemovedByU();
+      by_v += s.RemovedByV();
+    }
+    if (!any) break;
+    const bool u_step = by_u > by_v;
+    for_each([&](VectorState& s, float* t) {
+      if (!s.converged()) s.Step(u_step, t);
+    });
+  }
+  std::vector<GreedyResult> out(static_cast<size_t>(count));
+  for_each([&](VectorState& s, float* t) { out[static_cast<size_t>(&s - state.data())] = s.Finish(t); });
+  return out;
 }
 
 }  // namespace quantd::kashin_internal

@@ -25,6 +25,7 @@ constexpr char kNonConverged[] = "non_converged";
 constexpr char kScaleDtype[] = "scale_dtype";
 constexpr char kFallbackDtype[] = "fallback_dtype";
 constexpr char kKMeansRestarts[] = "kmeans_restarts";
+constexpr char kStepChoice[] = "step_choice";
 
 constexpr int64_t kMaxIterationsLimit = 1000000;
 
@@ -49,7 +50,8 @@ StatusOr<DType> FloatDtype(const Params& p, std::string_view key) {
 
 StatusOr<KashinOptions> KashinOptions::FromParams(const Params& p) {
   QUANTD_RETURN_IF_ERROR(p.CheckKnown("kashin", {kBits, kTransform, kMode, kBlockLength, kTolerance, kMaxIterations,
-                                                 kSeed, kNonConverged, kScaleDtype, kFallbackDtype, kKMeansRestarts}));
+                                                 kSeed, kNonConverged, kScaleDtype, kFallbackDtype, kKMeansRestarts,
+                                                 kStepChoice}));
   KashinOptions o;
   QUANTD_ASSIGN_OR_RETURN(int64_t bits, p.GetInt(kBits, 4, 1, 8));
   o.bits = static_cast<int>(bits);
@@ -78,6 +80,8 @@ StatusOr<KashinOptions> KashinOptions::FromParams(const Params& p) {
   QUANTD_ASSIGN_OR_RETURN(o.fallback_dtype, FloatDtype(p, kFallbackDtype));
   QUANTD_ASSIGN_OR_RETURN(int64_t restarts, p.GetInt(kKMeansRestarts, 4, 1, 64));
   o.kmeans_restarts = static_cast<int>(restarts);
+  QUANTD_ASSIGN_OR_RETURN(int choice, Choice(p, kStepChoice, {"slice", "vector"}));
+  o.step_choice = choice == 0 ? KashinStepChoice::kSlice : KashinStepChoice::kVector;
   return o;
 }
 
@@ -94,6 +98,7 @@ Params KashinOptions::ToParams() const {
   p.Set(kScaleDtype, scale_dtype == DType::kF16 ? "f16" : "f32");
   p.Set(kFallbackDtype, fallback_dtype == DType::kF16 ? "f16" : "f32");
   p.SetInt(kKMeansRestarts, kmeans_restarts);
+  p.Set(kStepChoice, step_choice == KashinStepChoice::kVector ? "vector" : "slice");
   return p;
 }
 
@@ -127,6 +132,9 @@ class Kashin final : public Method {
         {kFallbackDtype, "enum", "f16", "f16|f32", "storage type of rows kept unquantized"},
         {kKMeansRestarts, "int", "4", "1..64",
          "k-means++ initialisations (each followed by Lloyd) per slice; the lowest distortion wins"},
+        {kStepChoice, "enum", "slice", "slice|vector",
+         "rows mode: one u-or-v pick per step for all vectors of the slice (the larger total energy removed; "
+         "aligns their factor lattices), or each vector its own pick (the per-vector greedy of the theory)"},
     };
   }
 

@@ -72,6 +72,8 @@ namespace quantd {
 
 enum class KashinMode { kRows, kMatrix };
 enum class KashinPolicy { kQuantize, kKeep };
+// Rows mode: who chooses between the u step and the v step (kashin_internal::DecomposeSlice).
+enum class KashinStepChoice { kVector, kSlice };
 
 struct KashinOptions {
   int bits = 4;                                     // 1..8: k = 2^bits centroids
@@ -85,6 +87,7 @@ struct KashinOptions {
   DType scale_dtype = DType::kF16;                  // kF16 or kF32
   DType fallback_dtype = DType::kF16;               // kF16 or kF32
   int kmeans_restarts = 4;                          // k-means++ and Lloyd runs; the best is kept
+  KashinStepChoice step_choice = KashinStepChoice::kSlice;
 
   static StatusOr<KashinOptions> FromParams(const Params& p);
   Params ToParams() const;
@@ -125,6 +128,24 @@ GreedyResult DecomposeRef(const Transform& q, const float* x, const GreedyOption
 // REQUIRES: work holds 3 * n floats.
 GreedyResult Decompose(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v,
                        float* work);
+
+// One vector of a slice: x (q->size() values) decomposed into u and v.
+struct VectorTask {
+  const Transform* q;
+  const float* x;
+  float* u;
+  float* v;
+};
+
+// step_choice=slice: all vectors of a slice step in lockstep, and at each step every vector
+// still above its tolerance takes the same kind of step, the one that removes more energy summed
+// over them (sum of |r|_1^2 / nnz(r) against sum of |Q r|_1^2 / nnz(Q r)); each vector keeps its
+// own coefficient, so every step is still an exact projection of that vector's residual. The
+// factors of all rows then sit on lattices built in the same order, which one codebook fits far
+// better (see bench/results/kashin.md). With a single vector this is Decompose.
+// Reference (double, plain) and fast path (vectors in parallel, the choice summed in order).
+std::vector<GreedyResult> DecomposeSliceRef(std::span<const VectorTask> tasks, const GreedyOptions& o);
+std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, const GreedyOptions& o);
 
 // --- 2-D k-means (kmeans.cc) ----------------------------------------------------------------
 //
@@ -194,6 +215,7 @@ void AssignGrid(const float* pu, const float* pv, int64_t n, const Codebook& c, 
 struct Kernels {
   GreedyResult (*decompose)(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v,
                             float* work);
+  std::vector<GreedyResult> (*decompose_slice)(std::span<const VectorTask> tasks, const GreedyOptions& o);
   Codebook (*kmeans)(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels);
 };
 Kernels FastKernels();

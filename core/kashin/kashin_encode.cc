@@ -169,15 +169,13 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   const GreedyOptions g{o.tolerance, o.max_iterations};
   const size_t ssize = DTypeSize(o.scale_dtype);
   Section scales = Section::Zeros("scales", o.scale_dtype, {rows, nb});
-  std::vector<float> u(static_cast<size_t>(rows * cols)), v(u.size());
+  std::vector<float> u(static_cast<size_t>(rows * cols), 0.0f), v(u.size(), 0.0f), xn(u.size(), 0.0f);
+  // Scales, and the vectors normalised by them. A vector whose stored scale is 0 (a zero block,
+  // or one below the scale type's range) decodes to zeros and is not decomposed.
+  std::vector<uint8_t> live(static_cast<size_t>(rows * nb), 0);
   std::vector<RowOutcome> outcome(static_cast<size_t>(rows));
   ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<float> buf;
-    buf.resize(static_cast<size_t>(4 * len));
-    float* xn = buf.data();
-    float* work = buf.data() + len;
     for (int64_t r = r0; r < r1; ++r) {
-      RowOutcome& out = outcome[static_cast<size_t>(r)];
       for (int64_t b = 0; b < nb; ++b) {
         const int64_t n = b + 1 == nb ? last : len;
         const float* x = in.row(r) + b * len;
@@ -185,28 +183,57 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
         for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
         const float s = StoreScale(std::sqrt(ss / static_cast<double>(n)), o.scale_dtype,
                                    scales.data.data() + (r * nb + b) * static_cast<int64_t>(ssize));
-        float* ub = u.data() + r * cols + b * len;
-        float* vb = v.data() + r * cols + b * len;
         if (!std::isfinite(s)) {
-          out.scale_finite = false;
-          continue;
+          outcome[static_cast<size_t>(r)].scale_finite = false;
+        } else if (s != 0) {
+          live[static_cast<size_t>(r * nb + b)] = 1;
+          float* xb = xn.data() + r * cols + b * len;
+          for (int64_t i = 0; i < n; ++i) xb[i] = x[i] / s;
         }
-        if (s == 0) {  // a zero block (or one below the scale type's range) decodes to zeros
-          std::fill(ub, ub + n, 0.0f);
-          std::fill(vb, vb + n, 0.0f);
-          out.Add(GreedyResult{0, true, 0});
-          continue;
-        }
-        for (int64_t i = 0; i < n; ++i) xn[i] = x[i] / s;
-        out.Add(kernels.decompose(b + 1 == nb ? *q_last : *q_full, xn, g, ub, vb, work));
       }
     }
   });
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!outcome[static_cast<size_t>(r)].scale_finite) return ScaleOverflow(in.row_begin + r);
+  }
+  auto transform_of = [&](int64_t b) -> const Transform* { return b + 1 == nb ? q_last.get() : q_full.get(); };
+  if (o.step_choice == KashinStepChoice::kVector) {
+    ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<float> work;
+      work.resize(static_cast<size_t>(3 * len));
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t b = 0; b < nb; ++b) {
+          const int64_t off = r * cols + b * len;
+          if (!live[static_cast<size_t>(r * nb + b)]) {
+            outcome[static_cast<size_t>(r)].Add(GreedyResult{0, true, 0});
+            continue;
+          }
+          outcome[static_cast<size_t>(r)].Add(
+              kernels.decompose(*transform_of(b), xn.data() + off, g, u.data() + off, v.data() + off, work.data()));
+        }
+      }
+    });
+  } else {
+    std::vector<VectorTask> tasks;
+    std::vector<int64_t> task_row;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t off = r * cols + b * len;
+        if (!live[static_cast<size_t>(r * nb + b)]) {
+          outcome[static_cast<size_t>(r)].Add(GreedyResult{0, true, 0});
+          continue;
+        }
+        tasks.push_back({transform_of(b), xn.data() + off, u.data() + off, v.data() + off});
+        task_row.push_back(r);
+      }
+    }
+    const std::vector<GreedyResult> res = kernels.decompose_slice(tasks, g);
+    for (size_t i = 0; i < res.size(); ++i) outcome[static_cast<size_t>(task_row[i])].Add(res[i]);
+  }
   RowOutcome total;
   std::vector<int64_t> fallback;
   for (int64_t r = 0; r < rows; ++r) {
     const RowOutcome& x = outcome[static_cast<size_t>(r)];
-    if (!x.scale_finite) return ScaleOverflow(in.row_begin + r);
     total.iterations += x.iterations;
     total.iterations_max = std::max(total.iterations_max, x.iterations_max);
     total.not_converged += x.not_converged;
@@ -289,13 +316,13 @@ StatusOr<std::vector<int64_t>> FallbackRows(const Encoding& enc, const KashinOpt
 
 }  // namespace
 
-Kernels FastKernels() { return {&Decompose, &KMeans2D}; }
+Kernels FastKernels() { return {&Decompose, &DecomposeSlice, &KMeans2D}; }
 
 Kernels RefKernels() {
   return {[](const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v, float*) {
             return DecomposeRef(q, x, o, u, v);
           },
-          &KMeans2DRef};
+          &DecomposeSliceRef, &KMeans2DRef};
 }
 
 KMeansOptions KMeansOptionsFor(const KashinOptions& o) {

@@ -107,65 +107,108 @@ double LloydRef(const std::vector<float>& pu, const std::vector<float>& pv, cons
 
 }  // namespace
 
+std::vector<GreedyResult> DecomposeSliceRef(std::span<const VectorTask> tasks, const GreedyOptions& o) {
+  struct Vector {
+    const Transform* q;
+    std::vector<double> x, r, u, v;
+    double xx = 0;
+    GreedyResult res;
+    double ResidualEnergy() const {
+      double rr = 0;
+      for (double a : r) rr += a * a;
+      return rr;
+    }
+    bool Done(double tolerance) const { return ResidualEnergy() <= tolerance * tolerance * xx; }
+  };
+  std::vector<Vector> vec;
+  for (const VectorTask& t : tasks) {
+    const size_t n = static_cast<size_t>(t.q->size());
+    Vector w;
+    w.q = t.q;
+    w.x.assign(t.x, t.x + n);
+    w.r = w.x;
+    w.u.assign(n, 0.0);
+    w.v.assign(n, 0.0);
+    for (double a : w.x) w.xx += a * a;
+    vec.push_back(std::move(w));
+  }
+  for (int64_t step = 0; step < o.max_iterations; ++step) {
+    // Every vector still above its tolerance takes the same kind of step: the one whose
+    // projections remove more energy in total (l1^2 / nnz per vector).
+    struct Candidate {
+      Vector* w;
+      std::vector<double> y;
+      double l1r, l1y;
+      int64_t nnzr, nnzy;
+    };
+    std::vector<Candidate> active;
+    double by_u = 0, by_v = 0;
+    for (Vector& w : vec) {
+      if (w.Done(o.tolerance)) continue;
+      Candidate c{&w, w.r, 0, 0, 0, 0};
+      w.q->Forward(c.y.data());
+      for (size_t i = 0; i < w.r.size(); ++i) {
+        c.l1r += std::fabs(w.r[i]);
+        c.nnzr += w.r[i] != 0;
+        c.l1y += std::fabs(c.y[i]);
+        c.nnzy += c.y[i] != 0;
+      }
+      by_u += c.nnzr > 0 ? c.l1r * c.l1r / static_cast<double>(c.nnzr) : 0.0;
+      by_v += c.nnzy > 0 ? c.l1y * c.l1y / static_cast<double>(c.nnzy) : 0.0;
+      active.push_back(std::move(c));
+    }
+    if (active.empty()) break;
+    for (Candidate& c : active) {
+      Vector& w = *c.w;
+      const size_t n = w.r.size();
+      if (by_u > by_v || c.nnzy == 0) {
+        // Projection onto sign(r): coefficient |r|_1 / nnz(r).
+        const double coef = c.l1r / static_cast<double>(c.nnzr);
+        for (size_t i = 0; i < n; ++i) {
+          const double step_i = coef * Sign(w.r[i]);
+          w.u[i] += step_i;
+          w.r[i] -= step_i;
+        }
+      } else {
+        // Projection onto Q^T sign(Q r): coefficient |Q r|_1 / nnz(Q r).
+        const double coef = c.l1y / static_cast<double>(c.nnzy);
+        std::vector<double> s(n);
+        for (size_t i = 0; i < n; ++i) {
+          s[i] = Sign(c.y[i]);
+          w.v[i] += coef * s[i];
+        }
+        w.q->Inverse(s.data());
+        for (size_t i = 0; i < n; ++i) w.r[i] -= coef * s[i];
+      }
+      ++w.res.iterations;
+    }
+  }
+  std::vector<GreedyResult> out;
+  for (size_t k = 0; k < vec.size(); ++k) {
+    Vector& w = vec[k];
+    w.res.converged = w.Done(o.tolerance);
+    // Residual x - u - Q^T v, recomputed from the factors.
+    std::vector<double> back = w.v;
+    w.q->Inverse(back.data());
+    double ee = 0;
+    for (size_t i = 0; i < w.x.size(); ++i) {
+      const double e = w.x[i] - w.u[i] - back[i];
+      ee += e * e;
+    }
+    w.res.residual = w.xx > 0 ? std::sqrt(ee / w.xx) : 0.0;
+    for (size_t i = 0; i < w.x.size(); ++i) {
+      tasks[k].u[i] = static_cast<float>(w.u[i]);
+      tasks[k].v[i] = static_cast<float>(w.v[i]);
+    }
+    out.push_back(w.res);
+  }
+  return out;
+}
+
 GreedyResult DecomposeRef(const Transform& q, const float* x, const GreedyOptions& o, float* u, float* v) {
-  const int64_t n = q.size();
-  std::vector<double> r(x, x + n), ud(static_cast<size_t>(n), 0.0), vd(static_cast<size_t>(n), 0.0);
-  std::vector<double> y(static_cast<size_t>(n)), s(static_cast<size_t>(n));
-  double xx = 0;
-  for (int64_t i = 0; i < n; ++i) xx += r[static_cast<size_t>(i)] * r[static_cast<size_t>(i)];
-  GreedyResult res;
-  while (true) {
-    double rr = 0;
-    for (double a : r) rr += a * a;
-    if (rr <= o.tolerance * o.tolerance * xx) {
-      res.converged = true;
-      break;
-    }
-    if (res.iterations >= o.max_iterations) break;
-    y = r;
-    q.Forward(y.data());
-    double l1r = 0, l1y = 0;
-    int64_t nnzr = 0, nnzy = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      l1r += std::fabs(r[static_cast<size_t>(i)]);
-      nnzr += r[static_cast<size_t>(i)] != 0;
-      l1y += std::fabs(y[static_cast<size_t>(i)]);
-      nnzy += y[static_cast<size_t>(i)] != 0;
-    }
-    // Projection onto sign(r) removes l1r^2 / nnzr of energy, onto Q^T sign(Q r) l1y^2 / nnzy.
-    if (nnzy == 0 || l1r * l1r / static_cast<double>(nnzr) > l1y * l1y / static_cast<double>(nnzy)) {
-      const double c = l1r / static_cast<double>(nnzr);
-      for (int64_t i = 0; i < n; ++i) {
-        const double step = c * Sign(r[static_cast<size_t>(i)]);
-        ud[static_cast<size_t>(i)] += step;
-        r[static_cast<size_t>(i)] -= step;
-      }
-    } else {
-      const double c = l1y / static_cast<double>(nnzy);
-      for (int64_t i = 0; i < n; ++i) {
-        s[static_cast<size_t>(i)] = Sign(y[static_cast<size_t>(i)]);
-        vd[static_cast<size_t>(i)] += c * s[static_cast<size_t>(i)];
-      }
-      q.Inverse(s.data());
-      for (int64_t i = 0; i < n; ++i) r[static_cast<size_t>(i)] -= c * s[static_cast<size_t>(i)];
-    }
-    ++res.iterations;
-  }
-  // Residual x - u - Q^T v, recomputed from the factors.
-  std::vector<double> back = vd;
-  q.Inverse(back.data());
-  double ee = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double e = static_cast<double>(x[i]) - ud[static_cast<size_t>(i)] - back[static_cast<size_t>(i)];
-    ee += e * e;
-  }
-  res.residual = xx > 0 ? std::sqrt(ee / xx) : 0.0;
-  if (xx == 0) res.converged = true;
-  for (int64_t i = 0; i < n; ++i) {
-    u[i] = static_cast<float>(ud[static_cast<size_t>(i)]);
-    v[i] = static_cast<float>(vd[static_cast<size_t>(i)]);
-  }
-  return res;
+  // One vector: the slice's total is the vector's own, so this is the per-vector greedy rule.
+  const VectorTask task{&q, x, u, v};
+  return DecomposeSliceRef(std::span<const VectorTask>(&task, 1), o)[0];
 }
 
 Codebook KMeans2DRef(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels) {

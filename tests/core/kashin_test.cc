@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "quantd/core/bitpack.h"
@@ -151,6 +152,65 @@ TEST(KashinGreedyTest, ZeroVectorAndIterationCap) {
   EXPECT_GT(g.residual, 1e-3);
 }
 
+// With one vector the slice-wide choice is the vector's own: DecomposeSlice is Decompose.
+TEST(KashinGreedyTest, SliceOfOneIsTheVectorAlgorithm) {
+  const int64_t n = 512;
+  auto q = *kashin_internal::GetTransform(TransformKind::kDct, n, 2);
+  for (uint64_t seed = 0; seed < 4; ++seed) {
+    const std::vector<float> x = UnitRms(testing::StudentT(n, 40 + seed, 5.0));
+    std::vector<float> u1(n), v1(n), u2(n), v2(n), work(3 * n);
+    const GreedyResult a = kashin_internal::Decompose(*q, x.data(), GreedyOptions{1e-4, 100}, u1.data(), v1.data(), work.data());
+    const kashin_internal::VectorTask task{q.get(), x.data(), u2.data(), v2.data()};
+    const GreedyResult b = kashin_internal::DecomposeSlice(std::span(&task, 1), GreedyOptions{1e-4, 100})[0];
+    EXPECT_EQ(a.iterations, b.iterations);
+    EXPECT_EQ(a.residual, b.residual);
+    EXPECT_EQ(u1, u2);
+    EXPECT_EQ(v1, v2);
+  }
+}
+
+// Vectors of a slice step together: after one step either every vector has a u part and no v
+// part, or the reverse, although alone some would have chosen differently; each still reaches
+// the tolerance, and the fast path follows the reference.
+TEST(KashinGreedyTest, SliceVectorsTakeTheSameStep) {
+  const int64_t n = 64, count = 40;
+  auto q = *kashin_internal::GetTransform(TransformKind::kHadamard, n, 4);
+  std::vector<std::vector<float>> x, u(count, std::vector<float>(n)), v = u, u_ref = u, v_ref = u;
+  std::vector<kashin_internal::VectorTask> tasks, ref_tasks;
+  int alone_u = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    x.push_back(UnitRms(testing::Gaussian(n, 200 + i)));
+    std::vector<float> a(n), b(n), work(3 * n);
+    kashin_internal::Decompose(*q, x.back().data(), GreedyOptions{1e-3, 1}, a.data(), b.data(), work.data());
+    alone_u += MaxAbs(a.data(), n) > 0;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    tasks.push_back({q.get(), x[i].data(), u[i].data(), v[i].data()});
+    ref_tasks.push_back({q.get(), x[i].data(), u_ref[i].data(), v_ref[i].data()});
+  }
+  EXPECT_GT(alone_u, 0);  // Gaussian vectors disagree about their first step
+  EXPECT_LT(alone_u, count);
+  kashin_internal::DecomposeSlice(tasks, GreedyOptions{1e-3, 1});
+  int with_u = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const bool has_u = MaxAbs(u[i].data(), n) > 0, has_v = MaxAbs(v[i].data(), n) > 0;
+    EXPECT_NE(has_u, has_v);
+    with_u += has_u;
+  }
+  EXPECT_TRUE(with_u == 0 || with_u == count) << with_u;
+  const auto fast = kashin_internal::DecomposeSlice(tasks, GreedyOptions{1e-3, 100});
+  const auto ref = kashin_internal::DecomposeSliceRef(ref_tasks, GreedyOptions{1e-3, 100});
+  for (int64_t i = 0; i < count; ++i) {
+    EXPECT_TRUE(fast[i].converged && ref[i].converged);
+    EXPECT_LE(fast[i].residual, 1.05e-3);
+    EXPECT_EQ(fast[i].iterations, ref[i].iterations) << i;
+    for (int64_t j = 0; j < n; ++j) {
+      ASSERT_NEAR(u[i][j], u_ref[i][j], 2e-3);
+      ASSERT_NEAR(v[i][j], v_ref[i][j], 2e-3);
+    }
+  }
+}
+
 // --- k-means -----------------------------------------------------------------------------------
 
 // Points on a noisy 2-D lattice like the factor pairs, plus duplicates and a far outlier.
@@ -290,7 +350,7 @@ TEST(KashinTest, DecodeIsTheDocumentedFormula) {
 }
 
 // The sections, their shapes and the bits per weight: b bits per weight plus one f16 scale per
-// row, the codebook and 11 parameters.
+// row, the codebook and 12 parameters.
 TEST(KashinTest, LayoutAndBitsPerWeight) {
   const int64_t rows = 40, cols = 256;
   const std::vector<float> w = testing::Gaussian(rows * cols, 5, 0.02f);
@@ -307,8 +367,8 @@ TEST(KashinTest, LayoutAndBitsPerWeight) {
     EXPECT_EQ(e.sections[3].name, "fallback_rows");
     EXPECT_EQ(e.sections[3].shape, (std::vector<int64_t>{0}));
     EXPECT_EQ(e.sections[4].name, "fallback_values");
-    EXPECT_EQ(e.params.size(), 11u);
-    const double expect = (rows * PackedBytes(cols, bits) * 8.0 + rows * 16.0 + (1 << bits) * 64.0 + 11 * 32.0) / (rows * cols);
+    EXPECT_EQ(e.params.size(), 12u);
+    const double expect = (rows * PackedBytes(cols, bits) * 8.0 + rows * 16.0 + (1 << bits) * 64.0 + 12 * 32.0) / (rows * cols);
     EXPECT_NEAR(e.BitsPerWeight(), expect, 1e-12) << bits;
     EXPECT_EQ(e.stats.at("vectors"), rows);
     EXPECT_EQ(e.stats.at("vectors_not_converged"), 0);
@@ -325,12 +385,13 @@ TEST(KashinTest, QualityGrowsWithBits) {
   for (int bits = 1; bits <= 8; ++bits) {
     Encoding e = MustEncode(w, rows, cols, {{"bits", std::to_string(bits)}});
     const double sqnr = testing::SqnrDb(w, *DecodeRows(e));
-    EXPECT_GT(sqnr, prev + 1.5) << bits;
+    EXPECT_GT(sqnr, prev + 2.5) << bits;
     prev = sqnr;
   }
-  // Observed 25.0 dB at 8 bits on Gaussian rows: each bit buys about one more greedy level of
-  // the factor lattice, 3-4 dB, not the 6 dB of a uniform grid.
-  EXPECT_GT(prev, 23.0);
+  // Observed 4.3, 8.9, 13.2, 17.3, 21.1, 25.2, 28.5, 31.7 dB for 1..8 bits on Gaussian rows:
+  // each bit buys about one more greedy level of the factor lattice, 3-4.5 dB, not the 6 dB of a
+  // uniform grid.
+  EXPECT_GT(prev, 30.0);
 }
 
 TEST(KashinTest, ZeroRowsDecodeToZero) {
@@ -349,9 +410,10 @@ TEST(KashinTest, SameBytesWhateverTheThreadCount) {
   // Enough weights for several k-means blocks and, in matrix mode, several greedy chunks.
   const int64_t rows = 160, cols = 256;
   const std::vector<float> w = testing::StudentT(rows * cols, 9, 4.0, 0.02f);
-  for (const char* mode : {"rows", "matrix"}) {
+  for (const char* mode : {"rows", "matrix", "vector"}) {
     for (const char* bits : {"2", "7"}) {
-      const Params p{{"mode", mode}, {"bits", bits}, {"transform", "dct"}};
+      Params p{{"mode", mode}, {"bits", bits}, {"transform", "dct"}};
+      if (std::string(mode) == "vector") p = Params{{"step_choice", "vector"}, {"bits", bits}};
       Encoding one, many;
       tbb::task_arena(1).execute([&] { one = MustEncode(w, rows, cols, p); });
       tbb::task_arena(4).execute([&] { many = MustEncode(w, rows, cols, p); });
@@ -427,8 +489,8 @@ TEST(KashinTest, NonConvergedPolicy) {
   EXPECT_EQ(q.Find("fallback_rows"), nullptr);
   EXPECT_EQ(q.stats.at("vectors_not_converged"), rows);
   EXPECT_EQ(q.stats.at("rows_unquantized"), 0);
-  // 4-bit codes, f16 scales, the 16-entry codebook and 11 parameters; no fallback sections.
-  EXPECT_NEAR(q.BitsPerWeight(), (rows * 32 * 8 + rows * 16 + 16 * 64 + 11 * 32) / double(rows * cols), 1e-12);
+  // 4-bit codes, f16 scales, the 16-entry codebook and 12 parameters; no fallback sections.
+  EXPECT_NEAR(q.BitsPerWeight(), (rows * 32 * 8 + rows * 16 + 16 * 64 + 12 * 32) / double(rows * cols), 1e-12);
   EXPECT_GT(testing::SqnrDb(w, *DecodeRows(q)), 3.0);
   // Only some rows fail: a zero row converges at once, a max_iterations of 1 fails the rest.
   std::fill(w.begin(), w.begin() + cols, 0.0f);
@@ -461,6 +523,7 @@ TEST(KashinTest, RejectsBadParameters) {
   EXPECT_THAT(EncodeRows(b, "kashin", {{"mode", "matrix"}, {"block_length", "16"}}),
               StatusIs(StatusCode::kInvalidArgument, "applies to mode=rows only"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"kmeans_restarts", "0"}}), StatusIs(StatusCode::kInvalidArgument, "kmeans_restarts"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"step_choice", "row"}}), StatusIs(StatusCode::kInvalidArgument, "not one of slice, vector"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"bitz", "4"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz' for method kashin"));
   EXPECT_THAT(KashinMethod().Resolve({{"transform", "qr"}}, 5000), StatusIs(StatusCode::kInvalidArgument, "set block_length <= 4096"));
   EXPECT_TRUE(KashinMethod().Resolve({{"transform", "qr"}, {"block_length", "1024"}}, 5000).ok());
@@ -510,10 +573,12 @@ TEST(KashinTest, RealWeights) {
     double min_sqnr[3];  // at 2, 3, 4 bits
   };
   const Case cases[] = {
-      {"stories260K/stories260K.bin", "rows", {5.0, 8.3, 11.1}},                // observed 5.52 8.85 11.68
-      {"stories260K/stories260K.bin", "matrix", {7.9, 11.9, 15.9}},             // observed 8.43 12.52 16.50
-      {"en10_babyllama_tok105/model5000.bin", "rows", {5.0, 8.4, 11.4}},        // observed 5.49 8.97 11.94
-      {"en10_babyllama_tok105/model5000.bin", "matrix", {8.2, 12.4, 16.4}},     // observed 8.76 13.00 17.04
+      {"stories260K/stories260K.bin", "rows", {8.6, 12.7, 16.6}},           // observed 9.10 13.25 17.20
+      {"stories260K/stories260K.bin", "rows_vector", {5.0, 8.3, 11.1}},     // observed 5.52 8.85 11.68
+      {"stories260K/stories260K.bin", "matrix", {7.9, 11.9, 15.9}},         // observed 8.43 12.52 16.50
+      {"en10_babyllama_tok105/model5000.bin", "rows", {8.6, 12.8, 16.7}},        // observed 9.16 13.39 17.34
+      {"en10_babyllama_tok105/model5000.bin", "rows_vector", {5.0, 8.4, 11.4}},  // observed 5.49 8.97 11.94
+      {"en10_babyllama_tok105/model5000.bin", "matrix", {8.2, 12.4, 16.4}},      // observed 8.76 13.00 17.04
   };
   for (const Case& c : cases) {
     const auto mats = testing::ReadLlama2cMatrices(c.file);
@@ -521,7 +586,9 @@ TEST(KashinTest, RealWeights) {
     for (int bits = 2; bits <= 4; ++bits) {
       double signal = 0, error = 0;
       for (const auto& m : mats) {
-        Encoding e = MustEncode(m.data, m.rows, m.cols, {{"bits", std::to_string(bits)}, {"mode", c.mode}});
+        Params p{{"bits", std::to_string(bits)}, {"mode", c.mode}};
+        if (std::string(c.mode) == "rows_vector") p = Params{{"bits", std::to_string(bits)}, {"step_choice", "vector"}};
+        Encoding e = MustEncode(m.data, m.rows, m.cols, p);
         const std::vector<float> back = *DecodeRows(e);
         for (size_t i = 0; i < back.size(); ++i) {
           signal += static_cast<double>(m.data[i]) * m.data[i];
