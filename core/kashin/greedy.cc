@@ -272,7 +272,8 @@ std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, cons
   };
   for_each([&](VectorState& s, float*) { s.Init(o.tolerance); });
   for (int64_t step = 0; step < o.max_iterations; ++step) {
-    // One choice for all vectors still running: the step that removes more energy in total.
+    // One choice for all vectors still running: the step that removes more energy in total
+    // (for the first shared_steps steps; then each vector's own).
     double by_u = 0, by_v = 0;
     bool any = false;
     for (const VectorState& s : state) {
@@ -283,8 +284,9 @@ std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, cons
     }
     if (!any) break;
     const bool u_step = by_u > by_v;
+    const bool shared = step < o.shared_steps;
     for_each([&](VectorState& s, float* t) {
-      if (!s.converged()) s.Step(u_step, t);
+      if (!s.converged()) s.Step(shared ? u_step : s.PrefersU(), t);
     });
   }
   std::vector<GreedyResult> out(static_cast<size_t>(count));

@@ -133,8 +133,8 @@ class Kashin final : public Method {
         {kKMeansRestarts, "int", "4", "1..64",
          "k-means++ initialisations (each followed by Lloyd) per slice; the lowest distortion wins"},
         {kStepChoice, "enum", "slice", "slice|vector",
-         "rows mode: one u-or-v pick per step for all vectors of the slice (the larger total energy removed; "
-         "aligns their factor lattices), or each vector its own pick (the per-vector greedy of the theory)"},
+         "rows mode: the first bits+2 u-or-v picks made once for all vectors of the slice (the larger total "
+         "energy removed; aligns their factor lattices), or every pick by each vector (the per-vector greedy)"},
     };
   }
 

@@ -27,15 +27,36 @@
 // Modes:
 //   rows    Each row, or each block of block_length weights of a row (the last block of a row
 //           is shorter when block_length does not divide cols), is one vector with its own
-//           scale s; Q is the transform of that length. This is the vector algorithm the
-//           convergence theorem covers. Rows are independent, so the client may cut a tensor
-//           into row chunks; each chunk (slice) has its own codebook.
+//           scale s; Q is the transform of that length. Rows never mix, so the client may cut
+//           a tensor into row chunks; each chunk (slice) has its own codebook. Who picks the u
+//           or v step (step_choice):
+//             vector  each vector by the rule above: the per-vector greedy algorithm that the
+//                     convergence theorem covers, rows fully independent.
+//             slice   (default) for the first bits + 2 steps every vector of the slice still
+//                     above its tolerance takes the same kind of step, the one removing more
+//                     energy summed over them; each keeps its own coefficient, so each step is
+//                     still an exact projection of that vector; later steps are each vector's
+//                     own greedy choice (DecomposeSlice). The paper's matrix algorithm makes one
+//                     choice for the whole tensor too.
+//           Why slice: a point (u_i, v_i) is a sum of +-c_k over the steps k, a lattice whose
+//           axes are set by which steps were u and which v. When rows disagree about the order
+//           (Gaussian-like rows: |r|_1 and |Q r|_1 are nearly equal, so the first step is a coin
+//           toss), their lattices are transposed copies and one codebook fits them badly: on
+//           the real models 11.7 dB at 4 bits with `vector`, 17.2 dB with `slice`
+//           (bench/results/kashin.md).
 //   matrix  The paper's experiments: the whole tensor is one vector under the two-sided
 //           transform X -> Q1 X Q2^T (MatrixTransform), one scale, one codebook. No convergence
-//           guarantee (the follow-up paper reports layers that fail). AllowsRowChunks is false.
+//           guarantee (the follow-up paper reports layers that fail, and so do we on
+//           heavy-tailed matrices). AllowsRowChunks is false.
 //
 // Scales are the RMS (not the L2 norm) so that the factors of blocks of different lengths, and
-// of different rows, have the same O(1) magnitude and one codebook serves them all.
+// of different rows, have the same O(1) magnitude and one codebook serves them all (one scale
+// for the whole slice instead loses 1-5 dB, bench/results/kashin.md).
+//
+// Parameters (defaults): bits 4, transform hadamard, mode rows, block_length 0, tolerance 1e-3
+// (the residual left is 60 dB below the signal, far below any b <= 8 quantization noise; the
+// paper's 1e-6 costs 3-10 times the steps for no measurable gain), max_iterations 100, seed 0,
+// non_converged keep, scale_dtype f16, fallback_dtype f16, kmeans_restarts 4, step_choice slice.
 //
 // A vector that has not reached the tolerance after max_iterations is "not converged". With
 // non_converged=keep its rows (rows mode: every row with such a block; matrix mode: the whole
@@ -110,6 +131,8 @@ namespace kashin_internal {
 struct GreedyOptions {
   double tolerance = 1e-3;
   int64_t max_iterations = 100;
+  // DecomposeSlice only: steps chosen for the whole slice; later steps are each vector's own.
+  int64_t shared_steps = int64_t{1} << 62;
 };
 
 struct GreedyResult {
@@ -137,12 +160,17 @@ struct VectorTask {
   float* v;
 };
 
-// step_choice=slice: all vectors of a slice step in lockstep, and at each step every vector
-// still above its tolerance takes the same kind of step, the one that removes more energy summed
-// over them (sum of |r|_1^2 / nnz(r) against sum of |Q r|_1^2 / nnz(Q r)); each vector keeps its
-// own coefficient, so every step is still an exact projection of that vector's residual. The
-// factors of all rows then sit on lattices built in the same order, which one codebook fits far
-// better (see bench/results/kashin.md). With a single vector this is Decompose.
+// step_choice=slice: all vectors of a slice step in lockstep, and for the first shared_steps
+// steps every vector still above its tolerance takes the same kind of step, the one that removes
+// more energy summed over them (sum of |r|_1^2 / nnz(r) against sum of |Q r|_1^2 / nnz(Q r));
+// each vector keeps its own coefficient, so every step is still an exact projection of that
+// vector's residual. After shared_steps each vector makes its own greedy choice again. The
+// factors of all rows then sit on lattices whose coarse levels were built in the same order,
+// which one codebook fits far better (see bench/results/kashin.md). The method shares the first
+// bits + 2 steps: a 2^bits-entry codebook resolves about one lattice level per bit, finer levels
+// only spread the points inside a cluster, and handing them back to the per-vector greedy keeps
+// its convergence (sharing every step left some heavy-tailed rows short of the tolerance after
+// 100 steps). With a single vector this is Decompose.
 // Reference (double, plain) and fast path (vectors in parallel, the choice summed in order).
 std::vector<GreedyResult> DecomposeSliceRef(std::span<const VectorTask> tasks, const GreedyOptions& o);
 std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, const GreedyOptions& o);

@@ -166,7 +166,7 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   if (last != len) {
     QUANTD_ASSIGN_OR_RETURN(q_last, GetTransform(o.transform, last, o.seed));
   }
-  const GreedyOptions g{o.tolerance, o.max_iterations};
+  const GreedyOptions g{o.tolerance, o.max_iterations, o.bits + 2};
   const size_t ssize = DTypeSize(o.scale_dtype);
   Section scales = Section::Zeros("scales", o.scale_dtype, {rows, nb});
   std::vector<float> u(static_cast<size_t>(rows * cols), 0.0f), v(u.size(), 0.0f), xn(u.size(), 0.0f);

@@ -133,8 +133,9 @@ std::vector<GreedyResult> DecomposeSliceRef(std::span<const VectorTask> tasks, c
     vec.push_back(std::move(w));
   }
   for (int64_t step = 0; step < o.max_iterations; ++step) {
-    // Every vector still above its tolerance takes the same kind of step: the one whose
-    // projections remove more energy in total (l1^2 / nnz per vector).
+    // For the first shared_steps steps every vector still above its tolerance takes the same
+    // kind of step: the one whose projections remove more energy in total (l1^2 / nnz per
+    // vector); after that each vector takes the one that removes more of its own.
     struct Candidate {
       Vector* w;
       std::vector<double> y;
@@ -161,7 +162,10 @@ std::vector<GreedyResult> DecomposeSliceRef(std::span<const VectorTask> tasks, c
     for (Candidate& c : active) {
       Vector& w = *c.w;
       const size_t n = w.r.size();
-      if (by_u > by_v || c.nnzy == 0) {
+      const double own_u = c.l1r * c.l1r / static_cast<double>(c.nnzr);
+      const double own_v = c.nnzy > 0 ? c.l1y * c.l1y / static_cast<double>(c.nnzy) : 0.0;
+      const bool u_step = step < o.shared_steps ? by_u > by_v : own_u > own_v;
+      if (u_step || c.nnzy == 0) {
         // Projection onto sign(r): coefficient |r|_1 / nnz(r).
         const double coef = c.l1r / static_cast<double>(c.nnzr);
         for (size_t i = 0; i < n; ++i) {

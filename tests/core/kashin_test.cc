@@ -171,7 +171,7 @@ TEST(KashinGreedyTest, SliceOfOneIsTheVectorAlgorithm) {
 
 // Vectors of a slice step together: after one step either every vector has a u part and no v
 // part, or the reverse, although alone some would have chosen differently; each still reaches
-// the tolerance, and the fast path follows the reference.
+// the tolerance (shared first steps, then its own), and the fast path follows the reference.
 TEST(KashinGreedyTest, SliceVectorsTakeTheSameStep) {
   const int64_t n = 64, count = 40;
   auto q = *kashin_internal::GetTransform(TransformKind::kHadamard, n, 4);
@@ -198,8 +198,9 @@ TEST(KashinGreedyTest, SliceVectorsTakeTheSameStep) {
     with_u += has_u;
   }
   EXPECT_TRUE(with_u == 0 || with_u == count) << with_u;
-  const auto fast = kashin_internal::DecomposeSlice(tasks, GreedyOptions{1e-3, 100});
-  const auto ref = kashin_internal::DecomposeSliceRef(ref_tasks, GreedyOptions{1e-3, 100});
+  // As the method runs it at 4 bits: 6 shared steps, then each vector's own choice.
+  const auto fast = kashin_internal::DecomposeSlice(tasks, GreedyOptions{1e-3, 100, 6});
+  const auto ref = kashin_internal::DecomposeSliceRef(ref_tasks, GreedyOptions{1e-3, 100, 6});
   for (int64_t i = 0; i < count; ++i) {
     EXPECT_TRUE(fast[i].converged && ref[i].converged);
     EXPECT_LE(fast[i].residual, 1.05e-3);
@@ -573,10 +574,10 @@ TEST(KashinTest, RealWeights) {
     double min_sqnr[3];  // at 2, 3, 4 bits
   };
   const Case cases[] = {
-      {"stories260K/stories260K.bin", "rows", {8.6, 12.7, 16.6}},           // observed 9.10 13.25 17.20
+      {"stories260K/stories260K.bin", "rows", {8.6, 12.7, 16.5}},           // observed 9.14 13.33 17.11
       {"stories260K/stories260K.bin", "rows_vector", {5.0, 8.3, 11.1}},     // observed 5.52 8.85 11.68
       {"stories260K/stories260K.bin", "matrix", {7.9, 11.9, 15.9}},         // observed 8.43 12.52 16.50
-      {"en10_babyllama_tok105/model5000.bin", "rows", {8.6, 12.8, 16.7}},        // observed 9.16 13.39 17.34
+      {"en10_babyllama_tok105/model5000.bin", "rows", {8.6, 12.6, 16.7}},        // observed 9.16 13.19 17.34
       {"en10_babyllama_tok105/model5000.bin", "rows_vector", {5.0, 8.4, 11.4}},  // observed 5.49 8.97 11.94
       {"en10_babyllama_tok105/model5000.bin", "matrix", {8.2, 12.4, 16.4}},      // observed 8.76 13.00 17.04
   };
