@@ -4,15 +4,16 @@
 #include <cmath>
 #include <numbers>
 
+#include "kashin/kernel_util.h"
+
 namespace quantd::kashin_internal {
 namespace {
 
-// Per-thread work space, grown on demand and reused, so transforms allocate nothing per call.
+struct DctScratchTag {};
+
 template <typename T>
 T* Scratch(size_t count) {
-  thread_local std::vector<T> buf;
-  if (buf.size() < count) buf.resize(count);
-  return buf.data();
+  return ThreadScratch<T, DctScratchTag>(count);
 }
 
 }  // namespace

@@ -5,13 +5,7 @@
 #include <cstring>
 #include <numbers>
 
-// The output streams of a butterfly are disjoint parts of one buffer, which the compiler
-// cannot prove; without this it gives up vectorising the radix-4 loop.
-#if defined(__GNUC__) && !defined(__clang__)
-#define QUANTD_IVDEP _Pragma("GCC ivdep")
-#else
-#define QUANTD_IVDEP
-#endif
+#include "kashin/kernel_util.h"
 
 namespace quantd::kashin_internal {
 namespace {
@@ -85,6 +79,7 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
       T* __restrict o2i = di + (j + 2 * l) * mp;
       T* __restrict o3r = dr + (j + 3 * l) * mp;
       T* __restrict o3i = di + (j + 3 * l) * mp;
+      // The eight output streams are disjoint parts of one buffer.
       QUANTD_IVDEP
       for (int64_t k = 0; k < mp; ++k) {
         const T a0r = x0r[k], a0i = x0i[k], a1r = x1r[k], a1i = x1i[k];

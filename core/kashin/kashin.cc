@@ -71,7 +71,7 @@ StatusOr<KashinOptions> KashinOptions::FromParams(const Params& p) {
     return InvalidArgumentError("parameter 'tolerance' = " + FormatDouble(o.tolerance) +
                                 " must lie strictly between 0 and 1 (a relative residual)");
   }
-  QUANTD_ASSIGN_OR_RETURN(o.max_iterations, p.GetInt(kMaxIterations, 100, 1, kMaxIterationsLimit));
+  QUANTD_ASSIGN_OR_RETURN(o.max_iterations, p.GetInt(kMaxIterations, 200, 1, kMaxIterationsLimit));
   QUANTD_ASSIGN_OR_RETURN(int64_t seed, p.GetInt(kSeed, 0, 0, std::numeric_limits<int64_t>::max()));
   o.seed = static_cast<uint64_t>(seed);
   QUANTD_ASSIGN_OR_RETURN(int nc, Choice(p, kNonConverged, {"keep", "quantize"}));
@@ -123,7 +123,7 @@ class Kashin final : public Method {
         {kBlockLength, "int", "0", "0..2^30",
          "rows mode: weights per vector, 0 = the whole row; the last block of a row may be shorter"},
         {kTolerance, "double", "0.001", "(0, 1)", "stop when |residual| <= tolerance * |x|"},
-        {kMaxIterations, "int", "100", "1..1000000", "greedy steps at most per vector"},
+        {kMaxIterations, "int", "200", "1..1000000", "greedy steps at most per vector (the authors' OPT script: 200)"},
         {kSeed, "int", "0", ">= 0", "seed of the transform's signs or Gaussian matrix and of k-means"},
         {kNonConverged, "enum", "keep", "keep|quantize",
          "rows (matrix mode: the tensor) whose decomposition misses the tolerance: store unquantized, or "

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kashin/dct.h"
+#include "kashin/kernel_util.h"
 #include "kashin/orthogonal.h"
 #include "quantd/core/hadamard.h"
 #include "quantd/core/parallel.h"
@@ -17,12 +18,7 @@
 namespace quantd::kashin_internal {
 namespace {
 
-template <typename T>
-T* ThreadScratch(size_t count) {
-  thread_local std::vector<T> buf;
-  if (buf.size() < count) buf.resize(count);
-  return buf.data();
-}
+struct DenseScratchTag {};
 
 class HadamardTransform final : public Transform {
  public:
@@ -101,7 +97,7 @@ class DenseTransform final : public Transform {
   // y = Q x = sum_j x_j Q[:, j]: contiguous column updates.
   template <typename T>
   void ApplyForward(const T* q, T* x) const {
-    T* y = ThreadScratch<T>(static_cast<size_t>(n_));
+    T* y = ThreadScratch<T, DenseScratchTag>(static_cast<size_t>(n_));
     std::fill(y, y + n_, T(0));
     for (int64_t j = 0; j < n_; ++j) {
       const T xj = x[j];
@@ -113,7 +109,7 @@ class DenseTransform final : public Transform {
   // y_j = Q[:, j] . x.
   template <typename T>
   void ApplyInverse(const T* q, T* x) const {
-    T* y = ThreadScratch<T>(static_cast<size_t>(n_));
+    T* y = ThreadScratch<T, DenseScratchTag>(static_cast<size_t>(n_));
     for (int64_t j = 0; j < n_; ++j) y[j] = Dot8(q + j * n_, x, n_);
     std::copy(y, y + n_, x);
   }
