@@ -1,6 +1,7 @@
 // Kashin throughput on a 4096 x 4096 F32 heavy-tailed matrix (bench/synthetic.h): encode in rows
-// mode (Hadamard, DCT) and matrix mode, decode, and the kernels on their own (transforms of one
-// 4096-long row, k-means of 1M factor pairs). The DCT is compared with FFTW's REDFT10 when the
+// mode (Hadamard, DCT; in quantctl's default chunks of 256 rows, each its own slice) and matrix
+// mode (the whole matrix), decode, and the kernels on their own (transforms of one row, k-means
+// of 1M factor pairs). The DCT is compared with FFTW's REDFT10 when the
 // build finds libfftw3f (benchmark only: the core does not depend on FFTW).
 //   build/bin/kashin_bench --benchmark_counters_tabular=true
 // The thread argument is the TBB arena size. "weights/s" counts input weights per second of
@@ -33,33 +34,51 @@ const std::vector<float>& Matrix() {
   return w;
 }
 
-RowBlock Block() {
-  static const std::vector<int64_t> shape = {kRows, kCols};
-  return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
+const std::vector<int64_t> kShape = {kRows, kCols};
+
+// Rows r0 .. r0 + n of the matrix: one chunk as quantctl cuts it.
+RowBlock Chunk(int64_t r0, int64_t n) {
+  return RowBlock{.tensor_name = "bench", .shape = kShape, .row_begin = r0, .rows = n, .cols = kCols,
+                  .data = std::span<const float>(Matrix()).subspan(static_cast<size_t>(r0 * kCols),
+                                                                   static_cast<size_t>(n * kCols))};
 }
+
+// quantctl's default chunk: 4 MiB of F32, 256 rows of 4096.
+constexpr int64_t kChunkRows = 256;
 
 const char* TransformArg(int64_t i) { return i == 0 ? "hadamard" : i == 1 ? "dct" : "dct_signed"; }
 
-void Encode(benchmark::State& state, const Params& p) {
+// Encodes the matrix in chunks of chunk_rows rows, one after another (each chunk uses the
+// arena's threads), and reports the last chunk's bits per weight and greedy statistics.
+void Encode(benchmark::State& state, const Params& p, int64_t chunk_rows) {
   tbb::task_arena arena(static_cast<int>(state.range(2)));
-  Encoding last;
+  double steps = 0, vectors = 0, not_converged = 0, bits = 0;
   for (auto _ : state) {
+    steps = vectors = not_converged = bits = 0;
     arena.execute([&] {
-      auto e = EncodeRows(Block(), "kashin", p);
-      if (!e.ok()) state.SkipWithError(e.status().ToString().c_str());
-      else last = std::move(*e);
+      for (int64_t r0 = 0; r0 < kRows; r0 += chunk_rows) {
+        auto e = EncodeRows(Chunk(r0, chunk_rows), "kashin", p);
+        if (!e.ok()) {
+          state.SkipWithError(e.status().ToString().c_str());
+          return;
+        }
+        steps += e->stats["iterations_sum"];
+        vectors += e->stats["vectors"];
+        not_converged += e->stats["vectors_not_converged"];
+        bits += 8.0 * static_cast<double>(e->SectionBytes());
+      }
     });
   }
   state.counters["weights/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols),
                                                    benchmark::Counter::kIsRate);
-  state.counters["bpw"] = last.BitsPerWeight();
-  state.counters["greedy_steps"] = last.stats["iterations_sum"] / last.stats["vectors"];
-  state.counters["not_converged"] = last.stats["vectors_not_converged"];
+  state.counters["bpw"] = bits / static_cast<double>(kRows * kCols);
+  state.counters["greedy_steps"] = steps / vectors;
+  state.counters["not_converged"] = not_converged;
 }
 
 // Args: transform (0 hadamard, 1 dct, 2 dct_signed), bits, threads.
 void BM_KashinEncodeRows(benchmark::State& state) {
-  Encode(state, {{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}});
+  Encode(state, {{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}}, kChunkRows);
 }
 
 // The paper's matrix mode: one vector of 16.7M weights under Q1 X Q2^T. It does not reach the
@@ -70,15 +89,23 @@ void BM_KashinEncodeMatrix(benchmark::State& state) {
                  {"bits", std::to_string(state.range(1))},
                  {"mode", "matrix"},
                  {"max_iterations", "100"},
-                 {"non_converged", "quantize"}});
+                 {"non_converged", "quantize"}},
+         kRows);
 }
 
 void BM_KashinDecodeRows(benchmark::State& state) {
   tbb::task_arena arena(static_cast<int>(state.range(2)));
-  auto enc = EncodeRows(Block(), "kashin", {{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}});
+  const Params p{{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}};
+  std::vector<Encoding> chunks;
+  for (int64_t r0 = 0; r0 < kRows; r0 += kChunkRows) chunks.push_back(*EncodeRows(Chunk(r0, kChunkRows), "kashin", p));
   std::vector<float> out(kRows * kCols);
   for (auto _ : state) {
-    arena.execute([&] { benchmark::DoNotOptimize(DecodeRows(*enc, out)); });
+    arena.execute([&] {
+      for (size_t i = 0; i < chunks.size(); ++i) {
+        benchmark::DoNotOptimize(DecodeRows(
+            chunks[i], std::span<float>(out).subspan(i * kChunkRows * kCols, static_cast<size_t>(kChunkRows * kCols))));
+      }
+    });
   }
   state.counters["weights/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRows * kCols),
                                                    benchmark::Counter::kIsRate);
@@ -179,7 +206,7 @@ BENCHMARK(BM_KMeans)->Arg(2)->Arg(4)->Arg(8)->ArgName("bits")->Unit(benchmark::k
 }  // namespace quantd::bench
 
 int main(int argc, char** argv) {
-  quantd::bench::Block();  // build the matrix outside the timed loops
+  quantd::bench::Matrix();  // build the matrix outside the timed loops
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

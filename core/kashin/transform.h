@@ -13,8 +13,8 @@
 //   qr          a dense Haar orthogonal matrix from the QR of a seeded Gaussian (orthogonal.h),
 //               the paper's default. O(n^2) per vector, n <= kMaxDenseSize.
 //
-// Transforms are immutable and thread-safe. GetTransform caches them process-wide (a dense
-// 4096 x 4096 matrix takes a minute to build), keyed by (kind, n, seed).
+// Transforms (all but MatrixTransform) are immutable and thread-safe. GetTransform caches them
+// process-wide (a dense 4096 x 4096 matrix takes a minute to build), keyed by (kind, n, seed).
 //
 // MatrixTransform is the paper's two-sided form for `matrix` mode: on an m x n row-major
 // matrix X it computes Q1 X Q2^T (Q2 on every row, then Q1 on every column), which is the
@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <type_traits>
 
 #include "quantd/core/status.h"
 
@@ -57,7 +58,9 @@ class Transform {
 StatusOr<std::shared_ptr<const Transform>> GetTransform(TransformKind kind, int64_t n, uint64_t seed);
 
 // Q1 (x) Q2 on m x n row-major matrices. Rows and columns are transformed in parallel with
-// quantd::ParallelFor; results do not depend on the number of threads.
+// quantd::ParallelFor; results do not depend on the number of threads. Unlike the others it owns
+// a transpose buffer, so one object must not be used by two threads at once (each encoding or
+// decoding builds its own).
 class MatrixTransform final : public Transform {
  public:
   // REQUIRES: q1->size() == m, q2->size() == n.
@@ -71,9 +74,19 @@ class MatrixTransform final : public Transform {
  private:
   template <typename T>
   void Apply(T* x, bool forward) const;
+  template <typename T>
+  std::unique_ptr<T[]>& Buffer() const {
+    if constexpr (std::is_same_v<T, float>) {
+      return buffer_f_;
+    } else {
+      return buffer_d_;
+    }
+  }
 
   std::shared_ptr<const Transform> q1_, q2_;
   int64_t m_, n_;
+  mutable std::unique_ptr<float[]> buffer_f_;
+  mutable std::unique_ptr<double[]> buffer_d_;
 };
 
 }  // namespace quantd::kashin_internal
