@@ -38,7 +38,11 @@ const std::vector<int64_t> kShape = {kRows, kCols};
 
 // Rows r0 .. r0 + n of the matrix: one chunk as quantctl cuts it.
 RowBlock Chunk(int64_t r0, int64_t n) {
-  return RowBlock{.tensor_name = "bench", .shape = kShape, .row_begin = r0, .rows = n, .cols = kCols,
+  return RowBlock{.tensor_name = "bench",
+                  .shape = kShape,
+                  .row_begin = r0,
+                  .rows = n,
+                  .cols = kCols,
                   .data = std::span<const float>(Matrix()).subspan(static_cast<size_t>(r0 * kCols),
                                                                    static_cast<size_t>(n * kCols))};
 }
@@ -78,18 +82,20 @@ void Encode(benchmark::State& state, const Params& p, int64_t chunk_rows) {
 
 // Args: transform (0 hadamard, 1 dct, 2 dct_signed), bits, threads.
 void BM_KashinEncodeRows(benchmark::State& state) {
-  Encode(state, {{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}}, kChunkRows);
+  Encode(state, {{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}},
+         kChunkRows);
 }
 
 // The paper's matrix mode: one vector of 16.7M weights under Q1 X Q2^T. It does not reach the
 // default tolerance in 100 steps on this matrix (it needs several hundred); capped at 100 and
 // quantized anyway, so the time is that of 100 steps plus the clustering.
 void BM_KashinEncodeMatrix(benchmark::State& state) {
-  Encode(state, {{"transform", TransformArg(state.range(0))},
-                 {"bits", std::to_string(state.range(1))},
-                 {"mode", "matrix"},
-                 {"max_iterations", "100"},
-                 {"non_converged", "quantize"}},
+  Encode(state,
+         {{"transform", TransformArg(state.range(0))},
+          {"bits", std::to_string(state.range(1))},
+          {"mode", "matrix"},
+          {"max_iterations", "100"},
+          {"non_converged", "quantize"}},
          kRows);
 }
 
@@ -97,13 +103,15 @@ void BM_KashinDecodeRows(benchmark::State& state) {
   tbb::task_arena arena(static_cast<int>(state.range(2)));
   const Params p{{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}};
   std::vector<Encoding> chunks;
-  for (int64_t r0 = 0; r0 < kRows; r0 += kChunkRows) chunks.push_back(*EncodeRows(Chunk(r0, kChunkRows), "kashin", p));
+  for (int64_t r0 = 0; r0 < kRows; r0 += kChunkRows)
+    chunks.push_back(*EncodeRows(Chunk(r0, kChunkRows), "kashin", p));
   std::vector<float> out(kRows * kCols);
   for (auto _ : state) {
     arena.execute([&] {
       for (size_t i = 0; i < chunks.size(); ++i) {
         benchmark::DoNotOptimize(DecodeRows(
-            chunks[i], std::span<float>(out).subspan(i * kChunkRows * kCols, static_cast<size_t>(kChunkRows * kCols))));
+            chunks[i],
+            std::span<float>(out).subspan(i * kChunkRows * kCols, static_cast<size_t>(kChunkRows * kCols))));
       }
     });
   }
@@ -163,7 +171,8 @@ void BM_KMeans(benchmark::State& state) {
       for (int64_t i = 0; i < kCols; ++i) ss += double(Matrix()[r * kCols + i]) * Matrix()[r * kCols + i];
       const float s = static_cast<float>(std::sqrt(ss / kCols));
       for (int64_t i = 0; i < kCols; ++i) x[i] = Matrix()[r * kCols + i] / s;
-      kashin_internal::Decompose(*q, x.data(), {1e-3, 100}, u.data() + r * kCols, v.data() + r * kCols, work.data());
+      kashin_internal::Decompose(*q, x.data(), {1e-3, 100}, u.data() + r * kCols, v.data() + r * kCols,
+                                 work.data());
     }
   }
   KashinOptions o;
@@ -172,7 +181,10 @@ void BM_KMeans(benchmark::State& state) {
   std::vector<uint8_t> labels(u.size());
   tbb::task_arena arena(1);
   for (auto _ : state) {
-    arena.execute([&] { benchmark::DoNotOptimize(kashin_internal::KMeans2D(u.data(), v.data(), kRowsK * kCols, ko, labels.data())); });
+    arena.execute([&] {
+      benchmark::DoNotOptimize(
+          kashin_internal::KMeans2D(u.data(), v.data(), kRowsK * kCols, ko, labels.data()));
+    });
   }
   state.counters["points/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRowsK * kCols),
                                                   benchmark::Counter::kIsRate);

@@ -88,19 +88,25 @@ struct Result {
 
 // Encodes w in slices of chunk_rows rows, as quantctl does (its default 4 MiB chunks are 256
 // rows of 4096 F32 weights), and sums the errors and storage; parameters count once per tensor.
-Result Run(const std::string& method, const Params& p, const std::vector<float>& w, int64_t rows, int64_t cols,
-           int64_t chunk_rows) {
+Result Run(const std::string& method, const Params& p, const std::vector<float>& w, int64_t rows,
+           int64_t cols, int64_t chunk_rows) {
   const std::vector<int64_t> shape = {rows, cols};
   Result r;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
     const int64_t n = std::min(chunk_rows, rows - r0);
-    RowBlock b{.tensor_name = "t", .shape = shape, .row_begin = r0, .rows = n, .cols = cols,
-               .data = std::span<const float>(w).subspan(static_cast<size_t>(r0 * cols), static_cast<size_t>(n * cols))};
+    RowBlock b{.tensor_name = "t",
+               .shape = shape,
+               .row_begin = r0,
+               .rows = n,
+               .cols = cols,
+               .data = std::span<const float>(w).subspan(static_cast<size_t>(r0 * cols),
+                                                         static_cast<size_t>(n * cols))};
     const auto t0 = std::chrono::steady_clock::now();
     auto m = EncodeAndMeasure(b, method, p);
     r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!m.ok()) {
-      std::fprintf(stderr, "%s %s: %s\n", method.c_str(), p.ToString().c_str(), m.status().ToString().c_str());
+      std::fprintf(stderr, "%s %s: %s\n", method.c_str(), p.ToString().c_str(),
+                   m.status().ToString().c_str());
       std::exit(1);
     }
     r.error.Add(m->error);
@@ -134,12 +140,14 @@ void RealModel(const std::string& data, const char* label, const char* file) {
       {"Kashin matrix", "kashin", {{"mode", "matrix"}}},
   };
   std::printf("### %s (`%s`), %zu matrices\n\n", label, file, mats.size());
-  std::printf("SQNR in dB per matrix: RTN / Kashin rows (slice) / Kashin rows (vector) / Kashin matrix; "
-              "default parameters otherwise.\n\n");
+  std::printf(
+      "SQNR in dB per matrix: RTN / Kashin rows (slice) / Kashin rows (vector) / Kashin matrix; "
+      "default parameters otherwise.\n\n");
   std::printf("| tensor | shape | 2 bits | 3 bits | 4 bits |\n|---|---|---|---|---|\n");
   Result total[3][kSettings];
   for (const Matrix& m : mats) {
-    std::printf("| %s | %lldx%lld |", m.name.c_str(), static_cast<long long>(m.rows), static_cast<long long>(m.cols));
+    std::printf("| %s | %lldx%lld |", m.name.c_str(), static_cast<long long>(m.rows),
+                static_cast<long long>(m.cols));
     for (int bits = 2; bits <= 4; ++bits) {
       for (int s = 0; s < kSettings; ++s) {
         Params p = settings[s].params;
@@ -153,16 +161,19 @@ void RealModel(const std::string& data, const char* label, const char* file) {
     std::printf("\n");
   }
   std::printf("\nWhole model (all matrices together):\n\n");
-  std::printf("| bits | setting | bits/weight | SQNR dB | rel. error | greedy steps/vector | vectors not converged |\n");
+  std::printf(
+      "| bits | setting | bits/weight | SQNR dB | rel. error | greedy steps/vector | vectors not converged "
+      "|\n");
   std::printf("|---|---|---|---|---|---|---|\n");
   for (int bits = 2; bits <= 4; ++bits) {
     for (int s = 0; s < kSettings; ++s) {
       const Result& r = total[bits - 2][s];
       if (s == 0) {
-        std::printf("| %d | %s | %.3f | %.2f | %.4f | | |\n", bits, settings[s].label, r.Bpw(), r.Sqnr(), r.RelErr());
+        std::printf("| %d | %s | %.3f | %.2f | %.4f | | |\n", bits, settings[s].label, r.Bpw(), r.Sqnr(),
+                    r.RelErr());
       } else {
-        std::printf("| %d | %s | %.3f | %.2f | %.4f | %.1f | %.0f of %.0f |\n", bits, settings[s].label, r.Bpw(), r.Sqnr(),
-                    r.RelErr(), r.steps / r.vectors, r.not_converged, r.vectors);
+        std::printf("| %d | %s | %.3f | %.2f | %.4f | %.1f | %.0f of %.0f |\n", bits, settings[s].label,
+                    r.Bpw(), r.Sqnr(), r.RelErr(), r.steps / r.vectors, r.not_converged, r.vectors);
       }
     }
   }
@@ -171,17 +182,21 @@ void RealModel(const std::string& data, const char* label, const char* file) {
 
 void Synthetic(const char* label, const std::vector<float>& w, int64_t rows, int64_t cols, bool with_matrix) {
   std::printf("### %s, %lld x %lld\n\n", label, static_cast<long long>(rows), static_cast<long long>(cols));
-  std::printf("Rows mode in slices of %lld rows (quantctl's default 4 MiB chunks), each with its own codebook; "
-              "matrix mode on the whole matrix. Encode time on the shared 2-core machine, all threads.\n\n",
-              static_cast<long long>(ChunkRows(cols)));
-  std::printf("| bits | setting | bits/weight | SQNR dB | rel. error | greedy steps/vector | not converged | rows kept | encode s |\n");
+  std::printf(
+      "Rows mode in slices of %lld rows (quantctl's default 4 MiB chunks), each with its own codebook; "
+      "matrix mode on the whole matrix. Encode time on the shared 2-core machine, all threads.\n\n",
+      static_cast<long long>(ChunkRows(cols)));
+  std::printf(
+      "| bits | setting | bits/weight | SQNR dB | rel. error | greedy steps/vector | not converged | rows "
+      "kept | encode s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   std::vector<Setting> settings = {
       {"RTN g128", "rtn", {}},
       {"Kashin rows hadamard", "kashin", {}},
       {"Kashin rows hadamard, step_choice=vector", "kashin", {{"step_choice", "vector"}}},
       {"Kashin rows hadamard, tolerance 1e-2", "kashin", {{"tolerance", "0.01"}}},
-      {"Kashin rows hadamard, tolerance 1e-6 (paper), max_iterations 1000", "kashin",
+      {"Kashin rows hadamard, tolerance 1e-6 (paper), max_iterations 1000",
+       "kashin",
        {{"tolerance", "1e-6"}, {"max_iterations", "1000"}}},
       {"Kashin rows dct", "kashin", {{"transform", "dct"}}},
       {"Kashin rows dct_signed", "kashin", {{"transform", "dct_signed"}}},
@@ -191,7 +206,8 @@ void Synthetic(const char* label, const std::vector<float>& w, int64_t rows, int
     // Not converged after 200 steps on the heavy-tailed matrix: with the default
     // non_converged=keep the whole tensor would be stored in f16 (16 + b bits per weight), so it is
     // shown quantized anyway.
-    settings.push_back({"Kashin matrix hadamard (non_converged=quantize)", "kashin",
+    settings.push_back({"Kashin matrix hadamard (non_converged=quantize)",
+                        "kashin",
                         {{"mode", "matrix"}, {"non_converged", "quantize"}}});
   }
   for (int bits = 2; bits <= 4; ++bits) {
@@ -201,10 +217,11 @@ void Synthetic(const char* label, const std::vector<float>& w, int64_t rows, int
       const bool matrix = s.params.GetString("mode", "rows") == "matrix";
       const Result r = Run(s.method, p, w, rows, cols, matrix ? rows : ChunkRows(cols));
       if (std::string(s.method) == "rtn") {
-        std::printf("| %d | %s | %.3f | %.2f | %.4f | | | | %.2f |\n", bits, s.label, r.Bpw(), r.Sqnr(), r.RelErr(), r.seconds);
+        std::printf("| %d | %s | %.3f | %.2f | %.4f | | | | %.2f |\n", bits, s.label, r.Bpw(), r.Sqnr(),
+                    r.RelErr(), r.seconds);
       } else {
-        std::printf("| %d | %s | %.3f | %.2f | %.4f | %.1f | %.0f | %.0f | %.2f |\n", bits, s.label, r.Bpw(), r.Sqnr(),
-                    r.RelErr(), r.steps / r.vectors, r.not_converged, r.unquantized, r.seconds);
+        std::printf("| %d | %s | %.3f | %.2f | %.4f | %.1f | %.0f | %.0f | %.2f |\n", bits, s.label, r.Bpw(),
+                    r.Sqnr(), r.RelErr(), r.steps / r.vectors, r.not_converged, r.unquantized, r.seconds);
       }
       std::fflush(stdout);
     }
@@ -261,9 +278,12 @@ int main(int argc, char** argv) {
   int64_t rows = 4096;
   bool matrix_synthetic = true;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
-    else if (!std::strcmp(argv[i], "--rows") && i + 1 < argc) rows = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--no-matrix-synthetic")) matrix_synthetic = false;
+    if (!std::strcmp(argv[i], "--data") && i + 1 < argc)
+      data = argv[++i];
+    else if (!std::strcmp(argv[i], "--rows") && i + 1 < argc)
+      rows = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--no-matrix-synthetic"))
+      matrix_synthetic = false;
     else {
       std::fprintf(stderr, "usage: kashin_quality [--data DIR] [--rows N] [--no-matrix-synthetic]\n");
       return 2;
@@ -273,13 +293,14 @@ int main(int argc, char** argv) {
   RealModel(data, "stories260K", "stories260K/stories260K.bin");
   RealModel(data, "en10", "en10_babyllama_tok105/model5000.bin");
   const int64_t cols = 4096;
-  Synthetic("Heavy-tailed synthetic (Student-t nu=4, 4 outlier columns x20)", HeavyTailedMatrix(rows, cols, 1), rows, cols,
-            matrix_synthetic);
+  Synthetic("Heavy-tailed synthetic (Student-t nu=4, 4 outlier columns x20)",
+            HeavyTailedMatrix(rows, cols, 1), rows, cols, matrix_synthetic);
   Synthetic("Gaussian synthetic", GaussianMatrix(rows, cols, 2), rows, cols, false);
 
   std::printf("### Scale: per-row RMS (the method) or one scale per slice\n\n");
-  std::printf("Rows mode, Hadamard, step_choice=slice, same k-means, all rows one slice; SQNR in dB.\n\n"
-              "| data | bits | per-row RMS | slice RMS |\n|---|---|---|---|\n");
+  std::printf(
+      "Rows mode, Hadamard, step_choice=slice, same k-means, all rows one slice; SQNR in dB.\n\n"
+      "| data | bits | per-row RMS | slice RMS |\n|---|---|---|---|\n");
   const auto stories = ReadLlama2c(data + "/stories260K/stories260K.bin");
   const auto heavy = HeavyTailedMatrix(1024, cols, 3);
   for (int bits = 2; bits <= 4; ++bits) {
@@ -287,11 +308,13 @@ int main(int argc, char** argv) {
     for (const char* name : {"layers.0.w1", "layers.2.wo"}) {
       for (const auto& m : stories) {
         if (m.name != name) continue;
-        std::printf("| stories260K %s | %d | %.2f | %.2f |\n", name, bits, NormalisationSqnr(m.data, m.rows, m.cols, bits, true),
+        std::printf("| stories260K %s | %d | %.2f | %.2f |\n", name, bits,
+                    NormalisationSqnr(m.data, m.rows, m.cols, bits, true),
                     NormalisationSqnr(m.data, m.rows, m.cols, bits, false));
       }
     }
-    std::printf("| heavy-tailed 1024x4096 | %d | %.2f | %.2f |\n", bits, NormalisationSqnr(heavy, 1024, cols, bits, true),
+    std::printf("| heavy-tailed 1024x4096 | %d | %.2f | %.2f |\n", bits,
+                NormalisationSqnr(heavy, 1024, cols, bits, true),
                 NormalisationSqnr(heavy, 1024, cols, bits, false));
     std::fflush(stdout);
   }

@@ -29,7 +29,8 @@ DctPlan<T>::DctPlan(int64_t n) : n_(n), half_(n % 2 == 0 ? n / 2 : 0), fft_(n % 
   // The inverse DFT is unnormalised: fold its 1/length into the inverse shift.
   const double inv_len = 1.0 / static_cast<double>(half_ > 0 ? half_ : n);
   for (int64_t k = 0; k < count; ++k) {
-    const double f = k == 0 ? std::sqrt(1.0 / static_cast<double>(n)) : std::sqrt(2.0 / static_cast<double>(n));
+    const double f =
+        k == 0 ? std::sqrt(1.0 / static_cast<double>(n)) : std::sqrt(2.0 / static_cast<double>(n));
     const double a = -std::numbers::pi * static_cast<double>(k) / (2.0 * static_cast<double>(n));
     shift_re_[static_cast<size_t>(k)] = static_cast<T>(f * std::cos(a));
     shift_im_[static_cast<size_t>(k)] = static_cast<T>(f * std::sin(a));
@@ -149,7 +150,8 @@ template class DctPlan<double>;
 
 void DctReference(const double* x, int64_t n, double* out) {
   for (int64_t k = 0; k < n; ++k) {
-    const double f = k == 0 ? std::sqrt(1.0 / static_cast<double>(n)) : std::sqrt(2.0 / static_cast<double>(n));
+    const double f =
+        k == 0 ? std::sqrt(1.0 / static_cast<double>(n)) : std::sqrt(2.0 / static_cast<double>(n));
     double s = 0;
     for (int64_t j = 0; j < n; ++j) {
       // Reduce the angle's integer part modulo 4n so that cos is evaluated on a small argument.

@@ -44,10 +44,10 @@ void Radix2(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
 }
 
 // One radix-4 butterfly on inputs a0..a3, outputs b0..b3 (b_r = sum_q a_q (-i)^(q r)).
-#define QUANTD_RADIX4_BODY                                                        \
-  const T t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;     \
-  const T t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i;     \
-  const T b0r = t0r + t2r, b0i = t0i + t2i, b2r = t0r - t2r, b2i = t0i - t2i;     \
+#define QUANTD_RADIX4_BODY                                                    \
+  const T t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i; \
+  const T t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i; \
+  const T b0r = t0r + t2r, b0i = t0i + t2i, b2r = t0r - t2r, b2i = t0i - t2i; \
   const T b1r = t1r + t3i, b1i = t1i - t3r, b3r = t1r - t3i, b3i = t1i + t3r;
 
 template <typename T>
@@ -238,8 +238,10 @@ FftPlan<T>::FftPlan(int64_t n) : n_(n) {
   kernel_re_.resize(static_cast<size_t>(big));
   kernel_im_.resize(static_cast<size_t>(big));
   for (int64_t t = 0; t < big; ++t) {
-    kernel_re_[static_cast<size_t>(t)] = static_cast<T>(kr[static_cast<size_t>(t)] / static_cast<double>(big));
-    kernel_im_[static_cast<size_t>(t)] = static_cast<T>(ki[static_cast<size_t>(t)] / static_cast<double>(big));
+    kernel_re_[static_cast<size_t>(t)] =
+        static_cast<T>(kr[static_cast<size_t>(t)] / static_cast<double>(big));
+    kernel_im_[static_cast<size_t>(t)] =
+        static_cast<T>(ki[static_cast<size_t>(t)] / static_cast<double>(big));
   }
 }
 

@@ -49,8 +49,8 @@ class FftPlan {
  private:
   struct Stage {
     int radix;
-    int64_t l;  // sub-transforms already split off before this stage
-    int64_t m;  // length of each sub-transform before this stage (radix * m' after)
+    int64_t l;                    // sub-transforms already split off before this stage
+    int64_t m;                    // length of each sub-transform before this stage (radix * m' after)
     std::vector<T> tw_re, tw_im;  // exp(-2 pi i k r / m) for r in [1, radix), k in [0, m/radix)
   };
   void Stockham(T* re, T* im, T* scratch) const;

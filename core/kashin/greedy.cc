@@ -27,8 +27,8 @@ constexpr int64_t kRun = 256;
 constexpr int kLanes = 8;
 
 struct Norms {
-  double l1 = 0;   // sum |a_i|
-  double sq = 0;   // sum a_i^2
+  double l1 = 0;  // sum |a_i|
+  double sq = 0;  // sum a_i^2
   int64_t nnz = 0;
 
   void Add(const Norms& o) {
@@ -91,7 +91,8 @@ Norms NormsRange(const float* a, int64_t b, int64_t e) {
 
 // The sign step on [b, e): s = sign(a); acc += c s; a -= c s; t = s. Returns the norms of the
 // new a.
-Norms SignStepRange(float* __restrict a, float* __restrict acc, float* __restrict t, float c, int64_t b, int64_t e) {
+Norms SignStepRange(float* __restrict a, float* __restrict acc, float* __restrict t, float c, int64_t b,
+                    int64_t e) {
   Norms out;
   for (int64_t r0 = b; r0 < e; r0 += kRun) {
     const int64_t r1 = std::min(e, r0 + kRun);
@@ -152,7 +153,8 @@ Norms Chunked(int64_t n, const Fn& fn) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<Norms> parts(static_cast<size_t>(chunks));
   ParallelFor(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) parts[static_cast<size_t>(c)] = fn(c * kChunk, std::min(n, (c + 1) * kChunk));
+    for (int64_t c = c0; c < c1; ++c)
+      parts[static_cast<size_t>(c)] = fn(c * kChunk, std::min(n, (c + 1) * kChunk));
   });
   Norms total;
   for (const Norms& p : parts) total.Add(p);
@@ -193,7 +195,8 @@ class VectorState {
   // not, Q being orthogonal, unless rounding makes it so; then only the u step removes
   // anything.)
   bool PrefersU() const {
-    return ny_.nnz == 0 || nr_.l1 * nr_.l1 * static_cast<double>(ny_.nnz) > ny_.l1 * ny_.l1 * static_cast<double>(nr_.nnz);
+    return ny_.nnz == 0 ||
+           nr_.l1 * nr_.l1 * static_cast<double>(ny_.nnz) > ny_.l1 * ny_.l1 * static_cast<double>(nr_.nnz);
   }
 
   // One projection step; t is scratch of n floats. REQUIRES: !converged().

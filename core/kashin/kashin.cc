@@ -49,9 +49,9 @@ StatusOr<DType> FloatDtype(const Params& p, std::string_view key) {
 }  // namespace
 
 StatusOr<KashinOptions> KashinOptions::FromParams(const Params& p) {
-  QUANTD_RETURN_IF_ERROR(p.CheckKnown("kashin", {kBits, kTransform, kMode, kBlockLength, kTolerance, kMaxIterations,
-                                                 kSeed, kNonConverged, kScaleDtype, kFallbackDtype, kKMeansRestarts,
-                                                 kStepChoice}));
+  QUANTD_RETURN_IF_ERROR(
+      p.CheckKnown("kashin", {kBits, kTransform, kMode, kBlockLength, kTolerance, kMaxIterations, kSeed,
+                              kNonConverged, kScaleDtype, kFallbackDtype, kKMeansRestarts, kStepChoice}));
   KashinOptions o;
   QUANTD_ASSIGN_OR_RETURN(int64_t bits, p.GetInt(kBits, 4, 1, 8));
   o.bits = static_cast<int>(bits);
@@ -62,8 +62,9 @@ StatusOr<KashinOptions> KashinOptions::FromParams(const Params& p) {
   o.mode = mode == 0 ? KashinMode::kRows : KashinMode::kMatrix;
   QUANTD_ASSIGN_OR_RETURN(o.block_length, p.GetInt(kBlockLength, 0, 0, int64_t{1} << 30));
   if (o.mode == KashinMode::kMatrix && o.block_length != 0) {
-    return InvalidArgumentError("parameter 'block_length' = " + std::to_string(o.block_length) +
-                                " applies to mode=rows only; matrix mode decomposes the whole tensor (use 0)");
+    return InvalidArgumentError(
+        "parameter 'block_length' = " + std::to_string(o.block_length) +
+        " applies to mode=rows only; matrix mode decomposes the whole tensor (use 0)");
   }
   QUANTD_ASSIGN_OR_RETURN(o.tolerance, p.GetDouble(kTolerance, 1e-3, std::numeric_limits<double>::lowest(),
                                                    std::numeric_limits<double>::max()));
@@ -113,17 +114,21 @@ class Kashin final : public Method {
   }
   std::vector<ParamSpec> param_specs() const override {
     return {
-        {kBits, "int", "4", "1..8", "bits per weight: one label per weight, 2^bits two-dimensional centroids"},
+        {kBits, "int", "4", "1..8",
+         "bits per weight: one label per weight, 2^bits two-dimensional centroids"},
         {kTransform, "enum", "hadamard", "hadamard|dct|dct_signed|qr",
-         "orthogonal Q: randomized Hadamard, orthonormal DCT-II, sign-randomized DCT (C^T E C), or dense Haar "
+         "orthogonal Q: randomized Hadamard, orthonormal DCT-II, sign-randomized DCT (C^T E C), or dense "
+         "Haar "
          "from a seeded QR (O(n^2), length <= 4096)"},
         {kMode, "enum", "rows", "rows|matrix",
-         "rows: each row (or block) is one vector (chunkable); matrix: the paper's two-sided Q1 X Q2^T over the "
+         "rows: each row (or block) is one vector (chunkable); matrix: the paper's two-sided Q1 X Q2^T over "
+         "the "
          "whole tensor"},
         {kBlockLength, "int", "0", "0..2^30",
          "rows mode: weights per vector, 0 = the whole row; the last block of a row may be shorter"},
         {kTolerance, "double", "0.001", "(0, 1)", "stop when |residual| <= tolerance * |x|"},
-        {kMaxIterations, "int", "200", "1..1000000", "greedy steps at most per vector (the authors' OPT script: 200)"},
+        {kMaxIterations, "int", "200", "1..1000000",
+         "greedy steps at most per vector (the authors' OPT script: 200)"},
         {kSeed, "int", "0", ">= 0", "seed of the transform's signs or Gaussian matrix and of k-means"},
         {kNonConverged, "enum", "keep", "keep|quantize",
          "rows (matrix mode: the tensor) whose decomposition misses the tolerance: store unquantized, or "
@@ -134,7 +139,8 @@ class Kashin final : public Method {
          "k-means++ initialisations (each followed by Lloyd) per slice; the lowest distortion wins"},
         {kStepChoice, "enum", "slice", "slice|vector",
          "rows mode: the first bits+2 u-or-v picks made once for all vectors of the slice (the larger total "
-         "energy removed; aligns their factor lattices), or every pick by each vector (the per-vector greedy)"},
+         "energy removed; aligns their factor lattices), or every pick by each vector (the per-vector "
+         "greedy)"},
     };
   }
 

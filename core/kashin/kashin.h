@@ -98,17 +98,17 @@ enum class KashinPolicy { kQuantize, kKeep };
 enum class KashinStepChoice { kVector, kSlice };
 
 struct KashinOptions {
-  int bits = 4;                                     // 1..8: k = 2^bits centroids
+  int bits = 4;  // 1..8: k = 2^bits centroids
   kashin_internal::TransformKind transform = kashin_internal::TransformKind::kHadamard;
   KashinMode mode = KashinMode::kRows;
-  int64_t block_length = 0;                         // rows mode; 0 = the whole row
-  double tolerance = 1e-3;                          // relative residual, in (0, 1)
+  int64_t block_length = 0;  // rows mode; 0 = the whole row
+  double tolerance = 1e-3;   // relative residual, in (0, 1)
   int64_t max_iterations = 200;
   uint64_t seed = 0;
   KashinPolicy non_converged = KashinPolicy::kKeep;
-  DType scale_dtype = DType::kF16;                  // kF16 or kF32
-  DType fallback_dtype = DType::kF16;               // kF16 or kF32
-  int kmeans_restarts = 4;                          // k-means++ and Lloyd runs; the best is kept
+  DType scale_dtype = DType::kF16;     // kF16 or kF32
+  DType fallback_dtype = DType::kF16;  // kF16 or kF32
+  int kmeans_restarts = 4;             // k-means++ and Lloyd runs; the best is kept
   KashinStepChoice step_choice = KashinStepChoice::kSlice;
 
   static StatusOr<KashinOptions> FromParams(const Params& p);
@@ -202,17 +202,17 @@ std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, cons
 // pairs; running them on the pilot keeps their cost below that of step 3.
 
 struct KMeansOptions {
-  int k = 16;                      // 1..256
+  int k = 16;  // 1..256
   uint64_t seed = 0;
-  int64_t sample_size = 16384;     // step 1's S
-  int64_t pilot_size = 4096;       // step 1's pilot
-  int max_iterations = 100;        // per Lloyd run
-  int restarts = 1;                // step 2
+  int64_t sample_size = 16384;  // step 1's S
+  int64_t pilot_size = 4096;    // step 1's pilot
+  int max_iterations = 100;     // per Lloyd run
+  int restarts = 1;             // step 2
 };
 
 struct Codebook {
-  std::vector<float> cu, cv;       // k centroids
-  int iterations = 0;              // step 3's assignments
+  std::vector<float> cu, cv;  // k centroids
+  int iterations = 0;         // assignments of the last Lloyd run
 };
 
 inline constexpr int64_t kSumBlock = 16384;

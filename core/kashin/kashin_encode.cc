@@ -63,7 +63,8 @@ struct RowOutcome {
 // Everything but the per-row or per-tensor decompositions: clusters the (u, v) points of the
 // rows that are quantized, packs labels, stores the fallback rows, and fills the stats.
 Status Finish(const RowBlock& in, const KashinOptions& o, const Kernels& kernels, const std::vector<float>& u,
-              const std::vector<float>& v, const std::vector<int64_t>& fallback, Section scales, Encoding* enc) {
+              const std::vector<float>& v, const std::vector<int64_t>& fallback, Section scales,
+              Encoding* enc) {
   const int64_t rows = in.rows, cols = in.cols;
   const int k = o.centroids();
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(static_cast<size_t>(cols), o.bits));
@@ -109,7 +110,8 @@ Status Finish(const RowBlock& in, const KashinOptions& o, const Kernels& kernels
     buf.resize(static_cast<size_t>(cols));
     for (int64_t r = r0; r < r1; ++r) {
       std::copy_n(labels.begin() + r * cols, cols, buf.begin());
-      PackBits(buf, o.bits, std::span<uint8_t>(codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
+      PackBits(buf, o.bits,
+               std::span<uint8_t>(codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
     }
   });
   enc->sections.push_back(std::move(codes));
@@ -123,7 +125,8 @@ Status Finish(const RowBlock& in, const KashinOptions& o, const Kernels& kernels
     for (int64_t i = 0; i < f; ++i) {
       const int64_t r = fallback[static_cast<size_t>(i)];
       idx.mutable_view<int64_t>()[static_cast<size_t>(i)] = r;
-      std::span<uint8_t> dst(val.data.data() + i * cols * static_cast<int64_t>(esize), static_cast<size_t>(cols) * esize);
+      std::span<uint8_t> dst(val.data.data() + i * cols * static_cast<int64_t>(esize),
+                             static_cast<size_t>(cols) * esize);
       QUANTD_RETURN_IF_ERROR(ConvertFromFloat(std::span<const float>(in.row(r), static_cast<size_t>(cols)),
                                               o.fallback_dtype, dst));
       if (o.fallback_dtype == DType::kF16) {
@@ -196,7 +199,9 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   for (int64_t r = 0; r < rows; ++r) {
     if (!outcome[static_cast<size_t>(r)].scale_finite) return ScaleOverflow(in.row_begin + r);
   }
-  auto transform_of = [&](int64_t b) -> const Transform* { return b + 1 == nb ? q_last.get() : q_full.get(); };
+  auto transform_of = [&](int64_t b) -> const Transform* {
+    return b + 1 == nb ? q_last.get() : q_full.get();
+  };
   if (o.step_choice == KashinStepChoice::kVector) {
     ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
       thread_local std::vector<float> work;
@@ -208,8 +213,8 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
             outcome[static_cast<size_t>(r)].Add(GreedyResult{0, true, 0});
             continue;
           }
-          outcome[static_cast<size_t>(r)].Add(
-              kernels.decompose(*transform_of(b), xn.data() + off, g, u.data() + off, v.data() + off, work.data()));
+          outcome[static_cast<size_t>(r)].Add(kernels.decompose(*transform_of(b), xn.data() + off, g,
+                                                                u.data() + off, v.data() + off, work.data()));
         }
       }
     });
@@ -248,7 +253,8 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
 
 StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {
   const int64_t rows = in.rows, cols = in.cols, n = rows * cols;
-  QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1, GetTransform(o.transform, rows, ColumnSeed(o.seed)));
+  QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1,
+                          GetTransform(o.transform, rows, ColumnSeed(o.seed)));
   QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q2, GetTransform(o.transform, cols, o.seed));
   const MatrixTransform q(q1, q2);
   // Sum of squares: per row in parallel, rows added in order.
@@ -270,7 +276,8 @@ StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, 
   if (s != 0) {
     std::vector<float> xn(static_cast<size_t>(n)), work(static_cast<size_t>(3 * n));
     ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0 * cols; i < r1 * cols; ++i) xn[static_cast<size_t>(i)] = in.data[static_cast<size_t>(i)] / s;
+      for (int64_t i = r0 * cols; i < r1 * cols; ++i)
+        xn[static_cast<size_t>(i)] = in.data[static_cast<size_t>(i)] / s;
     });
     g = kernels.decompose(q, xn.data(), GreedyOptions{o.tolerance, o.max_iterations}, u.data(), v.data(),
                           work.data());
@@ -289,7 +296,8 @@ StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, 
 
 // The fallback rows of an untrusted encoding: present exactly with non_converged=keep,
 // increasing, inside the slice.
-StatusOr<std::vector<int64_t>> FallbackRows(const Encoding& enc, const KashinOptions& o, const Section** values) {
+StatusOr<std::vector<int64_t>> FallbackRows(const Encoding& enc, const KashinOptions& o,
+                                            const Section** values) {
   std::vector<int64_t> rows;
   *values = nullptr;
   if (o.non_converged != KashinPolicy::kKeep) return rows;
@@ -366,15 +374,16 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
   auto unpack_row = [&](int64_t r, float* a, float* b) {
     thread_local std::vector<uint32_t> lab;
     lab.resize(static_cast<size_t>(cols));
-    UnpackBits(std::span<const uint8_t>(codes->data.data() + r * row_bytes, static_cast<size_t>(row_bytes)), o.bits,
-               lab);
+    UnpackBits(std::span<const uint8_t>(codes->data.data() + r * row_bytes, static_cast<size_t>(row_bytes)),
+               o.bits, lab);
     for (int64_t c = 0; c < cols; ++c) {
       a[c] = cu[lab[static_cast<size_t>(c)]];
       b[c] = cv[lab[static_cast<size_t>(c)]];
     }
   };
   if (matrix) {
-    QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1, GetTransform(o.transform, rows, ColumnSeed(o.seed)));
+    QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1,
+                            GetTransform(o.transform, rows, ColumnSeed(o.seed)));
     QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q2, GetTransform(o.transform, cols, o.seed));
     const float s = LoadScale(scales->data.data(), o.scale_dtype);
     std::vector<float> vpart(static_cast<size_t>(rows * cols));
@@ -383,7 +392,8 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
     });
     MatrixTransform(q1, q2).Inverse(vpart.data());
     ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
-      for (int64_t i = r0 * cols; i < r1 * cols; ++i) out[static_cast<size_t>(i)] = s * (out[static_cast<size_t>(i)] + vpart[static_cast<size_t>(i)]);
+      for (int64_t i = r0 * cols; i < r1 * cols; ++i)
+        out[static_cast<size_t>(i)] = s * (out[static_cast<size_t>(i)] + vpart[static_cast<size_t>(i)]);
     });
   } else {
     QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q_full, GetTransform(o.transform, len, o.seed));
@@ -401,7 +411,8 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
           const int64_t n = b + 1 == nb ? last : len;
           float* vb = vpart.data() + b * len;
           (b + 1 == nb ? q_last : q_full)->Inverse(vb);
-          const float s = LoadScale(scales->data.data() + (r * nb + b) * static_cast<int64_t>(ssize), o.scale_dtype);
+          const float s =
+              LoadScale(scales->data.data() + (r * nb + b) * static_cast<int64_t>(ssize), o.scale_dtype);
           float* ob = o_row + b * len;
           for (int64_t i = 0; i < n; ++i) ob[i] = s * (ob[i] + vb[i]);
         }
@@ -413,8 +424,9 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
     for (size_t i = 0; i < fb_rows.size(); ++i) {
       std::span<const uint8_t> src(fb_values->data.data() + i * static_cast<size_t>(cols) * esize,
                                    static_cast<size_t>(cols) * esize);
-      QUANTD_RETURN_IF_ERROR(ConvertToFloat(o.fallback_dtype, src, out.subspan(static_cast<size_t>(fb_rows[i] * cols),
-                                                                                static_cast<size_t>(cols))));
+      QUANTD_RETURN_IF_ERROR(
+          ConvertToFloat(o.fallback_dtype, src,
+                         out.subspan(static_cast<size_t>(fb_rows[i] * cols), static_cast<size_t>(cols))));
     }
   }
   return OkStatus();

@@ -56,8 +56,8 @@ void SumClusters(const float* pu, const float* pv, const uint8_t* labels, int64_
   }
 }
 
-void MoveToMeans(const std::vector<int64_t>& count, const std::vector<double>& su, const std::vector<double>& sv,
-                 Codebook* c) {
+void MoveToMeans(const std::vector<int64_t>& count, const std::vector<double>& su,
+                 const std::vector<double>& sv, Codebook* c) {
   for (size_t j = 0; j < count.size(); ++j) {
     if (count[j] > 0) {
       c->cu[j] = static_cast<float>(su[j] / static_cast<double>(count[j]));
@@ -68,7 +68,8 @@ void MoveToMeans(const std::vector<int64_t>& count, const std::vector<double>& s
 
 // Lloyd from *c on the m points until the labels repeat or max_iterations assignments; returns
 // the final distortion (squared distances summed in point order).
-double LloydRef(const std::vector<float>& pu, const std::vector<float>& pv, const KMeansOptions& o, Codebook* c) {
+double LloydRef(const std::vector<float>& pu, const std::vector<float>& pv, const KMeansOptions& o,
+                Codebook* c) {
   const int64_t m = static_cast<int64_t>(pu.size());
   std::vector<uint8_t> lab(static_cast<size_t>(m)), prev(static_cast<size_t>(m));
   std::vector<float> dist(static_cast<size_t>(m));
@@ -76,7 +77,8 @@ double LloydRef(const std::vector<float>& pu, const std::vector<float>& pv, cons
   std::vector<double> sum_u, sum_v;
   for (int it = 1; it <= o.max_iterations; ++it) {
     for (int64_t i = 0; i < m; ++i) {
-      lab[static_cast<size_t>(i)] = static_cast<uint8_t>(Nearest(pu[static_cast<size_t>(i)], pv[static_cast<size_t>(i)], *c, &dist[static_cast<size_t>(i)]));
+      lab[static_cast<size_t>(i)] = static_cast<uint8_t>(
+          Nearest(pu[static_cast<size_t>(i)], pv[static_cast<size_t>(i)], *c, &dist[static_cast<size_t>(i)]));
     }
     c->iterations = it;
     if (it > 1 && lab == prev) break;
@@ -88,7 +90,9 @@ double LloydRef(const std::vector<float>& pu, const std::vector<float>& pv, cons
       if (count[static_cast<size_t>(j)] > 0) continue;
       int64_t far = -1;
       for (int64_t i = 0; i < m; ++i) {
-        if (dist[static_cast<size_t>(i)] >= 0 && (far < 0 || dist[static_cast<size_t>(i)] > dist[static_cast<size_t>(far)])) far = i;
+        if (dist[static_cast<size_t>(i)] >= 0 &&
+            (far < 0 || dist[static_cast<size_t>(i)] > dist[static_cast<size_t>(far)]))
+          far = i;
       }
       if (far < 0) break;
       c->cu[static_cast<size_t>(j)] = pu[static_cast<size_t>(far)];
@@ -229,7 +233,8 @@ Codebook KMeans2DRef(const float* pu, const float* pv, int64_t n, const KMeansOp
   Codebook best;
   double best_distortion = 0;
   for (int t = 0; t < o.restarts; ++t) {
-    Codebook c = KMeansPlusPlus(qu.data(), qv.data(), static_cast<int64_t>(qu.size()), o.k, RestartSeed(o.seed, t));
+    Codebook c =
+        KMeansPlusPlus(qu.data(), qv.data(), static_cast<int64_t>(qu.size()), o.k, RestartSeed(o.seed, t));
     const double distortion = LloydRef(qu, qv, o, &c);
     if (t == 0 || distortion < best_distortion) {
       best = c;

@@ -29,7 +29,8 @@ inline float Dist(float pu, float pv, float cu, float cv) {
 // Brute force over points [0, n), eight points at a time held in registers: for each centroid
 // in index order every point keeps the strictly smaller distance (so ties keep the lower
 // index). The eight lanes vectorise.
-void BruteRange(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels, float* dist) {
+void BruteRange(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels,
+                float* dist) {
   constexpr int kLanes = 8;
   const int k = static_cast<int>(c.cu.size());
   const float* cu = c.cu.data();
@@ -164,7 +165,8 @@ Bounds BoundsOf(const float* pu, const float* pv, int64_t n) {
 struct BlockSums {
   std::vector<int64_t> count;
   std::vector<double> su, sv;
-  explicit BlockSums(int k) : count(static_cast<size_t>(k), 0), su(static_cast<size_t>(k), 0.0), sv(static_cast<size_t>(k), 0.0) {}
+  explicit BlockSums(int k)
+      : count(static_cast<size_t>(k), 0), su(static_cast<size_t>(k), 0.0), sv(static_cast<size_t>(k), 0.0) {}
   void Accumulate(const float* pu, const float* pv, const uint8_t* labels, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
       const size_t l = labels[i];
@@ -237,7 +239,8 @@ std::vector<int64_t> SampleIndices(int64_t n, int64_t sample_size, uint64_t seed
     // n < 2^40 and sample_size < 2^20: the products fit in 64 bits.
     const int64_t lo = i * n / sample_size, hi = (i + 1) * n / sample_size;
     const double u = SeededUniform(seed, kStreamKMeansInit, static_cast<uint64_t>(i));
-    idx[static_cast<size_t>(i)] = std::min(hi - 1, lo + static_cast<int64_t>(u * static_cast<double>(hi - lo)));
+    idx[static_cast<size_t>(i)] =
+        std::min(hi - 1, lo + static_cast<int64_t>(u * static_cast<double>(hi - lo)));
   }
   return idx;
 }
@@ -269,7 +272,8 @@ Codebook KMeansPlusPlus(const float* pu, const float* pv, int64_t m, int k, uint
     for (int64_t i = 0; i < m; ++i) total += d[static_cast<size_t>(i)];
     int64_t pick = first;
     if (total > 0) {
-      const double target = SeededUniform(seed, kStreamKMeansInit, kPlusPlusStreamOffset + static_cast<uint64_t>(t)) * total;
+      const double target =
+          SeededUniform(seed, kStreamKMeansInit, kPlusPlusStreamOffset + static_cast<uint64_t>(t)) * total;
       double cum = 0;
       int64_t last_positive = first;
       pick = -1;
@@ -286,7 +290,9 @@ Codebook KMeansPlusPlus(const float* pu, const float* pv, int64_t m, int k, uint
     c.cu[static_cast<size_t>(t)] = pu[pick];
     c.cv[static_cast<size_t>(t)] = pv[pick];
     for (int64_t i = 0; i < m; ++i) {
-      d[static_cast<size_t>(i)] = std::min(d[static_cast<size_t>(i)], Dist(pu[i], pv[i], c.cu[static_cast<size_t>(t)], c.cv[static_cast<size_t>(t)]));
+      d[static_cast<size_t>(i)] =
+          std::min(d[static_cast<size_t>(i)],
+                   Dist(pu[i], pv[i], c.cu[static_cast<size_t>(t)], c.cv[static_cast<size_t>(t)]));
     }
   }
   return c;
@@ -337,7 +343,9 @@ double Lloyd(const float* pu, const float* pv, int64_t m, const KMeansOptions& o
       // Empty: move it onto the farthest point (lowest index on ties) not used yet.
       int64_t far = -1;
       for (int64_t i = 0; i < m; ++i) {
-        if (dist[static_cast<size_t>(i)] >= 0 && (far < 0 || dist[static_cast<size_t>(i)] > dist[static_cast<size_t>(far)])) far = i;
+        if (dist[static_cast<size_t>(i)] >= 0 &&
+            (far < 0 || dist[static_cast<size_t>(i)] > dist[static_cast<size_t>(far)]))
+          far = i;
       }
       if (far < 0) break;
       c->cu[static_cast<size_t>(j)] = pu[far];

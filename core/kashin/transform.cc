@@ -39,7 +39,8 @@ class DctTransform final : public Transform {
   DctTransform(int64_t n, bool with_signs, uint64_t seed) : f_(n), d_(n) {
     if (with_signs) {
       signs_.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) signs_[static_cast<size_t>(i)] = SeededSign(seed, kStreamDctSigns, static_cast<uint64_t>(i));
+      for (int64_t i = 0; i < n; ++i)
+        signs_[static_cast<size_t>(i)] = SeededSign(seed, kStreamDctSigns, static_cast<uint64_t>(i));
     }
   }
   int64_t size() const override { return f_.size(); }

@@ -55,7 +55,8 @@ std::vector<float> UnitRms(std::vector<float> x) {
 // recomputed residual |x - u - Q^T v| agrees, and both factors are flat: |u|_inf and |v|_inf
 // = |Q V|_inf are O(|x|_2 / sqrt(n)) = O(1) for unit-RMS x.
 TEST(KashinGreedyTest, ConvergesWithFlatFactors) {
-  for (TransformKind kind : {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned, TransformKind::kQr}) {
+  for (TransformKind kind :
+       {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned, TransformKind::kQr}) {
     for (int64_t n : {256, 1000, 1024}) {
       auto q = *kashin_internal::GetTransform(kind, n, 3);
       int64_t max_iter = 0;
@@ -63,7 +64,8 @@ TEST(KashinGreedyTest, ConvergesWithFlatFactors) {
       for (uint64_t seed = 0; seed < 8; ++seed) {
         const std::vector<float> x = UnitRms(testing::Gaussian(n, 100 + seed));
         std::vector<float> u(n), v(n), work(3 * n);
-        const GreedyResult g = kashin_internal::Decompose(*q, x.data(), GreedyOptions{1e-3, 100}, u.data(), v.data(), work.data());
+        const GreedyResult g = kashin_internal::Decompose(*q, x.data(), GreedyOptions{1e-3, 100}, u.data(),
+                                                          v.data(), work.data());
         ASSERT_TRUE(g.converged) << TransformName(kind) << " n=" << n;
         EXPECT_LE(g.residual, 1.05e-3);
         // Independent check of the residual in double.
@@ -128,7 +130,8 @@ TEST(KashinGreedyTest, FastMatchesReference) {
       const GreedyResult a = kashin_internal::DecomposeRef(*q, x.data(), o, u1.data(), v1.data());
       const GreedyResult b = kashin_internal::Decompose(*q, x.data(), o, u2.data(), v2.data(), work.data());
       EXPECT_TRUE(a.converged && b.converged);
-      EXPECT_NEAR(static_cast<double>(a.iterations), static_cast<double>(b.iterations), 1.0) << TransformName(kind);
+      EXPECT_NEAR(static_cast<double>(a.iterations), static_cast<double>(b.iterations), 1.0)
+          << TransformName(kind);
       EXPECT_NEAR(a.residual, b.residual, 2e-4);
       for (int64_t i = 0; i < n; ++i) {
         ASSERT_NEAR(u1[i], u2[i], 2e-3) << TransformName(kind) << " i=" << i;
@@ -142,7 +145,8 @@ TEST(KashinGreedyTest, ZeroVectorAndIterationCap) {
   const int64_t n = 32;
   auto q = *kashin_internal::GetTransform(TransformKind::kDct, n, 0);
   std::vector<float> zero(n, 0.0f), u(n, 1.0f), v(n, 1.0f), work(3 * n);
-  GreedyResult g = kashin_internal::Decompose(*q, zero.data(), GreedyOptions{1e-3, 10}, u.data(), v.data(), work.data());
+  GreedyResult g =
+      kashin_internal::Decompose(*q, zero.data(), GreedyOptions{1e-3, 10}, u.data(), v.data(), work.data());
   EXPECT_TRUE(g.converged);
   EXPECT_EQ(g.iterations, 0);
   EXPECT_EQ(MaxAbs(u.data(), n) + MaxAbs(v.data(), n), 0.0);
@@ -160,7 +164,8 @@ TEST(KashinGreedyTest, SliceOfOneIsTheVectorAlgorithm) {
   for (uint64_t seed = 0; seed < 4; ++seed) {
     const std::vector<float> x = UnitRms(testing::StudentT(n, 40 + seed, 5.0));
     std::vector<float> u1(n), v1(n), u2(n), v2(n), work(3 * n);
-    const GreedyResult a = kashin_internal::Decompose(*q, x.data(), GreedyOptions{1e-4, 100}, u1.data(), v1.data(), work.data());
+    const GreedyResult a =
+        kashin_internal::Decompose(*q, x.data(), GreedyOptions{1e-4, 100}, u1.data(), v1.data(), work.data());
     const kashin_internal::VectorTask task{q.get(), x.data(), u2.data(), v2.data()};
     const GreedyResult b = kashin_internal::DecomposeSlice(std::span(&task, 1), GreedyOptions{1e-4, 100})[0];
     EXPECT_EQ(a.iterations, b.iterations);
@@ -237,7 +242,8 @@ TEST(KMeansTest, FastMatchesReferenceBitForBit) {
     for (int64_t n : {int64_t{200}, int64_t{40000}}) {
       std::vector<float> pu, pv;
       LatticePoints(n, static_cast<uint64_t>(k), &pu, &pv);
-      KMeansOptions o{.k = k, .seed = 7, .sample_size = 20000, .pilot_size = 5000, .max_iterations = 50, .restarts = 3};
+      KMeansOptions o{
+          .k = k, .seed = 7, .sample_size = 20000, .pilot_size = 5000, .max_iterations = 50, .restarts = 3};
       std::vector<uint8_t> l1(n), l2(n);
       const Codebook a = kashin_internal::KMeans2DRef(pu.data(), pv.data(), n, o, l1.data());
       const Codebook b = kashin_internal::KMeans2D(pu.data(), pv.data(), n, o, l2.data());
@@ -287,7 +293,8 @@ TEST(KMeansTest, DeterministicAndNeverWorseThanItsInitialisation) {
   const int64_t n = 5000;
   for (int k : {4, 16, 64}) {
     // All points are in the sample (n <= sample_size), so Lloyd's monotonicity applies to them.
-    KMeansOptions o{.k = k, .seed = 1, .sample_size = 8192, .pilot_size = 8192, .max_iterations = 100, .restarts = 1};
+    KMeansOptions o{
+        .k = k, .seed = 1, .sample_size = 8192, .pilot_size = 8192, .max_iterations = 100, .restarts = 1};
     std::vector<uint8_t> l1(n), l2(n);
     const Codebook a = kashin_internal::KMeans2D(pu.data(), pv.data(), n, o, l1.data());
     const Codebook b = kashin_internal::KMeans2D(pu.data(), pv.data(), n, o, l2.data());
@@ -326,7 +333,9 @@ TEST(KashinTest, DecodeIsTheDocumentedFormula) {
   const int64_t rows = 3, cols = 100;
   const std::vector<float> w = testing::Gaussian(rows * cols, 4, 0.05f);
   for (const char* t : {"hadamard", "dct", "dct_signed", "qr"}) {
-    Encoding e = MustEncode(w, rows, cols, {{"bits", "3"}, {"transform", t}, {"block_length", "32"}, {"scale_dtype", "f32"}, {"seed", "9"}});
+    Encoding e = MustEncode(
+        w, rows, cols,
+        {{"bits", "3"}, {"transform", t}, {"block_length", "32"}, {"scale_dtype", "f32"}, {"seed", "9"}});
     auto back = DecodeRows(e);
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     auto kind = *KashinOptions::FromParams(e.params);
@@ -335,7 +344,9 @@ TEST(KashinTest, DecodeIsTheDocumentedFormula) {
     const auto scales = e.Find("scales")->view<float>();
     ASSERT_EQ(e.Find("scales")->shape, (std::vector<int64_t>{rows, 4}));
     for (int64_t r = 0; r < rows; ++r) {
-      UnpackBits(std::span<const uint8_t>(e.Find("codes")->data.data() + r * PackedBytes(cols, 3), PackedBytes(cols, 3)), 3, lab);
+      UnpackBits(std::span<const uint8_t>(e.Find("codes")->data.data() + r * PackedBytes(cols, 3),
+                                          PackedBytes(cols, 3)),
+                 3, lab);
       for (int64_t b = 0; b < 4; ++b) {
         const int64_t len = b < 3 ? 32 : 4;
         auto q = *kashin_internal::GetTransform(kind.transform, len, 9);
@@ -360,7 +371,8 @@ TEST(KashinTest, LayoutAndBitsPerWeight) {
     Encoding e = MustEncode(w, rows, cols, {{"bits", std::to_string(bits)}});
     ASSERT_EQ(e.sections.size(), 5u);
     EXPECT_EQ(e.sections[0].name, "codes");
-    EXPECT_EQ(e.sections[0].shape, (std::vector<int64_t>{rows, static_cast<int64_t>(PackedBytes(cols, bits))}));
+    EXPECT_EQ(e.sections[0].shape,
+              (std::vector<int64_t>{rows, static_cast<int64_t>(PackedBytes(cols, bits))}));
     EXPECT_EQ(e.sections[1].name, "scales");
     EXPECT_EQ(e.sections[1].dtype, DType::kF16);
     EXPECT_EQ(e.sections[1].shape, (std::vector<int64_t>{rows, 1}));
@@ -370,7 +382,8 @@ TEST(KashinTest, LayoutAndBitsPerWeight) {
     EXPECT_EQ(e.sections[3].shape, (std::vector<int64_t>{0}));
     EXPECT_EQ(e.sections[4].name, "fallback_values");
     EXPECT_EQ(e.params.size(), 12u);
-    const double expect = (rows * PackedBytes(cols, bits) * 8.0 + rows * 16.0 + (1 << bits) * 64.0 + 12 * 32.0) / (rows * cols);
+    const double expect =
+        (rows * PackedBytes(cols, bits) * 8.0 + rows * 16.0 + (1 << bits) * 64.0 + 12 * 32.0) / (rows * cols);
     EXPECT_NEAR(e.BitsPerWeight(), expect, 1e-12) << bits;
     EXPECT_EQ(e.stats.at("vectors"), rows);
     EXPECT_EQ(e.stats.at("vectors_not_converged"), 0);
@@ -460,11 +473,17 @@ TEST(KashinTest, MatrixModeIsWholeTensorOnly) {
   EXPECT_FALSE(KashinMethod().AllowsRowChunks(*KashinMethod().Resolve(p, cols)));
   EXPECT_TRUE(KashinMethod().AllowsRowChunks(*KashinMethod().Resolve({}, cols)));
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock part{.tensor_name = "m", .shape = shape, .row_begin = 8, .rows = 8, .cols = cols,
+  RowBlock part{.tensor_name = "m",
+                .shape = shape,
+                .row_begin = 8,
+                .rows = 8,
+                .cols = cols,
                 .data = std::span<const float>(w).subspan(8 * cols, 8 * cols)};
-  EXPECT_THAT(EncodeRows(part, "kashin", p), StatusIs(StatusCode::kInvalidArgument, "must encode the whole tensor at once"));
+  EXPECT_THAT(EncodeRows(part, "kashin", p),
+              StatusIs(StatusCode::kInvalidArgument, "must encode the whole tensor at once"));
   for (const char* t : {"hadamard", "dct", "qr"}) {
-    Encoding e = MustEncode(w, rows, cols, {{"mode", "matrix"}, {"transform", t}, {"max_iterations", "1000"}});
+    Encoding e =
+        MustEncode(w, rows, cols, {{"mode", "matrix"}, {"transform", t}, {"max_iterations", "1000"}});
     EXPECT_EQ(e.Find("scales")->shape, (std::vector<int64_t>{1, 1}));
     EXPECT_EQ(e.stats.at("vectors"), 1);
     EXPECT_EQ(e.stats.at("vectors_not_converged"), 0) << t;
@@ -492,7 +511,8 @@ TEST(KashinTest, NonConvergedPolicy) {
   EXPECT_EQ(q.stats.at("vectors_not_converged"), rows);
   EXPECT_EQ(q.stats.at("rows_unquantized"), 0);
   // 4-bit codes, f16 scales, the 16-entry codebook and 12 parameters; no fallback sections.
-  EXPECT_NEAR(q.BitsPerWeight(), (rows * 32 * 8 + rows * 16 + 16 * 64 + 12 * 32) / double(rows * cols), 1e-12);
+  EXPECT_NEAR(q.BitsPerWeight(), (rows * 32 * 8 + rows * 16 + 16 * 64 + 12 * 32) / double(rows * cols),
+              1e-12);
   EXPECT_GT(testing::SqnrDb(w, *DecodeRows(q)), 3.0);
   // Only some rows fail: a zero row converges at once, a max_iterations of 1 fails the rest.
   std::fill(w.begin(), w.begin() + cols, 0.0f);
@@ -509,25 +529,39 @@ TEST(KashinTest, RejectsBadParameters) {
   std::vector<float> w(64, 1.0f);
   const std::vector<int64_t> shape = {2, 32};
   RowBlock b{.tensor_name = "layer.w", .shape = shape, .rows = 2, .cols = 32, .data = w};
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "0"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 0 is out of range [1, 8]"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [1, 8]"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "0"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 0 is out of range [1, 8]"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "9"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [1, 8]"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "0"}}),
               StatusIs(StatusCode::kInvalidArgument, "'tolerance' = 0 must lie strictly between 0 and 1"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "-1e-3"}}), StatusIs(StatusCode::kInvalidArgument, "'tolerance' = -0.001"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "1"}}), StatusIs(StatusCode::kInvalidArgument, "'tolerance' = 1 must"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "abc"}}), StatusIs(StatusCode::kInvalidArgument, "must be a number"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "-1e-3"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'tolerance' = -0.001"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'tolerance' = 1 must"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"tolerance", "abc"}}),
+              StatusIs(StatusCode::kInvalidArgument, "must be a number"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"transform", "fourier"}}),
-              StatusIs(StatusCode::kInvalidArgument, "'transform' = 'fourier' is not one of hadamard, dct, dct_signed, qr"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"mode", "cols"}}), StatusIs(StatusCode::kInvalidArgument, "not one of rows, matrix"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"max_iterations", "0"}}), StatusIs(StatusCode::kInvalidArgument, "max_iterations"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"seed", "-1"}}), StatusIs(StatusCode::kInvalidArgument, "'seed' = -1"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"non_converged", "drop"}}), StatusIs(StatusCode::kInvalidArgument, "not one of keep, quantize"));
+              StatusIs(StatusCode::kInvalidArgument,
+                       "'transform' = 'fourier' is not one of hadamard, dct, dct_signed, qr"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"mode", "cols"}}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of rows, matrix"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"max_iterations", "0"}}),
+              StatusIs(StatusCode::kInvalidArgument, "max_iterations"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"seed", "-1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'seed' = -1"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"non_converged", "drop"}}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of keep, quantize"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"mode", "matrix"}, {"block_length", "16"}}),
               StatusIs(StatusCode::kInvalidArgument, "applies to mode=rows only"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"kmeans_restarts", "0"}}), StatusIs(StatusCode::kInvalidArgument, "kmeans_restarts"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"step_choice", "row"}}), StatusIs(StatusCode::kInvalidArgument, "not one of slice, vector"));
-  EXPECT_THAT(EncodeRows(b, "kashin", {{"bitz", "4"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz' for method kashin"));
-  EXPECT_THAT(KashinMethod().Resolve({{"transform", "qr"}}, 5000), StatusIs(StatusCode::kInvalidArgument, "set block_length <= 4096"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"kmeans_restarts", "0"}}),
+              StatusIs(StatusCode::kInvalidArgument, "kmeans_restarts"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"step_choice", "row"}}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of slice, vector"));
+  EXPECT_THAT(EncodeRows(b, "kashin", {{"bitz", "4"}}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz' for method kashin"));
+  EXPECT_THAT(KashinMethod().Resolve({{"transform", "qr"}}, 5000),
+              StatusIs(StatusCode::kInvalidArgument, "set block_length <= 4096"));
   EXPECT_TRUE(KashinMethod().Resolve({{"transform", "qr"}, {"block_length", "1024"}}, 5000).ok());
 }
 
@@ -555,9 +589,15 @@ TEST(KashinTest, DecodeRejectsMalformedEncodings) {
   expect_bad([](Encoding& e) { e.FindMutable("scales")->dtype = DType::kF32; }, "section 'scales'");
   expect_bad([](Encoding& e) { e.sections.erase(e.sections.begin() + 2); }, "no section 'codebook'");
   expect_bad([](Encoding& e) { e.sections.erase(e.sections.begin() + 3); }, "'fallback_rows'");
-  expect_bad([](Encoding& e) { e.FindMutable("fallback_rows")->mutable_view<int64_t>()[1] = 0; }, "increasing row indices");
-  expect_bad([](Encoding& e) { e.FindMutable("fallback_rows")->mutable_view<int64_t>()[3] = 4; }, "entry 3 is 4");
-  expect_bad([](Encoding& e) { e.FindMutable("fallback_values")->shape = {3, 32}; }, "section 'fallback_values'");
+  expect_bad([](Encoding& e) { e.FindMutable("fallback_rows")->mutable_view<int64_t>()[1] = 0; },
+             "increasing row indices");
+  expect_bad([](Encoding& e) { e.FindMutable("fallback_rows")->mutable_view<int64_t>()[3] = 4; },
+             "entry 3 is 4");
+  expect_bad(
+      [](Encoding& e) {
+        e.FindMutable("fallback_values")->shape = {3, 32};
+      },
+      "section 'fallback_values'");
   expect_bad([](Encoding& e) { e.params.Set("bits", "9"); }, "bits");
   expect_bad([](Encoding& e) { e.params.Erase("tolerance"); }, "incomplete");
   expect_bad([](Encoding& e) { e.params.Set("transform", "wavelet"); }, "transform");
@@ -575,9 +615,9 @@ TEST(KashinTest, RealWeights) {
     double min_sqnr[3];  // at 2, 3, 4 bits
   };
   const Case cases[] = {
-      {"stories260K/stories260K.bin", "rows", {8.6, 12.7, 16.5}},           // observed 9.14 13.33 17.11
-      {"stories260K/stories260K.bin", "rows_vector", {5.0, 8.3, 11.1}},     // observed 5.52 8.85 11.68
-      {"stories260K/stories260K.bin", "matrix", {7.9, 11.9, 15.9}},         // observed 8.43 12.52 16.50
+      {"stories260K/stories260K.bin", "rows", {8.6, 12.7, 16.5}},                // observed 9.14 13.33 17.11
+      {"stories260K/stories260K.bin", "rows_vector", {5.0, 8.3, 11.1}},          // observed 5.52 8.85 11.68
+      {"stories260K/stories260K.bin", "matrix", {7.9, 11.9, 15.9}},              // observed 8.43 12.52 16.50
       {"en10_babyllama_tok105/model5000.bin", "rows", {8.6, 12.6, 16.7}},        // observed 9.16 13.19 17.34
       {"en10_babyllama_tok105/model5000.bin", "rows_vector", {5.0, 8.4, 11.4}},  // observed 5.49 8.97 11.94
       {"en10_babyllama_tok105/model5000.bin", "matrix", {8.2, 12.4, 16.4}},      // observed 8.76 13.00 17.04
@@ -589,7 +629,8 @@ TEST(KashinTest, RealWeights) {
       double signal = 0, error = 0;
       for (const auto& m : mats) {
         Params p{{"bits", std::to_string(bits)}, {"mode", c.mode}};
-        if (std::string(c.mode) == "rows_vector") p = Params{{"bits", std::to_string(bits)}, {"step_choice", "vector"}};
+        if (std::string(c.mode) == "rows_vector")
+          p = Params{{"bits", std::to_string(bits)}, {"step_choice", "vector"}};
         Encoding e = MustEncode(m.data, m.rows, m.cols, p);
         const std::vector<float> back = *DecodeRows(e);
         for (size_t i = 0; i < back.size(); ++i) {

@@ -29,7 +29,8 @@ double Norm(const std::vector<double>& a) {
 
 // Lengths: powers of two, mixed radix (3, 5, 7, 11, 43 = 172's odd part via Bluestein), primes
 // below and above the direct-radix limit, and the real models' row lengths.
-const int64_t kLengths[] = {1, 2, 3, 4, 5, 6, 7, 8, 12, 16, 31, 37, 45, 60, 64, 97, 100, 128, 172, 256, 352, 1000, 4096};
+const int64_t kLengths[] = {1,  2,  3,  4,  5,   6,   7,   8,   12,  16,   31,  37,
+                            45, 60, 64, 97, 100, 128, 172, 256, 352, 1000, 4096};
 
 TEST(KashinFftTest, MatchesTheDefinition) {
   for (int64_t n : kLengths) {
@@ -82,7 +83,8 @@ TEST(KashinDctTest, KnownValues) {
   // The first basis vector phi_1(j) = sqrt(2/n) cos(pi (2j+1) / 2n) maps to e_1.
   const int n = 8;
   std::vector<double> phi(n);
-  for (int j = 0; j < n; ++j) phi[j] = std::sqrt(2.0 / n) * std::cos(std::numbers::pi * (2 * j + 1) / (2.0 * n));
+  for (int j = 0; j < n; ++j)
+    phi[j] = std::sqrt(2.0 / n) * std::cos(std::numbers::pi * (2 * j + 1) / (2.0 * n));
   DctPlan<double>(n).Forward(phi.data());
   for (int k = 0; k < n; ++k) EXPECT_NEAR(phi[k], k == 1 ? 1.0 : 0.0, 1e-14) << k;
 }
@@ -103,7 +105,8 @@ TEST(KashinDctTest, FloatAgreesWithDouble) {
 // Every transform kind is orthogonal in double: Inverse(Forward(x)) = x, and norms and inner
 // products are preserved (so Q Q^T = I on random vectors), to 1e-12.
 TEST(KashinTransformTest, EveryKindIsOrthogonal) {
-  for (TransformKind kind : {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned, TransformKind::kQr}) {
+  for (TransformKind kind :
+       {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned, TransformKind::kQr}) {
     for (int64_t n : {1, 5, 64, 100, 172, 352}) {
       auto q = GetTransform(kind, n, 11);
       ASSERT_TRUE(q.ok()) << q.status().ToString();
@@ -201,7 +204,8 @@ TEST(KashinOrthogonalTest, GaussianHasUnitMoments) {
 TEST(KashinTransformTest, RejectsOversizedDenseTransforms) {
   EXPECT_THAT(GetTransform(TransformKind::kQr, 4097, 0),
               testing::StatusIs(StatusCode::kInvalidArgument, "its limit is 4096"));
-  EXPECT_THAT(GetTransform(TransformKind::kDct, 0, 0), testing::StatusIs(StatusCode::kInvalidArgument, "length 0"));
+  EXPECT_THAT(GetTransform(TransformKind::kDct, 0, 0),
+              testing::StatusIs(StatusCode::kInvalidArgument, "length 0"));
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ inline std::vector<WeightMatrix> ReadLlama2cMatrices(const std::string& rel_path
   const std::string path = CoreDataDir() + "/" + rel_path;
   std::ifstream f(path, std::ios::binary);
   if (!f) {
-    ADD_FAILURE() << "real data file " << path << " is missing; set QUANTD_DATA_DIR to the shared data folder";
+    ADD_FAILURE() << "real data file " << path
+                  << " is missing; set QUANTD_DATA_DIR to the shared data folder";
     return {};
   }
   int32_t h[7];
