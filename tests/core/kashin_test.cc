@@ -237,7 +237,7 @@ void LatticePoints(int64_t n, uint64_t seed, std::vector<float>* pu, std::vector
   (*pu)[n - 1] = 25.0f;
 }
 
-TEST(KMeansTest, FastMatchesReferenceBitForBit) {
+TEST(KashinKMeansTest, FastMatchesReferenceBitForBit) {
   for (int k : {1, 2, 4, 16, 64, 256}) {
     for (int64_t n : {int64_t{200}, int64_t{40000}}) {
       std::vector<float> pu, pv;
@@ -257,7 +257,7 @@ TEST(KMeansTest, FastMatchesReferenceBitForBit) {
 
 // The grid-pruned search returns exactly the brute-force labels, also for points on cell
 // edges, coincident centroids and exact ties.
-TEST(KMeansTest, GridSearchEqualsBruteForce) {
+TEST(KashinKMeansTest, GridSearchEqualsBruteForce) {
   std::vector<float> pu, pv;
   LatticePoints(30000, 3, &pu, &pv);
   for (int i = 0; i <= 64; ++i) {  // a regular lattice: many points on cell boundaries
@@ -287,7 +287,7 @@ TEST(KMeansTest, GridSearchEqualsBruteForce) {
   }
 }
 
-TEST(KMeansTest, DeterministicAndNeverWorseThanItsInitialisation) {
+TEST(KashinKMeansTest, DeterministicAndNeverWorseThanItsInitialisation) {
   std::vector<float> pu, pv;
   LatticePoints(5000, 11, &pu, &pv);
   const int64_t n = 5000;
@@ -312,7 +312,7 @@ TEST(KMeansTest, DeterministicAndNeverWorseThanItsInitialisation) {
   }
 }
 
-TEST(KMeansTest, SampleIsStratifiedAndSeeded) {
+TEST(KashinKMeansTest, SampleIsStratifiedAndSeeded) {
   const auto all = kashin_internal::SampleIndices(100, 200, 1);
   ASSERT_EQ(all.size(), 100u);
   EXPECT_EQ(all.back(), 99);
