@@ -420,6 +420,31 @@ TEST(KashinTest, ZeroRowsDecodeToZero) {
   EXPECT_EQ(e.stats.at("vectors_not_converged"), 0);
 }
 
+// Degenerate shapes (single weights, single rows or columns, short blocks) round-trip in every
+// mode and transform: with 8 bits every point gets its own centroid, so the only errors left are
+// the greedy residual (1e-3) and the scale's f16 rounding.
+TEST(KashinTest, TinyShapes) {
+  struct Shape {
+    int64_t rows, cols;
+  };
+  for (const Shape& sh : {Shape{1, 1}, Shape{3, 1}, Shape{1, 5}, Shape{5, 2}, Shape{2, 7}}) {
+    const std::vector<float> w = testing::Gaussian(sh.rows * sh.cols, 15, 0.1f);
+    for (const char* t : {"hadamard", "dct", "dct_signed", "qr"}) {
+      for (const char* mode : {"rows", "matrix"}) {
+        Params p{{"transform", t}, {"mode", mode}, {"bits", "8"}};
+        if (std::string(mode) == "rows" && sh.cols > 2) p.Set("block_length", "2");
+        Encoding e = MustEncode(w, sh.rows, sh.cols, p);
+        auto back = DecodeRows(e);
+        ASSERT_TRUE(back.ok()) << back.status().ToString();
+        // At most 256 distinct points: 8 bits give every weight its own centroid.
+        for (size_t i = 0; i < w.size(); ++i) {
+          EXPECT_NEAR((*back)[i], w[i], 2e-3 * (std::fabs(w[i]) + 0.1f)) << t << " " << mode;
+        }
+      }
+    }
+  }
+}
+
 TEST(KashinTest, SameBytesWhateverTheThreadCount) {
 #if QUANTD_HAVE_TBB
   // Enough weights for several k-means blocks and, in matrix mode, several greedy chunks.
