@@ -119,13 +119,53 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
 }
 #undef QUANTD_RADIX4_BODY
 
-// Any radix p (odd primes): a direct O(p^2) DFT of the p inputs per butterfly.
+// Any radix p (odd primes): a direct O(p^2) DFT of the p inputs per butterfly. Long runs (the
+// first stages, where the odd radices are placed) accumulate each output over q with the inner
+// loop running over k, which vectorises; short runs fall back to one butterfly at a time.
 template <typename T>
-void RadixGeneric(const T* sr, const T* si, T* dr, T* di, int64_t l, int64_t mp, int p, const T* wr,
-                  const T* wi) {
+void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T* __restrict di, int64_t l,
+                  int64_t mp, int p, const T* __restrict wr, const T* __restrict wi) {
   const int64_t m = static_cast<int64_t>(p) * mp;
-  double rr[64], ri[64];  // p-th roots of unity, p <= kMaxDirectRadix
-  for (int t = 0; t < p; ++t) UnitRoot(t, p, &rr[t], &ri[t]);
+  T rr[64], ri[64];  // p-th roots of unity, p <= kMaxDirectRadix
+  for (int t = 0; t < p; ++t) {
+    double c, s;
+    UnitRoot(t, p, &c, &s);
+    rr[t] = static_cast<T>(c);
+    ri[t] = static_cast<T>(s);
+  }
+  if (mp >= 4) {
+    for (int64_t j = 0; j < l; ++j) {
+      const T* xr = sr + j * m;
+      const T* xi = si + j * m;
+      for (int r = 0; r < p; ++r) {
+        T* __restrict o_r = dr + (j + l * r) * mp;
+        T* __restrict o_i = di + (j + l * r) * mp;
+        for (int64_t k = 0; k < mp; ++k) {
+          o_r[k] = xr[k];
+          o_i[k] = xi[k];
+        }
+        for (int q = 1; q < p; ++q) {
+          const int t = static_cast<int>((static_cast<int64_t>(q) * r) % p);
+          const T cr = rr[t], ci = ri[t];
+          const T* ar = xr + q * mp;
+          const T* ai = xi + q * mp;
+          for (int64_t k = 0; k < mp; ++k) {
+            o_r[k] += ar[k] * cr - ai[k] * ci;
+            o_i[k] += ar[k] * ci + ai[k] * cr;
+          }
+        }
+        if (r == 0) continue;
+        const T* cwr = wr + (r - 1) * mp;
+        const T* cwi = wi + (r - 1) * mp;
+        for (int64_t k = 0; k < mp; ++k) {
+          const T br = o_r[k], bi = o_i[k];
+          o_r[k] = br * cwr[k] - bi * cwi[k];
+          o_i[k] = br * cwi[k] + bi * cwr[k];
+        }
+      }
+    }
+    return;
+  }
   T ar[64], ai[64];
   for (int64_t j = 0; j < l; ++j) {
     for (int64_t k = 0; k < mp; ++k) {
@@ -134,12 +174,11 @@ void RadixGeneric(const T* sr, const T* si, T* dr, T* di, int64_t l, int64_t mp,
         ai[q] = si[j * m + q * mp + k];
       }
       for (int r = 0; r < p; ++r) {
-        T br = 0, bi = 0;
-        for (int q = 0; q < p; ++q) {
+        T br = ar[0], bi = ai[0];
+        for (int q = 1; q < p; ++q) {
           const int t = static_cast<int>((static_cast<int64_t>(q) * r) % p);
-          const T cr = static_cast<T>(rr[t]), ci = static_cast<T>(ri[t]);
-          br += ar[q] * cr - ai[q] * ci;
-          bi += ar[q] * ci + ai[q] * cr;
+          br += ar[q] * rr[t] - ai[q] * ri[t];
+          bi += ar[q] * ri[t] + ai[q] * rr[t];
         }
         const int64_t d = (j + l * r) * mp + k;
         if (r == 0) {
@@ -155,25 +194,27 @@ void RadixGeneric(const T* sr, const T* si, T* dr, T* di, int64_t l, int64_t mp,
   }
 }
 
-// Radices for n: 4s first, then a 2, then odd primes in increasing order. Returns false when n
-// has a prime factor above the direct limit.
+// Radices for n: odd primes first (descending, so the costliest stages get the longest runs),
+// then a 2, then 4s. Returns false when n has a prime factor above the direct limit.
 bool Factor(int64_t n, int max_prime, std::vector<int>* radices) {
   radices->clear();
-  while (n % 4 == 0) {
-    radices->push_back(4);
-    n /= 4;
-  }
-  if (n % 2 == 0) {
-    radices->push_back(2);
+  std::vector<int> odd;
+  int twos = 0;
+  while (n % 2 == 0) {
+    ++twos;
     n /= 2;
   }
   for (int p = 3; n > 1 && p <= max_prime; p += 2) {
     while (n % p == 0) {
-      radices->push_back(p);
+      odd.push_back(p);
       n /= p;
     }
   }
-  return n == 1;
+  if (n != 1) return false;
+  radices->assign(odd.rbegin(), odd.rend());
+  if (twos % 2 == 1) radices->push_back(2);
+  for (int i = 0; i < twos / 2; ++i) radices->push_back(4);
+  return true;
 }
 
 }  // namespace
