@@ -3,6 +3,7 @@
 #include <string>
 
 #include "crossquant/crossquant.h"
+#include "kashin/kashin.h"
 #include "pvq/pvq.h"
 #include "quantd/core/method.h"
 #include "rtn/rtn.h"
@@ -10,11 +11,12 @@
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 3>& Methods() {
-  static const std::array<const Method*, 3> kMethods = {
+const std::array<const Method*, 4>& Methods() {
+  static const std::array<const Method*, 4> kMethods = {
       &RtnMethod(),
-      &CrossQuantMethod(),
+      &KashinMethod(),
       &PvqMethod(),
+      &CrossQuantMethod(),
   };
   return kMethods;
 }
