@@ -134,11 +134,15 @@ StatusOr<MethodAndParams> FromProto(const v1::MethodParams& p) {
       PutIf(m.has_bits(), "bits", m.bits(), &out.params);
       PutIf(m.has_transform(), "transform", m.transform(), &out.params);
       PutIf(m.has_mode(), "mode", m.mode(), &out.params);
-      PutIf(m.has_block(), "block", m.block(), &out.params);
+      PutIf(m.has_block_length(), "block_length", m.block_length(), &out.params);
       PutIf(m.has_tolerance(), "tolerance", m.tolerance(), &out.params);
       PutIf(m.has_max_iterations(), "max_iterations", m.max_iterations(), &out.params);
       PutIf(m.has_seed(), "seed", m.seed(), &out.params);
-      PutIf(m.has_on_nonconvergence(), "on_nonconvergence", m.on_nonconvergence(), &out.params);
+      PutIf(m.has_non_converged(), "non_converged", m.non_converged(), &out.params);
+      PutIf(m.has_scale_dtype(), "scale_dtype", m.scale_dtype(), &out.params);
+      PutIf(m.has_fallback_dtype(), "fallback_dtype", m.fallback_dtype(), &out.params);
+      PutIf(m.has_kmeans_restarts(), "kmeans_restarts", m.kmeans_restarts(), &out.params);
+      PutIf(m.has_step_choice(), "step_choice", m.step_choice(), &out.params);
       break;
     }
     case v1::MethodParams::kPvq: {

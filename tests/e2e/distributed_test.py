@@ -199,6 +199,17 @@ def main():
         fail(f"Hessian-aware tensors: {aware}")
     print("pvq with Hessians: identical remote and in-process")
 
+    # Kashin, rows mode (chunked) and matrix mode (each tensor sent whole), remote vs in-process.
+    for mode in ("rows", "matrix"):
+        args = ["--method", "kashin", "--param", "bits=3", "--param", f"mode={mode}"]
+        quantctl(*chunk, *args, "--report", os.path.join(WORK, "k.json"), src, os.path.join(WORK, f"k_{mode}_local"))
+        quantctl(*chunk, *args, "--servers", ",".join(addrs), src, os.path.join(WORK, f"k_{mode}_remote"))
+        same_folder(os.path.join(WORK, f"k_{mode}_local"), os.path.join(WORK, f"k_{mode}_remote"))
+        chunks = {t["chunks"] for t in json.load(open(os.path.join(WORK, "k.json")))["tensors"] if t["quantized"]}
+        if (mode == "matrix") != (chunks == {1}):
+            fail(f"kashin {mode} mode: chunks per tensor {chunks}")
+    print("kashin rows and matrix modes: identical remote and in-process")
+
     # dns:/// resolution (localhost may also resolve to ::1, where nothing listens: that backend
     # is set aside and the job still completes).
     port = addrs[0].split(":")[1]

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "../core/test_util.h"
@@ -361,6 +362,40 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightWork) {
     EXPECT_FALSE(r.has_error()) << r.error().message();
     EXPECT_EQ(*proto::FromProto(r.encoding()), LocalEncoding("g", w, 32, 64, id * 8, 8, "rtn", {}));
   }
+}
+
+// The typed parameter messages of the proto name exactly the parameters each method takes, and
+// a typed request resolves to the same parameters as the generic one.
+TEST(ProtoTest, TypedParametersMatchEveryMethod) {
+  const std::map<std::string, const google::protobuf::Descriptor*> typed = {
+      {"rtn", v1::RtnParams::descriptor()},
+      {"kashin", v1::KashinParams::descriptor()},
+      {"pvq", v1::PvqParams::descriptor()},
+      {"crossquant", v1::CrossQuantParams::descriptor()},
+  };
+  ASSERT_EQ(typed.size(), AllMethods().size());
+  for (const Method* m : AllMethods()) {
+    const auto it = typed.find(std::string(m->name()));
+    ASSERT_NE(it, typed.end()) << m->name() << " has no typed parameter message";
+    std::set<std::string> fields, params;
+    for (int i = 0; i < it->second->field_count(); ++i) fields.insert(it->second->field(i)->name());
+    for (const ParamSpec& s : m->param_specs()) params.insert(s.name);
+    EXPECT_EQ(fields, params) << m->name();
+  }
+  v1::MethodParams typed_rtn;
+  typed_rtn.mutable_rtn()->set_bits(3);
+  typed_rtn.mutable_rtn()->set_scale_dtype("f32");
+  auto a = proto::FromProto(typed_rtn);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->method, "rtn");
+  EXPECT_EQ(a->params.ToString(), "bits=3,scale_dtype=f32");
+  v1::MethodParams typed_pvq;
+  typed_pvq.mutable_pvq()->set_use_hessian(true);
+  typed_pvq.mutable_pvq()->set_bits(3.25);
+  EXPECT_EQ(proto::FromProto(typed_pvq)->params.ToString(), "bits=3.25,use_hessian=true");
+  v1::MethodParams contradictory = typed_rtn;
+  contradictory.set_method_name("pvq");
+  EXPECT_FALSE(proto::FromProto(contradictory).ok());
 }
 
 TEST_F(ServerTest, TokenAuthentication) {
