@@ -98,21 +98,39 @@ __global__ void Quantize(const float* x, int64_t rows, int64_t cols, const float
 // row of the tile over its 32 columns. Partial maxima meet through atomic maxima on the bit
 // patterns (exact and order-free). `c_bits` null: static columns, only rows.
 constexpr int kTileRows = 16;
+constexpr int kMaximaThreads = 256;
 __global__ void Maxima(const float* __restrict__ x, int64_t rows, int64_t cols, unsigned int* t_bits,
                        unsigned int* c_bits) {
+  __shared__ float row_part[kTileRows][kMaximaThreads / kWarp];
   const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTileRows;
-  const int64_t r1 = min(rows, r0 + kTileRows);
-  const int lane = threadIdx.x % kWarp;
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
   float cmax = 0.0f;
-  for (int64_t r = r0; r < r1; ++r) {
-    const float a = j < cols ? fabsf(__ldcs(x + r * cols + j)) : 0.0f;
+#pragma unroll 4
+  for (int k = 0; k < kTileRows; ++k) {
+    const int64_t r = r0 + k;
+    const float a = (j < cols && r < rows) ? fabsf(__ldcs(x + r * cols + j)) : 0.0f;
     cmax = fmaxf(cmax, a);
     float m = a;
     for (int off = kWarp / 2; off > 0; off >>= 1) m = fmaxf(m, __shfl_down_sync(0xffffffffu, m, off));
-    if (lane == 0) atomicMax(t_bits + r, __float_as_uint(m));
+    if (lane == 0) row_part[k][warp] = m;
+  }
+  __syncthreads();
+  // One atomic per row of the tile and per block, instead of one per warp.
+  if (threadIdx.x < kTileRows && r0 + threadIdx.x < rows) {
+    float m = 0.0f;
+    for (int w = 0; w < kMaximaThreads / kWarp; ++w) m = fmaxf(m, row_part[threadIdx.x][w]);
+    atomicMax(t_bits + r0 + threadIdx.x, __float_as_uint(m));
   }
   if (c_bits != nullptr && j < cols) atomicMax(c_bits + j, __float_as_uint(cmax));
+}
+
+// The maxima pass (t_c: rows + cols bit patterns, zeroed by the caller; columns skipped when
+// static).
+void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c, bool columns, cudaStream_t st) {
+  dim3 grid(static_cast<unsigned>((cols + kMaximaThreads - 1) / kMaximaThreads),
+            static_cast<unsigned>((rows + kTileRows - 1) / kTileRows));
+  Maxima<<<grid, kMaximaThreads, 0, st>>>(x, rows, cols, t_c, columns ? t_c + rows : nullptr);
 }
 
 // cols % 8 == 0: each thread quantizes 8 consecutive elements of one row (two float4 loads) and
@@ -123,10 +141,10 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
                                const float* __restrict__ v, const float* __restrict__ per_token,
                                const float* __restrict__ inv, int qmax, int bits, uint8_t* __restrict__ codes,
                                int64_t row_bytes, Counts* counts) {
-  const int64_t i = blockIdx.y;
   const int64_t j0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
   unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
-  if (j0 < cols) {
+  // Rows stride by gridDim.y so that each block adds its counts once (few atomics).
+  for (int64_t i = blockIdx.y; i < rows && j0 < cols; i += gridDim.y) {
     const float si = s[i], pi = per_token[i];
     const float inv_si = inv ? inv[i] : 0.0f, inv_pi = inv ? inv[rows + cols + i] : 0.0f;
     const float4* xp = reinterpret_cast<const float4*>(x + i * cols + j0);
@@ -164,25 +182,28 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
         for (int k = 0; k < bits; ++k) out[k] = static_cast<uint8_t>(acc >> (8 * k));
     }
   }
+  // Block sum (integers: exact in any order), then one atomic per counter and block.
+  __shared__ unsigned long long part[4][8];
   for (int off = kWarp / 2; off > 0; off >>= 1) {
     nonzero += __shfl_down_sync(0xffffffffu, nonzero, off);
     kernel += __shfl_down_sync(0xffffffffu, kernel, off);
     per_token_kernel += __shfl_down_sync(0xffffffffu, per_token_kernel, off);
     clamp += __shfl_down_sync(0xffffffffu, clamp, off);
   }
-  if (threadIdx.x % kWarp == 0 && nonzero + clamp > 0) {
-    atomicAdd(&counts->nonzero, nonzero);
-    atomicAdd(&counts->kernel, kernel);
-    atomicAdd(&counts->per_token_kernel, per_token_kernel);
-    atomicAdd(&counts->clamp, clamp);
+  const int warp = threadIdx.x / kWarp;
+  if (threadIdx.x % kWarp == 0) {
+    part[0][warp] = nonzero;
+    part[1][warp] = kernel;
+    part[2][warp] = per_token_kernel;
+    part[3][warp] = clamp;
   }
-}
-
-// The maxima pass (t_c: rows + cols bit patterns, zeroed by the caller; columns skipped when
-// static).
-void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c, bool columns, cudaStream_t st) {
-  dim3 grid(static_cast<unsigned>((cols + 255) / 256), static_cast<unsigned>((rows + kTileRows - 1) / kTileRows));
-  Maxima<<<grid, 256, 0, st>>>(x, rows, cols, t_c, columns ? t_c + rows : nullptr);
+  __syncthreads();
+  if (threadIdx.x < 4) {
+    unsigned long long sum = 0;
+    for (int w = 0; w < static_cast<int>(blockDim.x) / kWarp; ++w) sum += part[threadIdx.x][w];
+    unsigned long long* dst[4] = {&counts->nonzero, &counts->kernel, &counts->per_token_kernel, &counts->clamp};
+    if (sum) atomicAdd(dst[threadIdx.x], sum);
+  }
 }
 
 // The quantizing pass: packed directly when rows hold a multiple of 8 weights, else one code per
@@ -193,7 +214,7 @@ void LaunchQuantize(const float* x, int64_t rows, int64_t cols, int bits, const 
   const int qmax = (1 << (bits - 1)) - 1;
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
   if (cols % 8 == 0) {
-    dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256), static_cast<unsigned>(rows));
+    dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256), static_cast<unsigned>(std::min<int64_t>(rows, 1024)));
     QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, inv, qmax, bits, codes, row_bytes, counts);
     return;
   }
