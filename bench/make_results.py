@@ -185,7 +185,8 @@ def main():
         cuda.append("Measured in this run (`build/bin/cuda_bench`):\n\n" + out)
     else:
         cuda.append("No GPU on this machine; the last measurement on a GPU machine (bench/results/cuda.md), with its own "
-                    "machine, date and command:\n\n" + open(os.path.join(HERE, "results", "cuda.md")).read())
+                    "machine, date and command:\n\n" +
+                    open(os.path.join(HERE, "results", "cuda.md")).read().split("\n", 1)[1].lstrip("\n"))
     parts.append("\n".join(cuda))
     with open(args.out, "w") as f:
         f.write("\n".join(parts))

@@ -132,9 +132,13 @@ ChunkAssembler::Result ChunkAssembler::Accept(quantd::v1::QuantizeRequest&& m, c
   if (it == pending_.end()) {
     auto header = ValidateChunkHeader(m, max_bytes_);  // succeeded in Inspect
     it = pending_.emplace(m.chunk_id(), std::move(*header)).first;
-    it->second.data.reserve(it->second.budget_bytes);
+    if (m.data().size() == it->second.budget_bytes) {
+      it->second.data.swap(*m.mutable_data());  // a whole chunk in one message: no copy
+    } else {
+      it->second.data.reserve(it->second.budget_bytes);
+    }
   }
-  it->second.data.append(m.data());
+  if (it->second.data.size() < it->second.budget_bytes) it->second.data.append(m.data());
   if (it->second.data.size() == it->second.budget_bytes) {
     r.complete = std::move(it->second);
     pending_.erase(it);

@@ -13,12 +13,21 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
   const std::string who = "chunk " + std::to_string(c.chunk_id) + " of tensor '" + c.tensor_name + "'";
   auto method = proto::FromProto(c.params);
   if (!method.ok()) return method.status().WithContext(who);
-  std::vector<float> values(static_cast<size_t>(c.row_count * c.matrix.cols));
   if (data.size() != c.budget_bytes) {
     return InvalidArgumentError(who + ": " + std::to_string(data.size()) + " data bytes, expected " +
                                 std::to_string(c.budget_bytes) + " (row_count x cols x dtype size)");
   }
-  QUANTD_RETURN_IF_ERROR(ConvertToFloat(c.dtype, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, values));
+  // F32 rows are used where they lie (little-endian host; the buffer is aligned for float), other
+  // dtypes are widened into `converted`.
+  std::vector<float> converted;
+  std::span<const float> values;
+  if (c.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(data.data()) % alignof(float) == 0) {
+    values = std::span<const float>(reinterpret_cast<const float*>(data.data()), data.size() / 4);
+  } else {
+    converted.resize(static_cast<size_t>(c.row_count * c.matrix.cols));
+    QUANTD_RETURN_IF_ERROR(ConvertToFloat(c.dtype, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, converted));
+    values = converted;
+  }
   Calibration calibration;
   calibration.column_max = c.column_max;  // a view of the chunk's vector
   if (!c.hessian_key.empty()) {

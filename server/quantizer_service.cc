@@ -89,6 +89,41 @@ grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeRespons
   return stream;
 }
 
+void QuantizerService::FailUnary(grpc::ServerUnaryReactor* reactor, const char* rpc, const Status& s) {
+  if (metrics_) metrics_->Error(std::string(StatusCodeName(s.code())));
+  LogLine(std::string(rpc) + " failed: " + s.ToString());
+  reactor->Finish(proto::ToGrpc(s));
+}
+
+void QuantizerService::RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
+                                uint64_t bytes, std::function<Status()> work) {
+  // Runs once `bytes` of the budget are ours: on the pool, never on a gRPC thread.
+  auto run = [this, context, reactor, rpc, bytes, work = std::move(work)] {
+    pool_.Submit([this, context, reactor, rpc, bytes, work] {
+      Status status;
+      if (context->IsCancelled()) {
+        status = CancelledError("cancelled by the client");
+      } else {
+        try {
+          status = work();
+        } catch (const std::exception& e) {
+          status = InternalError(e.what());
+        }
+      }
+      budget_.Release(bytes);
+      PublishBudget();
+      if (status.ok()) {
+        reactor->Finish(grpc::Status::OK);
+      } else {
+        FailUnary(reactor, rpc, status);
+      }
+    });
+  };
+  uint64_t ticket = 0;
+  if (budget_.AcquireOrWait(bytes, &ticket, run)) run();
+  PublishBudget();
+}
+
 grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerContext* context,
                                                           const quantd::v1::QuantizeRequest* request,
                                                           quantd::v1::QuantizeResponse* response) {
@@ -98,68 +133,40 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
     reactor->Finish(admitted);
     return reactor;
   }
-  auto fail = [this, reactor](const Status& s) {
-    if (metrics_) metrics_->Error(std::string(StatusCodeName(s.code())));
-    LogLine("QuantizeChunk failed: " + s.ToString());
-    reactor->Finish(proto::ToGrpc(s));
-  };
   auto header = ValidateChunkHeader(*request, budget_.capacity());
   if (!header.ok()) {
-    fail(header.status());
+    FailUnary(reactor, "QuantizeChunk", header.status());
     return reactor;
   }
   if (request->data().size() != header->budget_bytes || request->data_offset() != 0) {
-    fail(InvalidArgumentError("chunk " + std::to_string(request->chunk_id()) + " of tensor '" + request->tensor_name() +
-                              "': QuantizeChunk needs the whole chunk in one message (" +
-                              std::to_string(header->budget_bytes) + " bytes), got " +
-                              std::to_string(request->data().size()) + " at offset " +
-                              std::to_string(request->data_offset())));
+    FailUnary(reactor, "QuantizeChunk",
+              InvalidArgumentError("chunk " + std::to_string(request->chunk_id()) + " of tensor '" +
+                                   request->tensor_name() + "': QuantizeChunk needs the whole chunk in one message (" +
+                                   std::to_string(header->budget_bytes) + " bytes), got " +
+                                   std::to_string(request->data().size()) + " at offset " +
+                                   std::to_string(request->data_offset())));
     return reactor;
   }
   const std::string* hessian = nullptr;
   if (!request->hessian_key().empty()) {
     if (!request->has_blob() || request->blob().key() != request->hessian_key() ||
         request->blob().offset() != 0 || request->blob().data().size() != request->blob().total_bytes()) {
-      fail(InvalidArgumentError("QuantizeChunk: hessian_key '" + request->hessian_key() +
-                                "' must name a whole blob carried in the same message"));
+      FailUnary(reactor, "QuantizeChunk",
+                InvalidArgumentError("QuantizeChunk: hessian_key '" + request->hessian_key() +
+                                     "' must name a whole blob carried in the same message"));
       return reactor;
     }
     hessian = &request->blob().data();
   }
   auto chunk = std::make_shared<AssembledChunk>(std::move(*header));
-  auto run = [this, context, reactor, request, response, chunk, hessian, fail] {
-    pool_.Submit([=, this] {
-      Status status;
-      if (context->IsCancelled()) {
-        status = CancelledError("cancelled by the client");
-      } else {
-        try {
-          const auto start = std::chrono::steady_clock::now();
-          auto r = RunChunk(*chunk, request->data(), hessian, device_policy_);
-          if (r.ok()) {
-            *response = std::move(*r);
-            response->mutable_timings()->set_encode_seconds(
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-            response->set_server(options_.name);
-          } else {
-            status = r.status();
-          }
-        } catch (const std::exception& e) {
-          status = InternalError(e.what());
-        }
-      }
-      budget_.Release(chunk->budget_bytes);
-      PublishBudget();
-      if (status.ok()) {
-        reactor->Finish(grpc::Status::OK);
-      } else {
-        fail(status);
-      }
-    });
-  };
-  uint64_t ticket = 0;
-  if (budget_.AcquireOrWait(chunk->budget_bytes, &ticket, run)) run();
-  PublishBudget();
+  RunUnary(context, reactor, "QuantizeChunk", chunk->budget_bytes, [this, request, response, chunk, hessian]() -> Status {
+    const auto start = std::chrono::steady_clock::now();
+    QUANTD_ASSIGN_OR_RETURN(*response, RunChunk(*chunk, request->data(), hessian, device_policy_));
+    response->mutable_timings()->set_encode_seconds(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    response->set_server(options_.name);
+    return OkStatus();
+  });
   return reactor;
 }
 
@@ -174,37 +181,14 @@ grpc::ServerUnaryReactor* QuantizerService::Dequantize(grpc::CallbackServerConte
   }
   const uint64_t bytes = DequantizeOutputBytes(*request);
   if (bytes > budget_.capacity()) {
-    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "decoded output of " + std::to_string(bytes) + " bytes exceeds --max-inflight-bytes"));
+    FailUnary(reactor, "Dequantize",
+              ResourceExhaustedError("decoded output of " + std::to_string(bytes) + " bytes exceeds --max-inflight-bytes"));
     return reactor;
   }
-  auto run = [this, context, reactor, request, response, bytes] {
-    pool_.Submit([=, this] {
-      Status status;
-      if (context->IsCancelled()) {
-        status = CancelledError("cancelled by the client");
-      } else {
-        try {
-          auto r = RunDequantize(*request);
-          if (r.ok()) {
-            *response = std::move(*r);
-          } else {
-            status = r.status();
-          }
-        } catch (const std::exception& e) {
-          status = InternalError(e.what());
-        }
-      }
-      budget_.Release(bytes);
-      if (!status.ok()) {
-        if (metrics_) metrics_->Error(std::string(StatusCodeName(status.code())));
-        LogLine("Dequantize failed: " + status.ToString());
-      }
-      reactor->Finish(proto::ToGrpc(status));
-    });
-  };
-  uint64_t ticket = 0;
-  if (budget_.AcquireOrWait(bytes, &ticket, run)) run();
+  RunUnary(context, reactor, "Dequantize", bytes, [request, response]() -> Status {
+    QUANTD_ASSIGN_OR_RETURN(*response, RunDequantize(*request));
+    return OkStatus();
+  });
   return reactor;
 }
 

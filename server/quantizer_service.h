@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -65,6 +66,11 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   void AddStream(QuantizeStream* s);
   void RemoveStream(QuantizeStream* s);
   void PublishBudget();
+  // The unary RPCs' common path: reserve `bytes` of the budget (waiting without blocking a gRPC
+  // thread), run `work` on the pool unless the call was cancelled, give the bytes back, finish.
+  void RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc, uint64_t bytes,
+                std::function<Status()> work);
+  void FailUnary(grpc::ServerUnaryReactor* reactor, const char* rpc, const Status& s);
 
   const ServerOptions options_;
   const std::string token_;

@@ -19,29 +19,6 @@ namespace {
 // the matrix is square.
 uint64_t ColumnSeed(uint64_t seed) { return Mix64(seed ^ 0x636F6C756D6E5131ull); }
 
-// Stores s in `dtype` at dst and returns the stored value as a float.
-float StoreScale(double s, DType dtype, uint8_t* dst) {
-  if (dtype == DType::kF16) {
-    const uint16_t h = FloatToF16(static_cast<float>(s));
-    memcpy(dst, &h, 2);
-    return F16ToFloat(h);
-  }
-  const float f = static_cast<float>(s);
-  memcpy(dst, &f, 4);
-  return f;
-}
-
-float LoadScale(const uint8_t* src, DType dtype) {
-  if (dtype == DType::kF16) {
-    uint16_t h;
-    memcpy(&h, src, 2);
-    return F16ToFloat(h);
-  }
-  float f;
-  memcpy(&f, src, 4);
-  return f;
-}
-
 int64_t RowGrain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 15) / cols); }
 
 // Per-row outcome of the decompositions of its blocks.
@@ -184,7 +161,7 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
         const float* x = in.row(r) + b * len;
         double ss = 0;
         for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-        const float s = StoreScale(std::sqrt(ss / static_cast<double>(n)), o.scale_dtype,
+        const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype,
                                    scales.data.data() + (r * nb + b) * static_cast<int64_t>(ssize));
         if (!std::isfinite(s)) {
           outcome[static_cast<size_t>(r)].scale_finite = false;
@@ -269,7 +246,7 @@ StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, 
   double ss = 0;
   for (double x : row_ss) ss += x;
   Section scales = Section::Zeros("scales", o.scale_dtype, {1, 1});
-  const float s = StoreScale(std::sqrt(ss / static_cast<double>(n)), o.scale_dtype, scales.data.data());
+  const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype, scales.data.data());
   if (!std::isfinite(s)) return ScaleOverflow(in.row_begin);
   std::vector<float> u(static_cast<size_t>(n), 0.0f), v(u.size(), 0.0f);
   GreedyResult g{0, true, 0};
@@ -385,7 +362,7 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
     QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1,
                             GetTransform(o.transform, rows, ColumnSeed(o.seed)));
     QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q2, GetTransform(o.transform, cols, o.seed));
-    const float s = LoadScale(scales->data.data(), o.scale_dtype);
+    const float s = LoadScalar(scales->data.data(), o.scale_dtype);
     std::vector<float> vpart(static_cast<size_t>(rows * cols));
     ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) unpack_row(r, out.data() + r * cols, vpart.data() + r * cols);
@@ -412,7 +389,7 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
           float* vb = vpart.data() + b * len;
           (b + 1 == nb ? q_last : q_full)->Inverse(vb);
           const float s =
-              LoadScale(scales->data.data() + (r * nb + b) * static_cast<int64_t>(ssize), o.scale_dtype);
+              LoadScalar(scales->data.data() + (r * nb + b) * static_cast<int64_t>(ssize), o.scale_dtype);
           float* ob = o_row + b * len;
           for (int64_t i = 0; i < n; ++i) ob[i] = s * (ob[i] + vb[i]);
         }

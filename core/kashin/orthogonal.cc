@@ -3,26 +3,12 @@
 #include <cmath>
 #include <numbers>
 
+#include "common/dot.h"
 #include "quantd/core/parallel.h"
 #include "quantd/core/seed.h"
 
 namespace quantd::kashin_internal {
 namespace {
-
-// Dot product in a fixed order: four interleaved partial sums (which the compiler keeps in one
-// vector register), added together at the end. Independent of threads and vector width.
-double Dot(const double* a, const double* b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
 
 // y <- y - 2 v (v . y) for the columns [j0, j1) of a column-major n x n matrix, rows [k, n):
 // the Householder reflection I - 2 v v^T with |v| = 1.
@@ -32,7 +18,7 @@ void Reflect(const double* v, int64_t k, int64_t n, double* a, int64_t j0, int64
               [&](int64_t b, int64_t e) {
                 for (int64_t j = b; j < e; ++j) {
                   double* col = a + j * n + k;
-                  const double t = 2.0 * Dot(v, col, len);
+                  const double t = 2.0 * DotFixedOrder(v, col, len);
                   for (int64_t i = 0; i < len; ++i) col[i] -= t * v[i];
                 }
               });
@@ -61,14 +47,14 @@ std::vector<double> RandomOrthogonal(int64_t n, uint64_t seed) {
   for (int64_t k = 0; k < n; ++k) {
     double* x = a.data() + k * n + k;
     const int64_t len = n - k;
-    const double norm = std::sqrt(Dot(x, x, len));
+    const double norm = std::sqrt(DotFixedOrder(x, x, len));
     if (norm == 0) {  // probability zero for Gaussian input; keep v = 0 (no reflection)
       continue;
     }
     const double alpha = x[0] >= 0 ? -norm : norm;  // r_kk; v = x - alpha e1 never cancels
     sign_r[static_cast<size_t>(k)] = alpha > 0 ? 1.0 : -1.0;
     x[0] -= alpha;
-    const double vnorm = std::sqrt(Dot(x, x, len));
+    const double vnorm = std::sqrt(DotFixedOrder(x, x, len));
     for (int64_t i = 0; i < len; ++i) x[i] /= vnorm;
     Reflect(x, k, n, a.data(), k + 1, n);
   }

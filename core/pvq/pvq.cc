@@ -381,17 +381,6 @@ void SetStats(const PvqOptions& o, const RowStats& total, Encoding& enc) {
 
 namespace {
 
-float LoadScale(const uint8_t* src, DType dtype) {
-  if (dtype == DType::kF16) {
-    uint16_t h;
-    memcpy(&h, src, 2);
-    return F16ToFloat(h);
-  }
-  float s;
-  memcpy(&s, src, 4);
-  return s;
-}
-
 // Rows per parallel task: about 64K weights.
 int64_t Grain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 16) / cols); }
 
@@ -503,7 +492,7 @@ class Pvq final : public Method {
     std::vector<uint8_t> bad(static_cast<size_t>(rows), 0);
     ParallelFor(0, rows, Grain(enc.cols), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const float s = LoadScale(scales->data.data() + r * lay.scale_bytes, o.scale_dtype);
+        const float s = LoadScalar(scales->data.data() + r * lay.scale_bytes, o.scale_dtype);
         float* row = out.data() + r * enc.cols;
         if (!std::isfinite(s)) {
           bad[r] = 1;

@@ -31,6 +31,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/dot.h"
 #include "pvq/pvq.h"
 #include "quantd/core/hadamard.h"
 
@@ -38,21 +39,6 @@ namespace quantd::pvq_internal {
 namespace {
 
 using FactorResult = StatusOr<std::shared_ptr<const HessianFactor>>;
-
-// Dot product of two double arrays in a fixed order (four interleaved partial sums, added at the
-// end): deterministic, and fast without relying on the compiler to reassociate.
-double Dot(const double* a, const double* b, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
 
 // Lower Cholesky factor of the n x n row-major matrix b in place (b = L L^T, L in the lower
 // triangle), blocked so that the O(n^3) part runs on panels that stay in cache: per block column
@@ -70,16 +56,16 @@ bool CholeskyLower(double* b, int64_t n) {
     const int64_t k1 = std::min(n, k0 + kBlock);
     for (int64_t j = k0; j < k1; ++j) {
       const double* rj = &at(j, k0);
-      const double d = at(j, j) - Dot(rj, rj, j - k0);
+      const double d = at(j, j) - DotFixedOrder(rj, rj, j - k0);
       if (!(d > 0) || !std::isfinite(d)) return false;
       const double ljj = std::sqrt(d);
       at(j, j) = ljj;
-      for (int64_t i = j + 1; i < n; ++i) at(i, j) = (at(i, j) - Dot(&at(i, k0), rj, j - k0)) / ljj;
+      for (int64_t i = j + 1; i < n; ++i) at(i, j) = (at(i, j) - DotFixedOrder(&at(i, k0), rj, j - k0)) / ljj;
     }
     for (int64_t i = k1; i < n; ++i) {
       const double* ri = &at(i, k0);
       double* row = &at(i, 0);
-      for (int64_t j = k1; j <= i; ++j) row[j] -= Dot(ri, &at(j, k0), k1 - k0);
+      for (int64_t j = k1; j <= i; ++j) row[j] -= DotFixedOrder(ri, &at(j, k0), k1 - k0);
     }
   }
   return true;

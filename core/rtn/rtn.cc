@@ -24,7 +24,6 @@ bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* c
   const int half = 1 << (o.bits - 1);
   const float lo = static_cast<float>(-half);
   const float hi = static_cast<float>(half - 1);
-  const bool f16 = o.scale_dtype == DType::kF16;
   // One row of codes, one byte each, then packed in one pass.
   thread_local std::vector<uint8_t> q;
   q.resize(static_cast<size_t>(cols));
@@ -41,14 +40,7 @@ bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* c
         break;
       }
     }
-    float d = m / lo;
-    if (f16) {
-      const uint16_t h = FloatToF16(d);
-      memcpy(scales + 2 * gi, &h, 2);
-      d = F16ToFloat(h);
-    } else {
-      memcpy(scales + 4 * gi, &d, 4);
-    }
+    const float d = StoreScalar(m / lo, o.scale_dtype, scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)));
     finite = finite && std::isfinite(d);
     uint8_t* qg = q.data() + g0;
     if (d == 0) {
@@ -73,14 +65,7 @@ void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, co
   UnpackByteCodes(std::span<const uint8_t>(codes, PackedBytes(cols, o.bits)), o.bits, q);
   for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
     const int64_t n = std::min(o.group_size, cols - g0);
-    float d;
-    if (o.scale_dtype == DType::kF16) {
-      uint16_t h;
-      memcpy(&h, scales + 2 * gi, 2);
-      d = F16ToFloat(h);
-    } else {
-      memcpy(&d, scales + 4 * gi, 4);
-    }
+    const float d = LoadScalar(scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)), o.scale_dtype);
     const uint8_t* qg = q.data() + g0;
     float* og = out + g0;
     for (int64_t i = 0; i < n; ++i) og[i] = static_cast<float>(static_cast<int>(qg[i]) - half) * d;

@@ -58,18 +58,41 @@ __device__ uint32_t Code(float x, float d, int half) {
   return static_cast<uint32_t>(static_cast<int>(v) + half);
 }
 
+// The group a warp of the warp-per-group kernels handles, its extreme and stored scale.
+struct WarpGroup {
+  bool active;
+  int64_t r, g0, n;
+  const float* xg;
+  float d;  // the scale as stored
+};
+
+__device__ WarpGroup SetUpGroup(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row,
+                                int half, bool f16, uint8_t* scales, int* flag) {
+  WarpGroup w{};
+  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  w.active = warp < rows * groups_per_row;
+  if (!w.active) return w;
+  w.r = warp / groups_per_row;
+  const int64_t g = warp % groups_per_row;
+  w.g0 = g * group;
+  w.n = min(group, cols - w.g0);
+  w.xg = x + w.r * cols + w.g0;
+  const float m = GroupExtreme(w.xg, w.n, lane);
+  w.d = GroupScale(m, half, f16, scales + (w.r * groups_per_row + g) * (f16 ? 2 : 4), lane, flag);
+  return w;
+}
+
 // group_size % 8 == 0: lane l packs weights [8l, 8l+8) (+256 per pass) into `bits` bytes.
 __global__ void EncodeFused(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
                             bool f16, uint8_t* codes, int64_t row_bytes, uint8_t* scales, int* flag) {
-  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
-  if (warp >= rows * groups_per_row) return;
-  const int64_t r = warp / groups_per_row, g = warp % groups_per_row;
-  const int64_t g0 = g * group, n = min(group, cols - g0);
-  const float* xg = x + r * cols + g0;
   const int half = 1 << (bits - 1);
-  const float m = GroupExtreme(xg, n, lane);
-  const float d = GroupScale(m, half, f16, scales + (r * groups_per_row + g) * (f16 ? 2 : 4), lane, flag);
+  const WarpGroup w = SetUpGroup(x, rows, cols, group, groups_per_row, half, f16, scales, flag);
+  if (!w.active) return;
+  const int64_t r = w.r, g0 = w.g0, n = w.n;
+  const float* xg = w.xg;
+  const float d = w.d;
   uint8_t* row_out = codes + r * row_bytes;
   for (int64_t b0 = 8 * lane; b0 < n; b0 += 8 * kWarp) {
     uint64_t acc = 0;
@@ -150,15 +173,13 @@ __global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t 
 // Any group size: codes, one per byte, then PackRowBytes.
 __global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
                               bool f16, uint8_t* code_bytes, uint8_t* scales, int* flag) {
-  const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
-  if (warp >= rows * groups_per_row) return;
-  const int64_t r = warp / groups_per_row, g = warp % groups_per_row;
-  const int64_t g0 = g * group, n = min(group, cols - g0);
-  const float* xg = x + r * cols + g0;
   const int half = 1 << (bits - 1);
-  const float m = GroupExtreme(xg, n, lane);
-  const float d = GroupScale(m, half, f16, scales + (r * groups_per_row + g) * (f16 ? 2 : 4), lane, flag);
+  const WarpGroup w = SetUpGroup(x, rows, cols, group, groups_per_row, half, f16, scales, flag);
+  if (!w.active) return;
+  const int64_t r = w.r, g0 = w.g0, n = w.n;
+  const float* xg = w.xg;
+  const float d = w.d;
   for (int64_t i = lane; i < n; i += kWarp) code_bytes[r * cols + g0 + i] = static_cast<uint8_t>(Code(xg[i], d, half));
 }
 

@@ -8,31 +8,6 @@
 #include "rtn/rtn.h"
 
 namespace quantd::rtn_internal {
-namespace {
-
-float RoundScale(float d, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(FloatToF16(d)) : d; }
-
-void StoreScale(float d, DType dtype, uint8_t* dst) {
-  if (dtype == DType::kF16) {
-    const uint16_t h = FloatToF16(d);
-    memcpy(dst, &h, 2);
-  } else {
-    memcpy(dst, &d, 4);
-  }
-}
-
-float LoadScale(const uint8_t* src, DType dtype) {
-  if (dtype == DType::kF16) {
-    uint16_t h;
-    memcpy(&h, src, 2);
-    return F16ToFloat(h);
-  }
-  float d;
-  memcpy(&d, src, 4);
-  return d;
-}
-
-}  // namespace
 
 bool EncodeRowRef(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales) {
   const int half = 1 << (o.bits - 1);
@@ -45,8 +20,7 @@ bool EncodeRowRef(const float* x, int64_t cols, const RtnOptions& o, uint8_t* co
     for (int64_t i = g0; i < g1; ++i) {
       if (std::fabs(x[i]) > std::fabs(m)) m = x[i];
     }
-    const float d = RoundScale(m / static_cast<float>(-half), o.scale_dtype);
-    StoreScale(d, o.scale_dtype, scales + gi * scale_size);
+    const float d = StoreScalar(m / static_cast<float>(-half), o.scale_dtype, scales + gi * scale_size);
     finite = finite && std::isfinite(d);
     for (int64_t i = g0; i < g1; ++i) {
       long v = 0;
@@ -68,7 +42,7 @@ void DecodeRowRef(const uint8_t* codes, const uint8_t* scales, int64_t cols, con
   std::vector<uint32_t> q(static_cast<size_t>(cols));
   UnpackBits(std::span<const uint8_t>(codes, PackedBytes(cols, o.bits)), o.bits, q);
   for (int64_t i = 0; i < cols; ++i) {
-    const float d = LoadScale(scales + (i / o.group_size) * scale_size, o.scale_dtype);
+    const float d = LoadScalar(scales + (i / o.group_size) * scale_size, o.scale_dtype);
     out[i] = static_cast<float>(static_cast<int>(q[i]) - half) * d;
   }
 }

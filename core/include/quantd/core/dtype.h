@@ -118,6 +118,31 @@ QUANTD_HOST_DEVICE inline uint16_t FloatToBF16(float f) {
   return static_cast<uint16_t>(rounded >> 16);
 }
 
+// Stores `value` as one F32, F16 or BF16 element at `dst` (narrowing rounds to nearest even)
+// and returns the stored value widened back to float: what a decoder will read. Used for the
+// per-group and per-row scales of every method.
+QUANTD_HOST_DEVICE inline float StoreScalar(float value, DType dtype, uint8_t* dst) {
+  if (dtype == DType::kF16 || dtype == DType::kBF16) {
+    const uint16_t h = dtype == DType::kF16 ? FloatToF16(value) : FloatToBF16(value);
+    memcpy(dst, &h, 2);
+    return dtype == DType::kF16 ? F16ToFloat(h) : BF16ToFloat(h);
+  }
+  memcpy(dst, &value, 4);
+  return value;
+}
+
+// Reads one F32, F16 or BF16 element.
+QUANTD_HOST_DEVICE inline float LoadScalar(const uint8_t* src, DType dtype) {
+  if (dtype == DType::kF16 || dtype == DType::kBF16) {
+    uint16_t h;
+    memcpy(&h, src, 2);
+    return dtype == DType::kF16 ? F16ToFloat(h) : BF16ToFloat(h);
+  }
+  float f;
+  memcpy(&f, src, 4);
+  return f;
+}
+
 // Widens `count` little-endian elements of a floating-point `src` dtype (F32, F16, BF16, F64) to
 // float. REQUIRES: IsQuantizableSource(src) or src == kF64; bytes.size() >= count * DTypeSize(src).
 Status ConvertToFloat(DType src, std::span<const uint8_t> bytes, std::span<float> out);
