@@ -31,16 +31,12 @@ CrossQuantOptions Opt(int bits, double alpha, DType scale_dtype = DType::kF32, b
 
 StatusOr<Encoding> Encode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
                           const Calibration* cal = nullptr) {
-  const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "x", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
-  return EncodeRows(b, "crossquant", p);
+  return testing::EncodeMatrix("crossquant", w, rows, cols, p, cal);
 }
 
 Encoding MustEncode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
                     const Calibration* cal = nullptr) {
-  auto e = Encode(w, rows, cols, p, cal);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return e.ok() ? *e : Encoding{};
+  return testing::MustEncodeMatrix("crossquant", w, rows, cols, p, cal);
 }
 
 // The signed codes q of packed offset-binary rows.

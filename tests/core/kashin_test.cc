@@ -27,11 +27,7 @@ using kashin_internal::TransformKind;
 using ::quantd::testing::StatusIs;
 
 Encoding MustEncode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p) {
-  const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
-  auto e = EncodeRows(b, "kashin", p);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return e.ok() ? *e : Encoding{};
+  return testing::MustEncodeMatrix("kashin", w, rows, cols, p);
 }
 
 double MaxAbs(const float* a, int64_t n) {

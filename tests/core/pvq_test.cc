@@ -29,16 +29,12 @@ using ::quantd::testing::StatusIs;
 
 StatusOr<Encoding> Encode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
                           const Calibration* cal = nullptr) {
-  const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
-  return EncodeRows(b, "pvq", p);
+  return testing::EncodeMatrix("pvq", w, rows, cols, p, cal);
 }
 
 Encoding MustEncode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p,
                     const Calibration* cal = nullptr) {
-  auto e = Encode(w, rows, cols, p, cal);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return e.ok() ? *e : Encoding{};
+  return testing::MustEncodeMatrix("pvq", w, rows, cols, p, cal);
 }
 
 std::vector<float> MustDecode(const Encoding& e) {

@@ -19,11 +19,7 @@ namespace {
 using ::quantd::testing::StatusIs;
 
 Encoding MustEncode(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& p) {
-  const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
-  auto e = EncodeRows(b, "rtn", p);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return *e;
+  return testing::MustEncodeMatrix("rtn", w, rows, cols, p);
 }
 
 // A hand-computed group: m = -3 (largest magnitude), 4 bits -> d = -3 / -8 = 0.375.

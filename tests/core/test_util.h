@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "quantd/core/quantize.h"
 #include "quantd/core/status.h"
 
 namespace quantd::testing {
@@ -50,6 +51,22 @@ inline std::string StatusText(const quantd::Status& s) { return s.ToString(); }
 template <typename T>
 std::string StatusText(const quantd::StatusOr<T>& s) {
   return s.status().ToString();
+}
+
+// Encodes `w` (rows x cols, the whole of a 2-D tensor "w") with `method`.
+inline StatusOr<Encoding> EncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows, int64_t cols,
+                                       const Params& p, const Calibration* cal = nullptr) {
+  const std::vector<int64_t> shape = {rows, cols};
+  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
+  return EncodeRows(b, method, p);
+}
+
+// The same, failing the test (and returning an empty encoding) on error.
+inline Encoding MustEncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows, int64_t cols,
+                                 const Params& p, const Calibration* cal = nullptr) {
+  auto e = EncodeMatrix(method, w, rows, cols, p, cal);
+  EXPECT_TRUE(e.ok()) << e.status().ToString();
+  return e.ok() ? *e : Encoding{};
 }
 
 // n Gaussian values N(0, sigma^2) from a fixed seed.
