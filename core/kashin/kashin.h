@@ -80,6 +80,7 @@
 #define QUANTD_CORE_KASHIN_KASHIN_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -228,6 +229,29 @@ Codebook KMeansPlusPlus(const float* pu, const float* pv, int64_t m, int k, uint
 // Mean squared distance of the points to their nearest centroid (double).
 double Distortion(const float* pu, const float* pv, int64_t n, const Codebook& c);
 
+// Per-centroid counts and sums (double) of a set of points.
+struct CentroidSums {
+  std::vector<int64_t> count;
+  std::vector<double> su, sv;
+  explicit CentroidSums(int k)
+      : count(static_cast<size_t>(k), 0), su(static_cast<size_t>(k), 0.0), sv(static_cast<size_t>(k), 0.0) {}
+  // Adds o's sums to these (the blocks of step 4 are added in block order).
+  void Add(const CentroidSums& o) {
+    for (size_t j = 0; j < count.size(); ++j) {
+      count[j] += o.count[j];
+      su[j] += o.su[j];
+      sv[j] += o.sv[j];
+    }
+  }
+};
+
+// Steps 2-3 on the m sample points of step 1 (gathered by the caller): the codebook that step 4
+// applies to all points. The CUDA encoder runs this on the host between its device steps.
+Codebook FitSample(const float* su, const float* sv, int64_t m, const KMeansOptions& o);
+// Step 4's last half-step: every centroid with points becomes their mean (float of the double
+// quotient).
+void SetMeans(const CentroidSums& sums, Codebook* c);
+
 // Steps 1-4. `labels` receives n labels. Fast path: grid-pruned or vectorised assignment,
 // parallel blocks.
 Codebook KMeans2D(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels);
@@ -252,6 +276,51 @@ Kernels RefKernels();
 
 // k-means settings for `bits` (sample size grows with k).
 KMeansOptions KMeansOptionsFor(const KashinOptions& o);
+
+// Rows mode in stages, shared by EncodeWith and the CUDA encoder (kashin_cuda.h):
+//   NormaliseRows -> the decompositions of its vectors -> AddRowsStats -> the clustering and
+//   label packing -> AddSections.
+
+// The transforms of a row's blocks: all but the last have length BlockLength(cols).
+struct RowTransforms {
+  std::shared_ptr<const Transform> full, last;
+  const Transform& Of(int64_t length) const { return length == full->size() ? *full : *last; }
+};
+StatusOr<RowTransforms> GetRowTransforms(const KashinOptions& o, int64_t cols);
+
+// The greedy options of rows mode: shared_steps bits + 2 with step_choice=slice, 0 with vector
+// (each vector's own choice from the first step, which is Decompose).
+GreedyOptions RowsGreedyOptions(const KashinOptions& o);
+
+// One vector of rows mode: block b of row `row`, `length` values at `offset` = row * cols + b *
+// BlockLength(cols) of the slice.
+struct RowVector {
+  int64_t row;
+  int64_t offset;
+  int64_t length;
+};
+
+// The scales section, the input divided by each vector's stored scale (row-major like the
+// input; zeros where the stored scale is 0), and the vectors to decompose: those with a non-zero
+// stored scale, in row then block order (a zero vector decodes to zeros). INVALID_ARGUMENT for a
+// scale beyond the range of scale_dtype.
+struct NormalisedRows {
+  Section scales;
+  std::vector<float> xn;
+  std::vector<RowVector> vectors;
+};
+StatusOr<NormalisedRows> NormaliseRows(const RowBlock& input, const KashinOptions& o);
+
+// The stats of the decompositions (results[i] is vectors[i]'s) into enc; returns the rows stored
+// unquantized (non_converged=keep: the rows with a vector not converged), increasing.
+std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOptions& o,
+                                  std::span<const RowVector> vectors, std::span<const GreedyResult> results,
+                                  Encoding* enc);
+
+// The sections in their order: codes, scales, codebook (zeros when null: every row falls back),
+// and with non_converged=keep the fallback rows' indices and values.
+Status AddSections(const RowBlock& input, const KashinOptions& o, Section codes, Section scales,
+                   const Codebook* codebook, const std::vector<int64_t>& fallback, Encoding* enc);
 
 // Encodes `input` (rows or matrix mode) into the sections listed at the top of this file.
 StatusOr<Encoding> EncodeWith(const RowBlock& input, const KashinOptions& o, const Kernels& kernels);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,94 +38,58 @@ struct RowOutcome {
   }
 };
 
-// Everything but the per-row or per-tensor decompositions: clusters the (u, v) points of the
-// rows that are quantized, packs labels, stores the fallback rows, and fills the stats.
-Status Finish(const RowBlock& in, const KashinOptions& o, const Kernels& kernels, const std::vector<float>& u,
-              const std::vector<float>& v, const std::vector<int64_t>& fallback, Section scales,
-              Encoding* enc) {
+// The label clustering and packing of the rows that are quantized (all but `fallback`): the
+// codes section, and the codebook (null when every row falls back).
+struct Clustered {
+  Section codes;
+  std::unique_ptr<Codebook> codebook;
+};
+
+Clustered ClusterAndPack(const RowBlock& in, const KashinOptions& o, const Kernels& kernels,
+                         const std::vector<float>& u, const std::vector<float>& v,
+                         const std::vector<int64_t>& fallback) {
   const int64_t rows = in.rows, cols = in.cols;
-  const int k = o.centroids();
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(static_cast<size_t>(cols), o.bits));
-  Section codes = Section::Zeros("codes", DType::kU8, {rows, row_bytes});
-  Section codebook = Section::Zeros("codebook", DType::kF32, {1, k, 2});
+  Clustered out{Section::Zeros("codes", DType::kU8, {rows, row_bytes}), nullptr};
+  if (static_cast<int64_t>(fallback.size()) >= rows) return out;
   std::vector<uint8_t> labels(static_cast<size_t>(rows * cols), 0);
-  if (static_cast<int64_t>(fallback.size()) < rows) {
-    Codebook c;
-    if (fallback.empty()) {
-      c = kernels.kmeans(u.data(), v.data(), rows * cols, KMeansOptionsFor(o), labels.data());
-    } else {
-      // Cluster only the rows that are quantized: gather them, then scatter their labels.
-      std::vector<int64_t> kept;
-      for (int64_t r = 0, f = 0; r < rows; ++r) {
-        if (f < static_cast<int64_t>(fallback.size()) && fallback[static_cast<size_t>(f)] == r) {
-          ++f;
-        } else {
-          kept.push_back(r);
-        }
-      }
-      const int64_t nk = static_cast<int64_t>(kept.size());
-      std::vector<float> ku(static_cast<size_t>(nk * cols)), kv(ku.size());
-      std::vector<uint8_t> kl(ku.size());
-      for (int64_t i = 0; i < nk; ++i) {
-        const size_t src = static_cast<size_t>(kept[static_cast<size_t>(i)] * cols);
-        std::copy_n(u.begin() + static_cast<std::ptrdiff_t>(src), cols, ku.begin() + i * cols);
-        std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(src), cols, kv.begin() + i * cols);
-      }
-      c = kernels.kmeans(ku.data(), kv.data(), nk * cols, KMeansOptionsFor(o), kl.data());
-      for (int64_t i = 0; i < nk; ++i) {
-        std::copy_n(kl.begin() + i * cols, cols, labels.begin() + kept[static_cast<size_t>(i)] * cols);
+  if (fallback.empty()) {
+    out.codebook = std::make_unique<Codebook>(
+        kernels.kmeans(u.data(), v.data(), rows * cols, KMeansOptionsFor(o), labels.data()));
+  } else {
+    // Cluster only the rows that are quantized: gather them, then scatter their labels.
+    std::vector<int64_t> kept;
+    for (int64_t r = 0, f = 0; r < rows; ++r) {
+      if (f < static_cast<int64_t>(fallback.size()) && fallback[static_cast<size_t>(f)] == r) {
+        ++f;
+      } else {
+        kept.push_back(r);
       }
     }
-    auto cb = codebook.mutable_view<float>();
-    for (int j = 0; j < k; ++j) {
-      cb[static_cast<size_t>(2 * j)] = c.cu[static_cast<size_t>(j)];
-      cb[static_cast<size_t>(2 * j + 1)] = c.cv[static_cast<size_t>(j)];
+    const int64_t nk = static_cast<int64_t>(kept.size());
+    std::vector<float> ku(static_cast<size_t>(nk * cols)), kv(ku.size());
+    std::vector<uint8_t> kl(ku.size());
+    for (int64_t i = 0; i < nk; ++i) {
+      const size_t src = static_cast<size_t>(kept[static_cast<size_t>(i)] * cols);
+      std::copy_n(u.begin() + static_cast<std::ptrdiff_t>(src), cols, ku.begin() + i * cols);
+      std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(src), cols, kv.begin() + i * cols);
     }
-    enc->stats["kmeans_iterations_max"] = c.iterations;
+    out.codebook =
+        std::make_unique<Codebook>(kernels.kmeans(ku.data(), kv.data(), nk * cols, KMeansOptionsFor(o), kl.data()));
+    for (int64_t i = 0; i < nk; ++i) {
+      std::copy_n(kl.begin() + i * cols, cols, labels.begin() + kept[static_cast<size_t>(i)] * cols);
+    }
   }
   ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
-    thread_local std::vector<uint32_t> buf;
-    buf.resize(static_cast<size_t>(cols));
     for (int64_t r = r0; r < r1; ++r) {
-      std::copy_n(labels.begin() + r * cols, cols, buf.begin());
-      PackBits(buf, o.bits,
-               std::span<uint8_t>(codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
+      PackByteCodes(std::span<const uint8_t>(labels.data() + r * cols, static_cast<size_t>(cols)), o.bits,
+                    std::span<uint8_t>(out.codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
     }
   });
-  enc->sections.push_back(std::move(codes));
-  enc->sections.push_back(std::move(scales));
-  enc->sections.push_back(std::move(codebook));
-  if (o.non_converged == KashinPolicy::kKeep) {
-    const int64_t f = static_cast<int64_t>(fallback.size());
-    Section idx = Section::Zeros("fallback_rows", DType::kI64, {f});
-    Section val = Section::Zeros("fallback_values", o.fallback_dtype, {f, cols});
-    const size_t esize = DTypeSize(o.fallback_dtype);
-    for (int64_t i = 0; i < f; ++i) {
-      const int64_t r = fallback[static_cast<size_t>(i)];
-      idx.mutable_view<int64_t>()[static_cast<size_t>(i)] = r;
-      std::span<uint8_t> dst(val.data.data() + i * cols * static_cast<int64_t>(esize),
-                             static_cast<size_t>(cols) * esize);
-      QUANTD_RETURN_IF_ERROR(ConvertFromFloat(std::span<const float>(in.row(r), static_cast<size_t>(cols)),
-                                              o.fallback_dtype, dst));
-      if (o.fallback_dtype == DType::kF16) {
-        for (int64_t c = 0; c < cols; ++c) {
-          uint16_t h;
-          memcpy(&h, dst.data() + 2 * c, 2);
-          if (!std::isfinite(F16ToFloat(h))) {
-            return InvalidArgumentError("row " + std::to_string(in.row_begin + r) +
-                                        " did not converge and has values beyond f16's range; use "
-                                        "fallback_dtype=f32");
-          }
-        }
-      }
-    }
-    enc->sections.push_back(std::move(idx));
-    enc->sections.push_back(std::move(val));
-  }
-  enc->stats["rows_unquantized"] = static_cast<double>(fallback.size());
-  return OkStatus();
+  return out;
 }
 
+// Matrix mode's stats (rows mode: AddRowsStats).
 void AddStats(const RowOutcome& t, int64_t vectors, Encoding* enc) {
   enc->stats["vectors"] = static_cast<double>(vectors);
   enc->stats["vectors_not_converged"] = static_cast<double>(t.not_converged);
@@ -140,91 +105,35 @@ Status ScaleOverflow(int64_t row) {
 
 StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {
   const int64_t rows = in.rows, cols = in.cols;
-  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = cols - (nb - 1) * len;
-  QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q_full, GetTransform(o.transform, len, o.seed));
-  std::shared_ptr<const Transform> q_last = q_full;
-  if (last != len) {
-    QUANTD_ASSIGN_OR_RETURN(q_last, GetTransform(o.transform, last, o.seed));
-  }
-  const GreedyOptions g{o.tolerance, o.max_iterations, o.bits + 2};
-  const size_t ssize = DTypeSize(o.scale_dtype);
-  Section scales = Section::Zeros("scales", o.scale_dtype, {rows, nb});
-  std::vector<float> u(static_cast<size_t>(rows * cols), 0.0f), v(u.size(), 0.0f), xn(u.size(), 0.0f);
-  // Scales, and the vectors normalised by them. A vector whose stored scale is 0 (a zero block,
-  // or one below the scale type's range) decodes to zeros and is not decomposed.
-  std::vector<uint8_t> live(static_cast<size_t>(rows * nb), 0);
-  std::vector<RowOutcome> outcome(static_cast<size_t>(rows));
-  ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t n = b + 1 == nb ? last : len;
-        const float* x = in.row(r) + b * len;
-        double ss = 0;
-        for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
-        const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype,
-                                   scales.data.data() + (r * nb + b) * static_cast<int64_t>(ssize));
-        if (!std::isfinite(s)) {
-          outcome[static_cast<size_t>(r)].scale_finite = false;
-        } else if (s != 0) {
-          live[static_cast<size_t>(r * nb + b)] = 1;
-          float* xb = xn.data() + r * cols + b * len;
-          for (int64_t i = 0; i < n; ++i) xb[i] = x[i] / s;
-        }
-      }
-    }
-  });
-  for (int64_t r = 0; r < rows; ++r) {
-    if (!outcome[static_cast<size_t>(r)].scale_finite) return ScaleOverflow(in.row_begin + r);
-  }
-  auto transform_of = [&](int64_t b) -> const Transform* {
-    return b + 1 == nb ? q_last.get() : q_full.get();
-  };
+  QUANTD_ASSIGN_OR_RETURN(NormalisedRows nr, NormaliseRows(in, o));
+  QUANTD_ASSIGN_OR_RETURN(RowTransforms q, GetRowTransforms(o, cols));
+  const GreedyOptions g = RowsGreedyOptions(o);
+  std::vector<float> u(static_cast<size_t>(rows * cols), 0.0f), v(u.size(), 0.0f);
+  const int64_t count = static_cast<int64_t>(nr.vectors.size());
+  std::vector<GreedyResult> results(static_cast<size_t>(count));
   if (o.step_choice == KashinStepChoice::kVector) {
-    ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
+    ParallelFor(0, count, std::max<int64_t>(1, RowGrain(q.full->size())), [&](int64_t i0, int64_t i1) {
       thread_local std::vector<float> work;
-      work.resize(static_cast<size_t>(3 * len));
-      for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t b = 0; b < nb; ++b) {
-          const int64_t off = r * cols + b * len;
-          if (!live[static_cast<size_t>(r * nb + b)]) {
-            outcome[static_cast<size_t>(r)].Add(GreedyResult{0, true, 0});
-            continue;
-          }
-          outcome[static_cast<size_t>(r)].Add(kernels.decompose(*transform_of(b), xn.data() + off, g,
-                                                                u.data() + off, v.data() + off, work.data()));
-        }
+      work.resize(static_cast<size_t>(3 * q.full->size()));
+      for (int64_t i = i0; i < i1; ++i) {
+        const RowVector& w = nr.vectors[static_cast<size_t>(i)];
+        results[static_cast<size_t>(i)] = kernels.decompose(q.Of(w.length), nr.xn.data() + w.offset, g,
+                                                            u.data() + w.offset, v.data() + w.offset, work.data());
       }
     });
   } else {
     std::vector<VectorTask> tasks;
-    std::vector<int64_t> task_row;
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t b = 0; b < nb; ++b) {
-        const int64_t off = r * cols + b * len;
-        if (!live[static_cast<size_t>(r * nb + b)]) {
-          outcome[static_cast<size_t>(r)].Add(GreedyResult{0, true, 0});
-          continue;
-        }
-        tasks.push_back({transform_of(b), xn.data() + off, u.data() + off, v.data() + off});
-        task_row.push_back(r);
-      }
+    tasks.reserve(static_cast<size_t>(count));
+    for (const RowVector& w : nr.vectors) {
+      tasks.push_back({&q.Of(w.length), nr.xn.data() + w.offset, u.data() + w.offset, v.data() + w.offset});
     }
-    const std::vector<GreedyResult> res = kernels.decompose_slice(tasks, g);
-    for (size_t i = 0; i < res.size(); ++i) outcome[static_cast<size_t>(task_row[i])].Add(res[i]);
-  }
-  RowOutcome total;
-  std::vector<int64_t> fallback;
-  for (int64_t r = 0; r < rows; ++r) {
-    const RowOutcome& x = outcome[static_cast<size_t>(r)];
-    total.iterations += x.iterations;
-    total.iterations_max = std::max(total.iterations_max, x.iterations_max);
-    total.not_converged += x.not_converged;
-    total.residual_max = std::max(total.residual_max, x.residual_max);
-    if (x.not_converged > 0 && o.non_converged == KashinPolicy::kKeep) fallback.push_back(r);
+    results = kernels.decompose_slice(tasks, g);
   }
   Encoding enc;
-  AddStats(total, rows * nb, &enc);
-  QUANTD_RETURN_IF_ERROR(Finish(in, o, kernels, u, v, fallback, std::move(scales), &enc));
+  const std::vector<int64_t> fallback = AddRowsStats(rows, cols, o, nr.vectors, results, &enc);
+  Clustered cl = ClusterAndPack(in, o, kernels, u, v, fallback);
+  QUANTD_RETURN_IF_ERROR(
+      AddSections(in, o, std::move(cl.codes), std::move(nr.scales), cl.codebook.get(), fallback, &enc));
   return enc;
 }
 
@@ -267,7 +176,9 @@ StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, 
   }
   Encoding enc;
   AddStats(total, 1, &enc);
-  QUANTD_RETURN_IF_ERROR(Finish(in, o, kernels, u, v, fallback, std::move(scales), &enc));
+  Clustered cl = ClusterAndPack(in, o, kernels, u, v, fallback);
+  QUANTD_RETURN_IF_ERROR(
+      AddSections(in, o, std::move(cl.codes), std::move(scales), cl.codebook.get(), fallback, &enc));
   return enc;
 }
 
@@ -319,6 +230,126 @@ KMeansOptions KMeansOptionsFor(const KashinOptions& o) {
   k.max_iterations = 100;
   k.restarts = o.kmeans_restarts;
   return k;
+}
+
+StatusOr<RowTransforms> GetRowTransforms(const KashinOptions& o, int64_t cols) {
+  const int64_t len = o.BlockLength(cols), last = cols - (o.BlocksPerRow(cols) - 1) * len;
+  RowTransforms q;
+  QUANTD_ASSIGN_OR_RETURN(q.full, GetTransform(o.transform, len, o.seed));
+  q.last = q.full;
+  if (last != len) {
+    QUANTD_ASSIGN_OR_RETURN(q.last, GetTransform(o.transform, last, o.seed));
+  }
+  return q;
+}
+
+GreedyOptions RowsGreedyOptions(const KashinOptions& o) {
+  return GreedyOptions{o.tolerance, o.max_iterations, o.step_choice == KashinStepChoice::kSlice ? o.bits + 2 : 0};
+}
+
+StatusOr<NormalisedRows> NormaliseRows(const RowBlock& in, const KashinOptions& o) {
+  const int64_t rows = in.rows, cols = in.cols;
+  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = cols - (nb - 1) * len;
+  const size_t ssize = DTypeSize(o.scale_dtype);
+  NormalisedRows out{Section::Zeros("scales", o.scale_dtype, {rows, nb}),
+                     std::vector<float>(static_cast<size_t>(rows * cols), 0.0f),
+                     {}};
+  // A vector whose stored scale is 0 (a zero block, or one below the scale type's range) decodes
+  // to zeros and is not decomposed.
+  std::vector<uint8_t> live(static_cast<size_t>(rows * nb), 0);
+  std::vector<uint8_t> finite(static_cast<size_t>(rows), 1);
+  ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t b = 0; b < nb; ++b) {
+        const int64_t n = b + 1 == nb ? last : len;
+        const float* x = in.row(r) + b * len;
+        double ss = 0;
+        for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+        const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype,
+                                    out.scales.data.data() + (r * nb + b) * static_cast<int64_t>(ssize));
+        if (!std::isfinite(s)) {
+          finite[static_cast<size_t>(r)] = 0;
+        } else if (s != 0) {
+          live[static_cast<size_t>(r * nb + b)] = 1;
+          float* xb = out.xn.data() + r * cols + b * len;
+          for (int64_t i = 0; i < n; ++i) xb[i] = x[i] / s;
+        }
+      }
+    }
+  });
+  for (int64_t r = 0; r < rows; ++r) {
+    if (!finite[static_cast<size_t>(r)]) return ScaleOverflow(in.row_begin + r);
+    for (int64_t b = 0; b < nb; ++b) {
+      if (live[static_cast<size_t>(r * nb + b)]) out.vectors.push_back({r, r * cols + b * len, b + 1 == nb ? last : len});
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOptions& o,
+                                  std::span<const RowVector> vectors,
+                                  std::span<const GreedyResult> results, Encoding* enc) {
+  std::vector<RowOutcome> outcome(static_cast<size_t>(rows));
+  for (size_t i = 0; i < vectors.size(); ++i) outcome[static_cast<size_t>(vectors[i].row)].Add(results[i]);
+  RowOutcome total;
+  std::vector<int64_t> fallback;
+  for (int64_t r = 0; r < rows; ++r) {
+    const RowOutcome& x = outcome[static_cast<size_t>(r)];
+    total.iterations += x.iterations;
+    total.iterations_max = std::max(total.iterations_max, x.iterations_max);
+    total.not_converged += x.not_converged;
+    total.residual_max = std::max(total.residual_max, x.residual_max);
+    if (x.not_converged > 0 && o.non_converged == KashinPolicy::kKeep) fallback.push_back(r);
+  }
+  AddStats(total, rows * o.BlocksPerRow(cols), enc);
+  return fallback;
+}
+
+Status AddSections(const RowBlock& in, const KashinOptions& o, Section codes, Section scales,
+                   const Codebook* codebook, const std::vector<int64_t>& fallback, Encoding* enc) {
+  const int64_t cols = in.cols;
+  const int k = o.centroids();
+  Section cb_section = Section::Zeros("codebook", DType::kF32, {1, k, 2});
+  if (codebook != nullptr) {
+    auto cb = cb_section.mutable_view<float>();
+    for (int j = 0; j < k; ++j) {
+      cb[static_cast<size_t>(2 * j)] = codebook->cu[static_cast<size_t>(j)];
+      cb[static_cast<size_t>(2 * j + 1)] = codebook->cv[static_cast<size_t>(j)];
+    }
+    enc->stats["kmeans_iterations_max"] = codebook->iterations;
+  }
+  enc->sections.push_back(std::move(codes));
+  enc->sections.push_back(std::move(scales));
+  enc->sections.push_back(std::move(cb_section));
+  if (o.non_converged == KashinPolicy::kKeep) {
+    const int64_t f = static_cast<int64_t>(fallback.size());
+    Section idx = Section::Zeros("fallback_rows", DType::kI64, {f});
+    Section val = Section::Zeros("fallback_values", o.fallback_dtype, {f, cols});
+    const size_t esize = DTypeSize(o.fallback_dtype);
+    for (int64_t i = 0; i < f; ++i) {
+      const int64_t r = fallback[static_cast<size_t>(i)];
+      idx.mutable_view<int64_t>()[static_cast<size_t>(i)] = r;
+      std::span<uint8_t> dst(val.data.data() + i * cols * static_cast<int64_t>(esize),
+                             static_cast<size_t>(cols) * esize);
+      QUANTD_RETURN_IF_ERROR(ConvertFromFloat(std::span<const float>(in.row(r), static_cast<size_t>(cols)),
+                                              o.fallback_dtype, dst));
+      if (o.fallback_dtype == DType::kF16) {
+        for (int64_t c = 0; c < cols; ++c) {
+          uint16_t h;
+          memcpy(&h, dst.data() + 2 * c, 2);
+          if (!std::isfinite(F16ToFloat(h))) {
+            return InvalidArgumentError("row " + std::to_string(in.row_begin + r) +
+                                        " did not converge and has values beyond f16's range; use "
+                                        "fallback_dtype=f32");
+          }
+        }
+      }
+    }
+    enc->sections.push_back(std::move(idx));
+    enc->sections.push_back(std::move(val));
+  }
+  enc->stats["rows_unquantized"] = static_cast<double>(fallback.size());
+  return OkStatus();
 }
 
 StatusOr<Encoding> EncodeWith(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {

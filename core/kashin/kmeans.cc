@@ -162,35 +162,22 @@ Bounds BoundsOf(const float* pu, const float* pv, int64_t n) {
 }
 
 // Per-centroid sums of one block of points, in point order.
-struct BlockSums {
-  std::vector<int64_t> count;
-  std::vector<double> su, sv;
-  explicit BlockSums(int k)
-      : count(static_cast<size_t>(k), 0), su(static_cast<size_t>(k), 0.0), sv(static_cast<size_t>(k), 0.0) {}
-  void Accumulate(const float* pu, const float* pv, const uint8_t* labels, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-      const size_t l = labels[i];
-      ++count[l];
-      su[l] += pu[i];
-      sv[l] += pv[i];
-    }
+void Accumulate(const float* pu, const float* pv, const uint8_t* labels, int64_t n, CentroidSums* s) {
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t l = labels[i];
+    ++s->count[l];
+    s->su[l] += pu[i];
+    s->sv[l] += pv[i];
   }
-  void Add(const BlockSums& o) {
-    for (size_t j = 0; j < count.size(); ++j) {
-      count[j] += o.count[j];
-      su[j] += o.su[j];
-      sv[j] += o.sv[j];
-    }
-  }
-};
+}
 
 // Assigns points [0, n) and returns the sums, in parallel blocks of kSumBlock points combined
 // in block order. The grid (k > kBruteMaxK) is built once over all n points.
-BlockSums AssignAndSum(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels,
+CentroidSums AssignAndSum(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels,
                        float* dist) {
   const int k = static_cast<int>(c.cu.size());
   const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
-  std::vector<BlockSums> parts(static_cast<size_t>(blocks), BlockSums(k));
+  std::vector<CentroidSums> parts(static_cast<size_t>(blocks), CentroidSums(k));
   std::unique_ptr<Grid> grid;
   if (k > kBruteMaxK && n > 0) {
     // Bounds of all points, from per-block bounds (min and max do not depend on the order).
@@ -217,11 +204,11 @@ BlockSums AssignAndSum(const float* pu, const float* pv, int64_t n, const Codebo
       } else {
         BruteRange(pu + s, pv + s, len, c, labels + s, d);
       }
-      parts[static_cast<size_t>(b)].Accumulate(pu + s, pv + s, labels + s, len);
+      Accumulate(pu + s, pv + s, labels + s, len, &parts[static_cast<size_t>(b)]);
     }
   });
-  BlockSums total(k);
-  for (const BlockSums& p : parts) total.Add(p);
+  CentroidSums total(k);
+  for (const CentroidSums& p : parts) total.Add(p);
   return total;
 }
 
@@ -327,17 +314,11 @@ double Lloyd(const float* pu, const float* pv, int64_t m, const KMeansOptions& o
   std::vector<uint8_t> lab(static_cast<size_t>(m)), prev(static_cast<size_t>(m));
   std::vector<float> dist(static_cast<size_t>(m));
   for (int it = 1; it <= o.max_iterations; ++it) {
-    BlockSums sums = AssignAndSum(pu, pv, m, *c, lab.data(), dist.data());
+    CentroidSums sums = AssignAndSum(pu, pv, m, *c, lab.data(), dist.data());
     c->iterations = it;
     if (it > 1 && lab == prev) break;
     prev.swap(lab);
-    for (int j = 0; j < o.k; ++j) {
-      const size_t uj = static_cast<size_t>(j);
-      if (sums.count[uj] > 0) {
-        c->cu[uj] = static_cast<float>(sums.su[uj] / static_cast<double>(sums.count[uj]));
-        c->cv[uj] = static_cast<float>(sums.sv[uj] / static_cast<double>(sums.count[uj]));
-      }
-    }
+    SetMeans(sums, c);
     for (int j = 0; j < o.k; ++j) {
       if (sums.count[static_cast<size_t>(j)] > 0) continue;
       // Empty: move it onto the farthest point (lowest index on ties) not used yet.
@@ -361,20 +342,13 @@ double Lloyd(const float* pu, const float* pv, int64_t m, const KMeansOptions& o
 
 }  // namespace
 
-Codebook KMeans2D(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels) {
-  const std::vector<int64_t> idx = SampleIndices(n, o.sample_size, o.seed);
-  const int64_t m = static_cast<int64_t>(idx.size());
-  std::vector<float> su(static_cast<size_t>(m)), sv(static_cast<size_t>(m));
-  for (int64_t i = 0; i < m; ++i) {
-    su[static_cast<size_t>(i)] = pu[idx[static_cast<size_t>(i)]];
-    sv[static_cast<size_t>(i)] = pv[idx[static_cast<size_t>(i)]];
-  }
+Codebook FitSample(const float* su, const float* sv, int64_t m, const KMeansOptions& o) {
   const std::vector<int64_t> pidx = PilotIndices(m, o.pilot_size);
   const int64_t p = static_cast<int64_t>(pidx.size());
   std::vector<float> qu(static_cast<size_t>(p)), qv(static_cast<size_t>(p));
   for (int64_t i = 0; i < p; ++i) {
-    qu[static_cast<size_t>(i)] = su[static_cast<size_t>(pidx[static_cast<size_t>(i)])];
-    qv[static_cast<size_t>(i)] = sv[static_cast<size_t>(pidx[static_cast<size_t>(i)])];
+    qu[static_cast<size_t>(i)] = su[pidx[static_cast<size_t>(i)]];
+    qv[static_cast<size_t>(i)] = sv[pidx[static_cast<size_t>(i)]];
   }
   // Restarts are independent: run them in parallel, keep the lowest distortion (first on ties).
   std::vector<Codebook> fits(static_cast<size_t>(o.restarts));
@@ -391,16 +365,30 @@ Codebook KMeans2D(const float* pu, const float* pv, int64_t n, const KMeansOptio
     if (distortion[t] < distortion[best]) best = t;
   }
   Codebook c = std::move(fits[best]);
-  if (p < m) Lloyd(su.data(), sv.data(), m, o, &c);
-  // All points, then the means of their clusters.
-  BlockSums sums = AssignAndSum(pu, pv, n, c, labels, nullptr);
-  for (int j = 0; j < o.k; ++j) {
-    const size_t uj = static_cast<size_t>(j);
-    if (sums.count[uj] > 0) {
-      c.cu[uj] = static_cast<float>(sums.su[uj] / static_cast<double>(sums.count[uj]));
-      c.cv[uj] = static_cast<float>(sums.sv[uj] / static_cast<double>(sums.count[uj]));
+  if (p < m) Lloyd(su, sv, m, o, &c);
+  return c;
+}
+
+void SetMeans(const CentroidSums& sums, Codebook* c) {
+  for (size_t j = 0; j < sums.count.size(); ++j) {
+    if (sums.count[j] > 0) {
+      c->cu[j] = static_cast<float>(sums.su[j] / static_cast<double>(sums.count[j]));
+      c->cv[j] = static_cast<float>(sums.sv[j] / static_cast<double>(sums.count[j]));
     }
   }
+}
+
+Codebook KMeans2D(const float* pu, const float* pv, int64_t n, const KMeansOptions& o, uint8_t* labels) {
+  const std::vector<int64_t> idx = SampleIndices(n, o.sample_size, o.seed);
+  const int64_t m = static_cast<int64_t>(idx.size());
+  std::vector<float> su(static_cast<size_t>(m)), sv(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i) {
+    su[static_cast<size_t>(i)] = pu[idx[static_cast<size_t>(i)]];
+    sv[static_cast<size_t>(i)] = pv[idx[static_cast<size_t>(i)]];
+  }
+  Codebook c = FitSample(su.data(), sv.data(), m, o);
+  // All points, then the means of their clusters.
+  SetMeans(AssignAndSum(pu, pv, n, c, labels, nullptr), &c);
   return c;
 }
 

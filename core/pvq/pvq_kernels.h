@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/hadamard_block.h"
 #include "pvq/pvq.h"
 #include "pvq/pvq_search_impl.h"
 #include "quantd/core/status.h"
@@ -71,39 +72,14 @@ QUANTD_HOST_DEVICE inline float FitRow(const double* row_fitted, const PvqLayout
 }
 
 // Rotates row `in` (n floats) into `out` (may be `in`) through `s` (n floats of scratch, the
-// block's shared memory), with `threads` threads of index `tid` cooperating and `sync()` their
-// barrier (__syncthreads on the device; the tests run host threads with a std::barrier, or one
-// "thread" with a no-op). signs: D (n entries); second_signs: E (p entries, unused when
-// p == n); scale: CudaPlan::rotate_scale.
-template <typename Sync>
-QUANTD_HOST_DEVICE inline void FwhtInBlock(float* s, int p, float scale, int tid, int threads, Sync& sync) {
-  for (int h = 1; h < p; h <<= 1) {
-    for (int t = tid; t < p / 2; t += threads) {
-      const int i = ((t & ~(h - 1)) << 1) | (t & (h - 1));  // (t / h) * 2h + t % h
-      const float u = s[i];
-      const float v = s[i + h];
-      s[i] = u + v;
-      s[i + h] = u - v;
-    }
-    sync();
-  }
-  for (int i = tid; i < p; i += threads) s[i] *= scale;
-  sync();
-}
-
+// block's shared memory): hadamard_block.h's forward transform with a block of threads.
 template <typename Sync>
 QUANTD_HOST_DEVICE inline void RotateRow(const float* in, float* s, float* out, int n, int p,
                                          const float* signs, const float* second_signs, float scale, int tid,
                                          int threads, Sync& sync) {
-  for (int i = tid; i < n; i += threads) s[i] = in[i] * signs[i];
+  for (int i = tid; i < n; i += threads) s[i] = in[i];
   sync();
-  FwhtInBlock(s, p, scale, tid, threads, sync);
-  if (p != n) {
-    float* tail = s + (n - p);
-    for (int i = tid; i < p; i += threads) tail[i] *= second_signs[i];
-    sync();
-    FwhtInBlock(tail, p, scale, tid, threads, sync);
-  }
+  HadamardForwardInBlock(s, n, p, signs, second_signs, scale, tid, threads, sync);
   for (int i = tid; i < n; i += threads) out[i] = s[i];
 }
 
