@@ -17,14 +17,16 @@
 #include <vector>
 
 #include "kashin/kashin.h"
+#include "kashin/kashin_kernels.h"
 #include "quantd/core/parallel.h"
 
 namespace quantd::kashin_internal {
 namespace {
 
-constexpr int64_t kChunk = int64_t{1} << 15;
-constexpr int64_t kRun = 256;
-constexpr int kLanes = 8;
+// The summation order, shared with the CUDA kernels (kashin_kernels.h).
+constexpr int64_t kChunk = kGreedyChunk;
+constexpr int64_t kRun = kGreedyRun;
+constexpr int kLanes = kGreedyLanes;
 
 struct Norms {
   double l1 = 0;  // sum |a_i|

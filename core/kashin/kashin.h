@@ -317,6 +317,17 @@ std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOption
                                   std::span<const RowVector> vectors, std::span<const GreedyResult> results,
                                   Encoding* enc);
 
+// The labels of the rows that are quantized (all but `fallback`) by kernels.kmeans over their
+// (u, v) points, packed into the codes section; and the codebook (null when every row falls
+// back).
+struct Clustered {
+  Section codes;
+  std::unique_ptr<Codebook> codebook;
+};
+Clustered ClusterAndPack(const RowBlock& input, const KashinOptions& o, const Kernels& kernels,
+                         const std::vector<float>& u, const std::vector<float>& v,
+                         const std::vector<int64_t>& fallback);
+
 // The sections in their order: codes, scales, codebook (zeros when null: every row falls back),
 // and with non_converged=keep the fallback rows' indices and values.
 Status AddSections(const RowBlock& input, const KashinOptions& o, Section codes, Section scales,

@@ -28,7 +28,6 @@ struct RowOutcome {
   int64_t iterations_max = 0;
   int64_t not_converged = 0;
   double residual_max = 0;
-  bool scale_finite = true;
 
   void Add(const GreedyResult& g) {
     iterations += g.iterations;
@@ -38,12 +37,7 @@ struct RowOutcome {
   }
 };
 
-// The label clustering and packing of the rows that are quantized (all but `fallback`): the
-// codes section, and the codebook (null when every row falls back).
-struct Clustered {
-  Section codes;
-  std::unique_ptr<Codebook> codebook;
-};
+}  // namespace
 
 Clustered ClusterAndPack(const RowBlock& in, const KashinOptions& o, const Kernels& kernels,
                          const std::vector<float>& u, const std::vector<float>& v,
@@ -88,6 +82,8 @@ Clustered ClusterAndPack(const RowBlock& in, const KashinOptions& o, const Kerne
   });
   return out;
 }
+
+namespace {
 
 // Matrix mode's stats (rows mode: AddRowsStats).
 void AddStats(const RowOutcome& t, int64_t vectors, Encoding* enc) {

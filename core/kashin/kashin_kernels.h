@@ -1,0 +1,422 @@
+// File: kashin_kernels.h
+//
+// The work of Kashin's CUDA kernels (kashin.cu), written once for the device and the host: the
+// kernels compute their thread's index and call these; the tests (kashin_kernels_test.cc) run
+// every body on the CPU in the kernels' order and require the CPU encoder's bytes.
+//
+// Rows mode on the GPU, for a slice whose normalised vectors (NormaliseRows) are in device
+// memory, x | u | v | r | y as rows x cols arrays:
+//  1. GreedyInit, one thread block per vector: u = v = 0, r = x, y = Q x and their norms.
+//  2. step_choice=slice, for each of the first shared_steps steps: SliceChoice (one thread: the
+//     step that removes more energy summed over the vectors still running, in vector order),
+//     then GreedyStep with that choice, one block per vector.
+//  3. GreedyOwnSteps, one block per vector: each vector's own greedy steps until it converges or
+//     reaches max_iterations, then GreedyFinish (the true residual).
+//  4. k-means step 4 (steps 1-3 run on the host on the gathered sample, kmeans.cc's FitSample):
+//     NearestCentroid, one thread per point; SumCentroidBlock, one thread per (block of
+//     kSumBlock points, centroid), in point order; CombineCentroidSums, one thread per centroid,
+//     in block order. Then the labels are packed (pack_kernels.cuh).
+//
+// A vector's transform runs in the block's shared memory (hadamard_block.h) and its norms are
+// summed exactly as greedy.cc sums them: float sums over the eight interleaved lanes of runs of
+// kGreedyRun values (item = (run, lane), one thread each), each run's lanes folded in lane order
+// in float, runs added in double, chunks of kGreedyChunk values added in chunk order. Every
+// floating-point operation is greedy.cc's and kmeans.cc's, in their order, in IEEE arithmetic
+// without FMA, so encodings from the GPU are bit-identical to the CPU's, stats included.
+#ifndef QUANTD_CORE_KASHIN_KASHIN_KERNELS_H_
+#define QUANTD_CORE_KASHIN_KASHIN_KERNELS_H_
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "common/hadamard_block.h"
+#include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
+#include "quantd/core/status.h"
+
+namespace quantd {
+struct KashinOptions;
+}  // namespace quantd
+
+namespace quantd::kashin_internal {
+
+// How greedy.cc sums: runs of kGreedyRun values in kGreedyLanes interleaved float lanes, and
+// vectors longer than kGreedyChunk cut into chunks whose double sums are added in order.
+inline constexpr int64_t kGreedyChunk = int64_t{1} << 15;
+inline constexpr int kGreedyRun = 256;
+inline constexpr int kGreedyLanes = 8;
+
+// Sums over a vector: sum |a_i|, sum a_i^2, and the number of non-zero a_i.
+struct VecNorms {
+  double l1 = 0;
+  double sq = 0;
+  int64_t nnz = 0;
+};
+
+// One vector's greedy state between launches (greedy.cc's VectorState without the pointers).
+struct GreedyState {
+  VecNorms nx, nr, ny;
+  double target = 0;  // tolerance^2 |x|^2
+  double residual = 0;
+  int64_t iterations = 0;
+  int32_t converged = 0;
+
+  QUANTD_HOST_DEVICE double RemovedByU() const {
+    return nr.nnz == 0 ? 0.0 : nr.l1 * nr.l1 / static_cast<double>(nr.nnz);
+  }
+  QUANTD_HOST_DEVICE double RemovedByV() const {
+    return ny.nnz == 0 ? 0.0 : ny.l1 * ny.l1 / static_cast<double>(ny.nnz);
+  }
+  // The greedy choice, compared without dividing; ties go to v.
+  QUANTD_HOST_DEVICE bool PrefersU() const {
+    return ny.nnz == 0 ||
+           nr.l1 * nr.l1 * static_cast<double>(ny.nnz) > ny.l1 * ny.l1 * static_cast<double>(nr.nnz);
+  }
+};
+
+// The randomized Hadamard transform of one vector length (hadamard_block.h's parameters).
+struct BlockTransform {
+  int n = 0;
+  int p = 0;
+  float scale = 0;
+  const float* signs = nullptr;
+  const float* second_signs = nullptr;
+};
+
+// A vector's arrays in global memory (length n).
+struct VectorArrays {
+  const float* x;
+  float *u, *v, *r, *y;
+};
+
+// Shared-memory work space of a block, for vectors of up to n_max values.
+struct BlockScratch {
+  VecNorms* result;  // the block's last sums, read by every thread
+  float* t;          // n_max: the transformed step
+  float* lane_l1;    // one per (run, lane) item
+  float* lane_sq;
+  int32_t* lane_nz;
+  float* run_l1;  // one per run
+  float* run_sq;
+  int32_t* run_nz;
+};
+
+// Runs in a vector of n values, and (run, lane) items.
+QUANTD_HOST_DEVICE inline int GreedyRuns(int n) { return (n + kGreedyRun - 1) / kGreedyRun; }
+
+// Byte offsets of BlockScratch's arrays in one buffer, and its size.
+struct ScratchLayout {
+  size_t t_at = 0, lane_l1_at = 0, lane_sq_at = 0, lane_nz_at = 0, run_l1_at = 0, run_sq_at = 0, run_nz_at = 0;
+  size_t bytes = 0;
+};
+QUANTD_HOST_DEVICE inline ScratchLayout LayOutScratch(int n_max) {
+  const size_t runs = static_cast<size_t>(GreedyRuns(n_max)), items = runs * kGreedyLanes;
+  ScratchLayout l;
+  size_t at = (sizeof(VecNorms) + 15) / 16 * 16;
+  auto take = [&at](size_t bytes) {
+    const size_t here = at;
+    at += (bytes + 15) / 16 * 16;
+    return here;
+  };
+  l.t_at = take(static_cast<size_t>(n_max) * 4);
+  l.lane_l1_at = take(items * 4);
+  l.lane_sq_at = take(items * 4);
+  l.lane_nz_at = take(items * 4);
+  l.run_l1_at = take(runs * 4);
+  l.run_sq_at = take(runs * 4);
+  l.run_nz_at = take(runs * 4);
+  l.bytes = at;
+  return l;
+}
+QUANTD_HOST_DEVICE inline BlockScratch ScratchAt(unsigned char* base, const ScratchLayout& l) {
+  BlockScratch s;
+  s.result = reinterpret_cast<VecNorms*>(base);
+  s.t = reinterpret_cast<float*>(base + l.t_at);
+  s.lane_l1 = reinterpret_cast<float*>(base + l.lane_l1_at);
+  s.lane_sq = reinterpret_cast<float*>(base + l.lane_sq_at);
+  s.lane_nz = reinterpret_cast<int32_t*>(base + l.lane_nz_at);
+  s.run_l1 = reinterpret_cast<float*>(base + l.run_l1_at);
+  s.run_sq = reinterpret_cast<float*>(base + l.run_sq_at);
+  s.run_nz = reinterpret_cast<int32_t*>(base + l.run_nz_at);
+  return s;
+}
+
+// sign(a) in {-1, 0, +1}, as greedy.cc computes it.
+QUANTD_HOST_DEVICE inline float GreedySign(float a) {
+  const float p = a > 0.0f ? 1.0f : 0.0f;
+  return a < 0.0f ? -1.0f : p;
+}
+
+// Applies op(i) -> new value to every index of [0, n) and returns the norms of the new values,
+// summed in greedy.cc's order. Each (run, lane) item is one thread's; its values are op's in
+// increasing index order (lane 0 also takes the run's tail beyond the last whole group of eight).
+// Ends with a barrier; every thread returns the same sums.
+template <typename Op, typename Sync>
+QUANTD_HOST_DEVICE inline VecNorms BlockPass(int n, const Op& op, const BlockScratch& s, int tid, int threads,
+                                             Sync& sync) {
+  const int runs = GreedyRuns(n);
+  for (int item = tid; item < runs * kGreedyLanes; item += threads) {
+    const int run = item / kGreedyLanes, lane = item % kGreedyLanes;
+    const int r0 = run * kGreedyRun;
+    const int r1 = n - r0 < kGreedyRun ? n : r0 + kGreedyRun;
+    const int whole = r0 + (r1 - r0) / kGreedyLanes * kGreedyLanes;
+    float l1 = 0.0f, sq = 0.0f;
+    int32_t nz = 0;
+    for (int i = r0 + lane; i < whole; i += kGreedyLanes) {
+      const float a = op(i);
+      l1 += std::fabs(a);
+      sq += a * a;
+      nz += a != 0.0f ? 1 : 0;
+    }
+    if (lane == 0) {
+      for (int i = whole; i < r1; ++i) {
+        const float a = op(i);
+        l1 += std::fabs(a);
+        sq += a * a;
+        nz += a != 0.0f ? 1 : 0;
+      }
+    }
+    s.lane_l1[item] = l1;
+    s.lane_sq[item] = sq;
+    s.lane_nz[item] = nz;
+  }
+  sync();
+  for (int run = tid; run < runs; run += threads) {
+    float a = 0.0f, b = 0.0f;
+    int32_t z = 0;
+    for (int l = 0; l < kGreedyLanes; ++l) {
+      a += s.lane_l1[run * kGreedyLanes + l];
+      b += s.lane_sq[run * kGreedyLanes + l];
+      z += s.lane_nz[run * kGreedyLanes + l];
+    }
+    s.run_l1[run] = a;
+    s.run_sq[run] = b;
+    s.run_nz[run] = z;
+  }
+  sync();
+  if (tid == 0) {
+    constexpr int kRunsPerChunk = static_cast<int>(kGreedyChunk / kGreedyRun);
+    VecNorms total;
+    for (int c0 = 0; c0 < runs; c0 += kRunsPerChunk) {
+      VecNorms chunk;
+      for (int run = c0; run < runs && run < c0 + kRunsPerChunk; ++run) {
+        chunk.l1 += s.run_l1[run];
+        chunk.sq += s.run_sq[run];
+        chunk.nnz += s.run_nz[run];
+      }
+      total.l1 += chunk.l1;
+      total.sq += chunk.sq;
+      total.nnz += chunk.nnz;
+    }
+    *s.result = total;
+  }
+  sync();
+  return *s.result;
+}
+
+// Stage 1: greedy.cc's VectorState::Init. Every thread returns the same state.
+template <typename Sync>
+QUANTD_HOST_DEVICE inline GreedyState GreedyInit(const VectorArrays& a, const BlockTransform& q, double tolerance,
+                                                 const BlockScratch& s, int tid, int threads, Sync& sync) {
+  const int n = q.n;
+  GreedyState st;
+  for (int i = tid; i < n; i += threads) {
+    a.u[i] = 0.0f;
+    a.v[i] = 0.0f;
+  }
+  st.nx = BlockPass(n, [&](int i) { return a.x[i]; }, s, tid, threads, sync);
+  if (st.nx.sq == 0) {
+    st.converged = 1;
+    return st;
+  }
+  for (int i = tid; i < n; i += threads) {
+    a.r[i] = a.x[i];
+    s.t[i] = a.x[i];
+  }
+  sync();
+  HadamardForwardInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  st.nr = st.nx;
+  st.ny = BlockPass(
+      n,
+      [&](int i) {
+        a.y[i] = s.t[i];
+        return s.t[i];
+      },
+      s, tid, threads, sync);
+  st.target = tolerance * tolerance * st.nx.sq;
+  st.converged = st.nr.sq <= st.target ? 1 : 0;
+  return st;
+}
+
+// One projection step (VectorState::Step). REQUIRES: !st->converged.
+template <typename Sync>
+QUANTD_HOST_DEVICE inline void GreedyStep(const VectorArrays& a, const BlockTransform& q, bool u_step,
+                                          GreedyState* st, const BlockScratch& s, int tid, int threads,
+                                          Sync& sync) {
+  const int n = q.n;
+  if (st->ny.nnz == 0) u_step = true;
+  // The sign step on `from` (accumulating into acc), the transform of the signs, then the
+  // update of the other residual.
+  float* from = u_step ? a.r : a.y;
+  float* acc = u_step ? a.u : a.v;
+  float* other = u_step ? a.y : a.r;
+  const VecNorms& nf = u_step ? st->nr : st->ny;
+  const float c = static_cast<float>(nf.l1 / static_cast<double>(nf.nnz));
+  const VecNorms from_norms = BlockPass(
+      n,
+      [&](int i) {
+        const float sg = GreedySign(from[i]);
+        const float step = c * sg;
+        acc[i] += step;
+        const float na = from[i] - step;
+        from[i] = na;
+        s.t[i] = sg;
+        return na;
+      },
+      s, tid, threads, sync);
+  if (u_step) {
+    HadamardForwardInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  } else {
+    HadamardInverseInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  }
+  const VecNorms other_norms = BlockPass(
+      n,
+      [&](int i) {
+        const float na = other[i] - c * s.t[i];
+        other[i] = na;
+        return na;
+      },
+      s, tid, threads, sync);
+  st->nr = u_step ? from_norms : other_norms;
+  st->ny = u_step ? other_norms : from_norms;
+  ++st->iterations;
+  st->converged = st->nr.sq <= st->target ? 1 : 0;
+}
+
+// The true residual |x - u - Q^T v| / |x| (VectorState::Finish).
+template <typename Sync>
+QUANTD_HOST_DEVICE inline void GreedyFinish(const VectorArrays& a, const BlockTransform& q, GreedyState* st,
+                                            const BlockScratch& s, int tid, int threads, Sync& sync) {
+  if (st->nx.sq == 0) return;
+  const int n = q.n;
+  for (int i = tid; i < n; i += threads) s.t[i] = a.v[i];
+  sync();
+  HadamardInverseInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  const VecNorms ne = BlockPass(
+      n,
+      [&](int i) {
+        const float e = (a.x[i] - a.u[i]) - s.t[i];
+        s.t[i] = e;
+        return e;
+      },
+      s, tid, threads, sync);
+  st->residual = std::sqrt(ne.sq / st->nx.sq);
+}
+
+// Stage 3: the vector's own greedy steps, then the residual.
+template <typename Sync>
+QUANTD_HOST_DEVICE inline void GreedyOwnSteps(const VectorArrays& a, const BlockTransform& q,
+                                              int64_t max_iterations, GreedyState* st, const BlockScratch& s,
+                                              int tid, int threads, Sync& sync) {
+  while (!st->converged && st->iterations < max_iterations) {
+    GreedyStep(a, q, st->PrefersU(), st, s, tid, threads, sync);
+  }
+  GreedyFinish(a, q, st, s, tid, threads, sync);
+}
+
+// Stage 2's choice: any vector still running, and whether the u step removes more energy in
+// total (DecomposeSlice's sums, in vector order).
+struct SliceDecision {
+  int32_t any = 0;
+  int32_t u_step = 0;
+};
+QUANTD_HOST_DEVICE inline SliceDecision SliceChoice(const GreedyState* states, int64_t count) {
+  double by_u = 0, by_v = 0;
+  SliceDecision d;
+  for (int64_t i = 0; i < count; ++i) {
+    if (states[i].converged) continue;
+    d.any = 1;
+    by_u += states[i].RemovedByU();
+    by_v += states[i].RemovedByV();
+  }
+  d.u_step = by_u > by_v ? 1 : 0;
+  return d;
+}
+
+// --- k-means step 4 ----------------------------------------------------------------------------
+
+// The nearest of k centroids (ties: the lowest index), distances in float as kmeans.cc's.
+QUANTD_HOST_DEVICE inline uint8_t NearestCentroid(float pu, float pv, const float* cu, const float* cv, int k) {
+  float du = pu - cu[0], dv = pv - cv[0];
+  float best = du * du + dv * dv;
+  int lab = 0;
+  for (int j = 1; j < k; ++j) {
+    du = pu - cu[j];
+    dv = pv - cv[j];
+    const float d = du * du + dv * dv;
+    if (d < best) {
+      best = d;
+      lab = j;
+    }
+  }
+  return static_cast<uint8_t>(lab);
+}
+
+// Count and double sums of the points of [begin, end) labelled j, in point order.
+struct CentroidSum {
+  int64_t count = 0;
+  double su = 0;
+  double sv = 0;
+};
+QUANTD_HOST_DEVICE inline void AddIfLabelled(float pu, float pv, uint8_t label, int j, CentroidSum* s) {
+  if (label != j) return;
+  ++s->count;
+  s->su += pu;
+  s->sv += pv;
+}
+
+// Centroid j's total over `blocks` per-block sums (block-major: blocks x k), in block order.
+QUANTD_HOST_DEVICE inline CentroidSum CombineCentroidSums(const CentroidSum* parts, int64_t blocks, int k, int j) {
+  CentroidSum t;
+  for (int64_t b = 0; b < blocks; ++b) {
+    const CentroidSum& p = parts[b * k + j];
+    t.count += p.count;
+    t.su += p.su;
+    t.sv += p.sv;
+  }
+  return t;
+}
+
+// --- host side (kashin_kernels.cc) ------------------------------------------------------------
+
+// The tables behind a BlockTransform: the randomized Hadamard transform of length n under seed,
+// as transform.h's GetTransform(hadamard, n, seed) applies it.
+struct HadamardTables {
+  int n = 0;
+  int p = 0;
+  float scale = 0;
+  std::vector<float> signs, second_signs;  // n and p entries (second_signs empty when p == n)
+  // The transform over these tables (or over a device copy: signs and second_signs given).
+  BlockTransform View(const float* signs_at, const float* second_at) const { return {n, p, scale, signs_at, second_at}; }
+  BlockTransform View() const { return View(signs.data(), second_signs.data()); }
+};
+HadamardTables MakeHadamardTables(int64_t n, uint64_t seed);
+
+// The launch plan (pure host arithmetic, tested).
+
+struct KashinCudaPlan {
+  int64_t len = 0;   // length of a row's blocks but the last
+  int64_t last = 0;  // length of the last block
+  int threads = 0;   // threads per vector block
+  ScratchLayout scratch;  // for vectors of up to len values
+};
+
+// The plan for rows of `cols` weights. UNIMPLEMENTED for what stays on the CPU: matrix mode,
+// transforms other than hadamard, and vectors whose scratch exceeds max_smem_per_block (the
+// device's opt-in maximum).
+StatusOr<KashinCudaPlan> PlanKashinCuda(const KashinOptions& o, int64_t cols, int64_t max_smem_per_block);
+
+}  // namespace quantd::kashin_internal
+
+#endif  // QUANTD_CORE_KASHIN_KASHIN_KERNELS_H_

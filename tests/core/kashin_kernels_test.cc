@@ -1,0 +1,293 @@
+// Kashin's CUDA pipeline on the CPU: every kernel body of kashin_kernels.h run on the host, stage
+// by stage as kashin.cu launches them, must give the CPU encoder's bytes and stats; the greedy
+// bodies also run with real threads meeting at a barrier, as a thread block does; and the launch
+// plan's arithmetic. What only a GPU can check (the device compilation of the same source,
+// launches, transfers) is in cuda_test.cc.
+#include "kashin/kashin_kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <barrier>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kashin/kashin.h"
+#include "quantd/core/bitpack.h"
+#include "quantd/core/hadamard.h"
+#include "test_util.h"
+
+namespace quantd::kashin_internal {
+namespace {
+
+using ::quantd::testing::StatusIs;
+
+// Parameters from key=value pairs.
+Params P(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  Params p;
+  for (const auto& [k, v] : kv) p.Set(k, v);
+  return p;
+}
+
+struct NoSync {
+  void operator()() const {}
+};
+
+// A block's shared memory on the host, aligned as the device's.
+struct HostScratch {
+  explicit HostScratch(const ScratchLayout& l) : buf(l.bytes / 16 + 1), s(ScratchAt(reinterpret_cast<unsigned char*>(buf.data()), l)) {}
+  struct alignas(16) Chunk {
+    unsigned char b[16];
+  };
+  std::vector<Chunk> buf;
+  BlockScratch s;
+};
+
+// The CUDA encoder's stages with every kernel body run on the host, one "thread" per block.
+StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& user) {
+  QUANTD_ASSIGN_OR_RETURN(Params resolved, KashinMethod().Resolve(user, cols));
+  QUANTD_ASSIGN_OR_RETURN(KashinOptions o, KashinOptions::FromParams(resolved));
+  QUANTD_ASSIGN_OR_RETURN(KashinCudaPlan plan, PlanKashinCuda(o, cols, int64_t{1} << 30));
+  const std::vector<int64_t> shape = {rows, cols};
+  const RowBlock in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  QUANTD_ASSIGN_OR_RETURN(NormalisedRows nr, NormaliseRows(in, o));
+  const HadamardTables full = MakeHadamardTables(plan.len, o.seed), last = MakeHadamardTables(plan.last, o.seed);
+  const size_t n = static_cast<size_t>(rows * cols);
+  std::vector<float> x = nr.xn, u(n, -7.0f), v(n, -7.0f), r(n, -7.0f), y(n, -7.0f);
+  // Points of vectors that are not decomposed stay (0, 0): the device zeroes u and v first.
+  std::fill(u.begin(), u.end(), 0.0f);
+  std::fill(v.begin(), v.end(), 0.0f);
+  const int64_t count = static_cast<int64_t>(nr.vectors.size());
+  std::vector<GreedyState> states(static_cast<size_t>(count));
+  HostScratch scratch(plan.scratch);
+  NoSync sync;
+  auto arrays = [&](const RowVector& rv) {
+    return VectorArrays{x.data() + rv.offset, u.data() + rv.offset, v.data() + rv.offset, r.data() + rv.offset,
+                        y.data() + rv.offset};
+  };
+  auto transform = [&](const RowVector& rv) { return rv.length == plan.len ? full.View() : last.View(); };
+  const GreedyOptions g = RowsGreedyOptions(o);
+  for (int64_t i = 0; i < count; ++i) {
+    const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
+    states[static_cast<size_t>(i)] = GreedyInit(arrays(rv), transform(rv), g.tolerance, scratch.s, 0, 1, sync);
+  }
+  for (int64_t step = 0; step < std::min(g.shared_steps, g.max_iterations); ++step) {
+    const SliceDecision d = SliceChoice(states.data(), count);
+    for (int64_t i = 0; i < count; ++i) {
+      GreedyState& st = states[static_cast<size_t>(i)];
+      const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
+      if (d.any && !st.converged) GreedyStep(arrays(rv), transform(rv), d.u_step != 0, &st, scratch.s, 0, 1, sync);
+    }
+  }
+  std::vector<GreedyResult> results(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    GreedyState& st = states[static_cast<size_t>(i)];
+    const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
+    GreedyOwnSteps(arrays(rv), transform(rv), g.max_iterations, &st, scratch.s, 0, 1, sync);
+    results[static_cast<size_t>(i)] = {st.iterations, st.converged != 0, st.residual};
+  }
+  Encoding enc;
+  const std::vector<int64_t> fallback = AddRowsStats(rows, cols, o, nr.vectors, results, &enc);
+  if (!fallback.empty()) {  // the rare path: the host clusters, as kashin.cu does
+    Clustered cl = ClusterAndPack(in, o, FastKernels(), u, v, fallback);
+    QUANTD_RETURN_IF_ERROR(AddSections(in, o, std::move(cl.codes), std::move(nr.scales), cl.codebook.get(), fallback, &enc));
+    return enc;
+  }
+  // k-means: the sample gathered, steps 1-3 on the host, step 4 by the kernel bodies.
+  const KMeansOptions ko = KMeansOptionsFor(o);
+  const std::vector<int64_t> idx = SampleIndices(static_cast<int64_t>(n), ko.sample_size, ko.seed);
+  std::vector<float> su, sv;
+  for (int64_t i : idx) {
+    su.push_back(u[static_cast<size_t>(i)]);
+    sv.push_back(v[static_cast<size_t>(i)]);
+  }
+  Codebook c = FitSample(su.data(), sv.data(), static_cast<int64_t>(idx.size()), ko);
+  const int k = ko.k;
+  std::vector<uint8_t> labels(n);
+  for (size_t i = 0; i < n; ++i) labels[i] = NearestCentroid(u[i], v[i], c.cu.data(), c.cv.data(), k);
+  const int64_t blocks = (static_cast<int64_t>(n) + kSumBlock - 1) / kSumBlock;
+  std::vector<CentroidSum> parts(static_cast<size_t>(blocks * k));
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int j = 0; j < k; ++j) {
+      CentroidSum& s = parts[static_cast<size_t>(b * k + j)];
+      for (int64_t i = b * kSumBlock; i < std::min<int64_t>(static_cast<int64_t>(n), (b + 1) * kSumBlock); ++i)
+        AddIfLabelled(u[static_cast<size_t>(i)], v[static_cast<size_t>(i)], labels[static_cast<size_t>(i)], j, &s);
+    }
+  }
+  CentroidSums sums(k);
+  for (int j = 0; j < k; ++j) {
+    const CentroidSum t = CombineCentroidSums(parts.data(), blocks, k, j);
+    sums.count[static_cast<size_t>(j)] = t.count;
+    sums.su[static_cast<size_t>(j)] = t.su;
+    sums.sv[static_cast<size_t>(j)] = t.sv;
+  }
+  SetMeans(sums, &c);
+  const int64_t row_bytes = static_cast<int64_t>(PackedBytes(static_cast<size_t>(cols), o.bits));
+  Section codes = Section::Zeros("codes", DType::kU8, {rows, row_bytes});
+  for (int64_t row = 0; row < rows; ++row) {
+    PackByteCodes(std::span<const uint8_t>(labels.data() + row * cols, static_cast<size_t>(cols)), o.bits,
+                  std::span<uint8_t>(codes.data.data() + row * row_bytes, static_cast<size_t>(row_bytes)));
+  }
+  QUANTD_RETURN_IF_ERROR(AddSections(in, o, std::move(codes), std::move(nr.scales), &c, fallback, &enc));
+  return enc;
+}
+
+void ExpectSameAsCpu(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& user) {
+  const Params resolved = *KashinMethod().Resolve(user, cols);
+  const std::vector<int64_t> shape = {rows, cols};
+  const RowBlock in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  auto cpu = KashinMethod().Encode(in, resolved);
+  auto twin = EncodeLikeTheGpu(w, rows, cols, user);
+  ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+  ASSERT_TRUE(twin.ok()) << twin.status().ToString();
+  ASSERT_EQ(cpu->sections.size(), twin->sections.size());
+  for (size_t i = 0; i < cpu->sections.size(); ++i) {
+    EXPECT_TRUE(cpu->sections[i] == twin->sections[i]) << "section " << cpu->sections[i].name << " differs, "
+                                                       << rows << "x" << cols << " " << user.ToString();
+  }
+  EXPECT_EQ(cpu->stats, twin->stats) << rows << "x" << cols << " " << user.ToString();
+}
+
+TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytes) {
+  struct Case {
+    int64_t rows, cols;
+    Params p;
+  };
+  const std::vector<Case> cases = {
+      {64, 64, {}},
+      {33, 100, {}},                                                    // cols not a power of two
+      {40, 300, P({{"block_length", "128"}})},                  // a short last block
+      {24, 256, P({{"step_choice", "vector"}})},             // each vector's own choice
+      {16, 512, P({{"bits", "2"}, {"kmeans_restarts", "1"}})},
+      {12, 96, P({{"bits", "8"}})},                             // k = 256 > the sample's share
+      {150, 128, P({{"bits", "3"}, {"tolerance", "1e-5"}})},  // > kSumBlock points
+      {8, 64, P({{"max_iterations", "3"}, {"non_converged", "quantize"}})},
+      {8, 64, P({{"max_iterations", "3"}})},                    // fallback rows: host path
+  };
+  for (const Case& c : cases) {
+    std::vector<float> w = testing::StudentT(static_cast<size_t>(c.rows * c.cols), static_cast<uint64_t>(c.cols), 4.0);
+    for (int64_t j = 0; j < c.cols; ++j) w[static_cast<size_t>(3 % c.rows * c.cols + j)] = 0.0f;  // a zero row
+    ExpectSameAsCpu(w, c.rows, c.cols, c.p);
+  }
+}
+
+// One vector decomposed by the kernel bodies with a block of real threads (barriers where the
+// kernel has __syncthreads): the CPU's Decompose, bit for bit, for every thread count, including
+// vectors longer than one summation chunk.
+TEST(KashinKernelsTest, BlockOfThreadsIsTheCpuGreedy) {
+  for (int64_t n : {1, 7, 64, 100, 300, 4096, 40000}) {
+    const std::vector<float> x = testing::StudentT(static_cast<size_t>(n), static_cast<uint64_t>(n) + 1, 3.0);
+    const GreedyOptions g{1e-3, 200, 0};
+    auto q = GetTransform(TransformKind::kHadamard, n, 9);
+    ASSERT_TRUE(q.ok());
+    std::vector<float> eu(n), ev(n), work(3 * n);
+    const GreedyResult expect = Decompose(**q, x.data(), g, eu.data(), ev.data(), work.data());
+    const HadamardTables tables = MakeHadamardTables(n, 9);
+    for (int threads : {1, 3, 8}) {
+      if (n == 40000 && threads == 8) continue;  // enough: the order does not depend on threads
+      std::vector<float> u(n, 5.0f), v(n, 5.0f), r(n), y(n);
+      const VectorArrays a{x.data(), u.data(), v.data(), r.data(), y.data()};
+      const ScratchLayout layout = LayOutScratch(static_cast<int>(n));
+      HostScratch scratch(layout);
+      std::barrier barrier(threads);
+      auto sync = [&barrier] { barrier.arrive_and_wait(); };
+      std::vector<GreedyState> states(static_cast<size_t>(threads));
+      std::vector<std::thread> pool;
+      for (int tid = 0; tid < threads; ++tid) {
+        pool.emplace_back([&, tid] {
+          GreedyState st = GreedyInit(a, tables.View(), g.tolerance, scratch.s, tid, threads, sync);
+          GreedyOwnSteps(a, tables.View(), g.max_iterations, &st, scratch.s, tid, threads, sync);
+          states[static_cast<size_t>(tid)] = st;
+        });
+      }
+      for (std::thread& t : pool) t.join();
+      for (const GreedyState& st : states) {
+        EXPECT_EQ(st.iterations, expect.iterations) << "n=" << n << " threads=" << threads;
+        EXPECT_EQ(st.converged != 0, expect.converged);
+        EXPECT_EQ(st.residual, expect.residual);
+      }
+      EXPECT_EQ(u, eu) << "n=" << n << " threads=" << threads;
+      EXPECT_EQ(v, ev) << "n=" << n << " threads=" << threads;
+    }
+  }
+}
+
+TEST(KashinKernelsTest, BlockInverseIsTheRandomizedHadamardInverse) {
+  for (int64_t n : {1, 3, 64, 100, 1000}) {
+    const RandomizedHadamard rot(n, 4);
+    const HadamardTables t = MakeHadamardTables(n, 4);
+    const std::vector<float> x = testing::Gaussian(static_cast<size_t>(n), 2);
+    std::vector<float> expect = x;
+    rot.Inverse(expect.data());
+    for (int threads : {1, 4}) {
+      std::vector<float> s = x;
+      std::barrier barrier(threads);
+      auto sync = [&barrier] { barrier.arrive_and_wait(); };
+      std::vector<std::thread> pool;
+      for (int tid = 0; tid < threads; ++tid) {
+        pool.emplace_back([&, tid] {
+          HadamardInverseInBlock(s.data(), t.n, t.p, t.signs.data(), t.second_signs.data(), t.scale, tid, threads,
+                                 sync);
+        });
+      }
+      for (std::thread& th : pool) th.join();
+      EXPECT_EQ(s, expect) << "n=" << n << " threads=" << threads;
+    }
+  }
+}
+
+TEST(KashinKernelsTest, NearestCentroidIsTheBruteForceAssignment) {
+  const std::vector<float> pu = testing::Gaussian(3000, 1), pv = testing::Gaussian(3000, 2);
+  for (int k : {1, 2, 16, 256}) {
+    Codebook c;
+    for (int j = 0; j < k; ++j) {
+      c.cu.push_back(pu[static_cast<size_t>(j * 7 % 3000)]);
+      c.cv.push_back(j % 5 == 0 && j > 0 ? c.cv.back() : pv[static_cast<size_t>(j * 11 % 3000)]);
+    }
+    if (k > 2) c.cu[2] = c.cu[1], c.cv[2] = c.cv[1];  // a duplicate centroid: ties go to the lower index
+    std::vector<uint8_t> expect(3000);
+    AssignBrute(pu.data(), pv.data(), 3000, c, expect.data());
+    for (size_t i = 0; i < 3000; ++i) {
+      ASSERT_EQ(NearestCentroid(pu[i], pv[i], c.cu.data(), c.cv.data(), k), expect[i]) << "k=" << k << " i=" << i;
+    }
+  }
+}
+
+TEST(KashinKernelsTest, PlanCoversRowsModeWithHadamard) {
+  KashinOptions o;
+  auto plan = PlanKashinCuda(o, 4096, 227 * 1024);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(plan->len, 4096);
+  EXPECT_EQ(plan->last, 4096);
+  EXPECT_EQ(plan->threads, 128);  // 16 runs x 8 lanes
+  EXPECT_GE(plan->scratch.bytes, 4096u * 4 + 16 * 8 * 12);
+  EXPECT_EQ(plan->scratch.bytes % 16, 0u);
+
+  o.block_length = 1000;
+  plan = PlanKashinCuda(o, 2500, 48 * 1024);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->len, 1000);
+  EXPECT_EQ(plan->last, 500);
+  EXPECT_EQ(plan->threads, 64);  // 4 runs x 8 lanes, at least two warps
+
+  o.block_length = 0;
+  plan = PlanKashinCuda(o, 64, 48 * 1024);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->threads, 64);
+  plan = PlanKashinCuda(o, 32768, 227 * 1024);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->threads, 256);
+
+  EXPECT_THAT(PlanKashinCuda(o, 100000, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "shared memory"));
+  KashinOptions m;
+  m.mode = KashinMode::kMatrix;
+  EXPECT_THAT(PlanKashinCuda(m, 64, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "mode=matrix"));
+  KashinOptions d;
+  d.transform = TransformKind::kDct;
+  EXPECT_THAT(PlanKashinCuda(d, 64, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "transform=dct"));
+}
+
+}  // namespace
+}  // namespace quantd::kashin_internal
