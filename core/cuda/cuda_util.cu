@@ -31,6 +31,18 @@ void ParallelCopy(void* dst, const void* src, size_t bytes) {
   });
 }
 
+Events::~Events() {
+  if (drain_) cudaStreamSynchronize(drain_);
+  for (cudaEvent_t e : events_) cudaEventDestroy(e);
+}
+
+StatusOr<cudaEvent_t> Events::Make(unsigned flags) {
+  cudaEvent_t e;
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, flags), "cudaEventCreate");
+  events_.push_back(e);
+  return e;
+}
+
 StatusOr<ThreadResources*> ThreadResources::Get() {
   // Freed at thread exit. Streams and buffers of a thread that exits while the context is being
   // torn down are released by the driver with the context.

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "quantd/core/status.h"
 
@@ -32,6 +33,23 @@ void ParallelCopy(void* dst, const void* src, size_t bytes);
 
 // Tests: device allocations above `bytes` fail as if the GPU were out of memory (0: no limit).
 void SetDeviceAllocationLimitForTesting(size_t bytes);
+
+// Events destroyed with the scope; and a stream drained before an early return, so that no copy
+// still queued reads or writes a pinned buffer the next call reuses.
+class Events {
+ public:
+  Events() = default;
+  Events(const Events&) = delete;
+  Events& operator=(const Events&) = delete;
+  ~Events();
+  StatusOr<cudaEvent_t> Make(unsigned flags);
+  void DrainOnExit(cudaStream_t st) { drain_ = st; }
+  void Done() { drain_ = nullptr; }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+  cudaStream_t drain_ = nullptr;
+};
 
 // One thread's CUDA resources. Buffers only grow.
 class ThreadResources {

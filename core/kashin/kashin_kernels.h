@@ -363,14 +363,13 @@ QUANTD_HOST_DEVICE inline uint8_t NearestCentroid(float pu, float pv, const floa
   return static_cast<uint8_t>(lab);
 }
 
-// Count and double sums of the points of [begin, end) labelled j, in point order.
+// A centroid's count and double sums over a block of points: its points added in point order.
 struct CentroidSum {
   int64_t count = 0;
   double su = 0;
   double sv = 0;
 };
-QUANTD_HOST_DEVICE inline void AddIfLabelled(float pu, float pv, uint8_t label, int j, CentroidSum* s) {
-  if (label != j) return;
+QUANTD_HOST_DEVICE inline void AddPoint(float pu, float pv, CentroidSum* s) {
   ++s->count;
   s->su += pu;
   s->sv += pv;

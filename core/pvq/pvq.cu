@@ -275,28 +275,6 @@ StatusOr<Prepared> Prepare(const RowBlock& in, const Params& resolved, int64_t c
   return r;
 }
 
-// Events destroyed with the scope; and a stream drained before an early return, so that no copy
-// still queued reads a pinned buffer the next call rewrites.
-class Events {
- public:
-  ~Events() {
-    if (drain_) cudaStreamSynchronize(drain_);
-    for (cudaEvent_t e : events_) cudaEventDestroy(e);
-  }
-  StatusOr<cudaEvent_t> Make(unsigned flags) {
-    cudaEvent_t e;
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, flags), "cudaEventCreate");
-    events_.push_back(e);
-    return e;
-  }
-  void DrainOnExit(cudaStream_t st) { drain_ = st; }
-  void Done() { drain_ = nullptr; }
-
- private:
-  std::vector<cudaEvent_t> events_;
-  cudaStream_t drain_ = nullptr;
-};
-
 }  // namespace
 
 StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
@@ -309,7 +287,7 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   const size_t stage_bytes = static_cast<size_t>(plan.chunk_rows * cols) * 4;
   const size_t small_bytes = 16 + static_cast<size_t>(rows) * 4;  // stats, then the row scales
   cudaStream_t st = res->stream();
-  Events events;
+  cuda::Events events;
   events.DrainOnExit(st);  // from here on, copies may be in flight
   QUANTD_ASSIGN_OR_RETURN(DeviceSide d, PrepareDevice(res, c, plan, rows, static_cast<uint64_t>(o.seed), st));
   // Pinned host: two staging buffers for the rows | the code streams | (3: constants) | stats + scales.
@@ -379,7 +357,7 @@ StatusOr<StageTimes> TimeStages(const RowBlock& in, const Params& resolved, int 
   const RowCodec& c = prep.c;
   const CudaPlan& plan = prep.plan;
   cudaStream_t st = res->stream();
-  Events events;
+  cuda::Events events;
   events.DrainOnExit(st);
   QUANTD_ASSIGN_OR_RETURN(DeviceSide d,
                           PrepareDevice(res, c, plan, in.rows, static_cast<uint64_t>(prep.o.seed), st));

@@ -15,6 +15,7 @@
 #if QUANTD_HAVE_CUDA
 #include "cuda/cuda_util.h"
 #endif
+#include "llama2c_weights.h"
 #include "test_util.h"
 
 namespace quantd {
@@ -332,6 +333,129 @@ TEST(CudaPvqTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
   const std::vector<int64_t> shape = {4, 64};
   EXPECT_THAT(EncodeRows(Block(w, shape), "pvq", {}, {.device = Device::kCuda}),
               StatusIs(StatusCode::kInvalidArgument, "row 2 is too large for an f16 scale"));
+}
+
+// Kashin on the GPU is bit-identical to the CPU, stats included: both step choices, widths from
+// 1 to 8 bits, block lengths with a short last block, lengths that are not powers of two, zero
+// rows, slices with many vectors and more than one k-means sum block, and the rare path where
+// rows that did not converge are kept (the host clusters the others).
+TEST(CudaKashinTest, BitIdenticalToCpu) {
+  SKIP_WITHOUT_GPU();
+  struct Case {
+    int64_t rows, cols;
+    Params p;
+  };
+  const std::vector<Case> cases = {
+      {64, 4096, {}},
+      {33, 100, {}},
+      {40, 300, {{"block_length", "128"}}},
+      {24, 256, {{"step_choice", "vector"}}},
+      {16, 512, {{"bits", "2"}, {"kmeans_restarts", "1"}}},
+      {12, 96, {{"bits", "8"}}},
+      {7, 64, {{"bits", "1"}}},
+      {150, 128, {{"bits", "3"}, {"tolerance", "1e-5"}}},
+      {2048, 1024, {}},
+      {3, 11008, {{"scale_dtype", "f32"}}},
+      {8, 64, {{"max_iterations", "3"}, {"non_converged", "quantize"}}},
+      {8, 64, {{"max_iterations", "3"}}},
+  };
+  uint64_t seed = 40;
+  for (const Case& c : cases) {
+    auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
+    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;  // a zero row
+    const std::vector<int64_t> shape = {c.rows, c.cols};
+    auto cpu = EncodeRows(Block(w, shape), "kashin", c.p);
+    Device used = Device::kCpu;
+    auto gpu = EncodeRows(Block(w, shape), "kashin", c.p, {.device = Device::kCuda}, &used);
+    ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();
+    ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+    EXPECT_EQ(used, Device::kCuda);
+    EXPECT_EQ(gpu->stats, cpu->stats) << c.rows << "x" << c.cols << " " << c.p.ToString();
+    ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " " << c.p.ToString();
+  }
+}
+
+TEST(CudaKashinTest, RunToRunDeterministicAndAutoPicksTheGpu) {
+  SKIP_WITHOUT_GPU();
+  auto w = testing::Gaussian(512 * 2048, 41, 0.02f);
+  const std::vector<int64_t> shape = {512, 2048};
+  Device used = Device::kCpu;
+  auto a = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kAuto}, &used);
+  auto b = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda});
+  ASSERT_TRUE(a.ok() && b.ok()) << b.status().ToString();
+  EXPECT_EQ(used, Device::kCuda);
+  EXPECT_EQ(*a, *b);
+}
+
+// What stays on the CPU: matrix mode, transforms other than hadamard, vectors longer than a
+// block's shared memory. kCuda says so (UNIMPLEMENTED); kAuto gives the CPU's bytes. A GPU out of
+// memory: kAuto falls back, kCuda is RESOURCE_EXHAUSTED, and the GPU stays usable.
+TEST(CudaKashinTest, UncoveredParametersAndOutOfMemoryFallBackToTheCpu) {
+  SKIP_WITHOUT_GPU();
+  auto w = testing::Gaussian(512 * 512, 42, 0.02f);
+  const std::vector<int64_t> shape = {512, 512};
+  for (const auto& [p, what] : std::vector<std::pair<Params, const char*>>{
+           {{{"mode", "matrix"}}, "mode=matrix"}, {{{"transform", "dct"}}, "transform=dct"}}) {
+    EXPECT_THAT(EncodeRows(Block(w, shape), "kashin", p, {.device = Device::kCuda}),
+                StatusIs(StatusCode::kUnimplemented, what));
+    Device used = Device::kCuda;
+    auto automatic = EncodeRows(Block(w, shape), "kashin", p, {.device = Device::kAuto}, &used);
+    ASSERT_TRUE(automatic.ok()) << automatic.status().ToString();
+    EXPECT_EQ(used, Device::kCpu);
+    EXPECT_EQ(*automatic, *EncodeRows(Block(w, shape), "kashin", p));
+  }
+  {
+    auto long_rows = testing::Gaussian(4 * 131072, 43, 0.02f);
+    const std::vector<int64_t> long_shape = {4, 131072};
+    EXPECT_THAT(EncodeRows(Block(long_rows, long_shape), "kashin", {}, {.device = Device::kCuda}),
+                StatusIs(StatusCode::kUnimplemented, "shared memory"));
+    const Params blocks{{"block_length", "4096"}};
+    auto gpu = EncodeRows(Block(long_rows, long_shape), "kashin", blocks, {.device = Device::kCuda});
+    ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
+    EXPECT_EQ(*gpu, *EncodeRows(Block(long_rows, long_shape), "kashin", blocks));
+  }
+#if QUANTD_HAVE_CUDA
+  const auto cpu = EncodeRows(Block(w, shape), "kashin", {});
+  cuda::SetDeviceAllocationLimitForTesting(1 << 20);
+  Device used = Device::kCuda;
+  auto fallback = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kAuto}, &used);
+  auto forced = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda});
+  cuda::SetDeviceAllocationLimitForTesting(0);
+  ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
+  EXPECT_EQ(used, Device::kCpu);
+  EXPECT_EQ(*fallback, *cpu);
+  EXPECT_THAT(forced, StatusIs(StatusCode::kResourceExhausted, "cudaMalloc"));
+  auto again = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda});
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, *cpu);
+#endif
+}
+
+TEST(CudaKashinTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
+  SKIP_WITHOUT_GPU();
+  std::vector<float> w(4 * 64, 0.01f);
+  for (int j = 0; j < 64; ++j) w[2 * 64 + j] = 1e5f;
+  const std::vector<int64_t> shape = {4, 64};
+  EXPECT_THAT(EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda}),
+              StatusIs(StatusCode::kInvalidArgument, "row 2 has a scale (RMS) beyond f16's range"));
+}
+
+// Every method with a CUDA encoder gives the CPU's bytes on the real models' tensors (skipped
+// where the shared data folder is absent, e.g. on a GPU machine without it).
+TEST(CudaRealWeightsTest, EveryMethodBitIdenticalToCpu) {
+  SKIP_WITHOUT_GPU();
+  std::string error;
+  const auto weights = testing::ReadLlama2c(testing::RealDataDir() + "/stories260K/stories260K.bin", &error);
+  if (!error.empty()) GTEST_SKIP() << error << " (set QUANTD_DATA_DIR to the shared data folder)";
+  for (const char* method : {"rtn", "crossquant", "pvq", "kashin"}) {
+    for (const auto& m : weights.LinearLayers()) {
+      const std::vector<int64_t> shape = {m.rows, m.cols};
+      auto cpu = EncodeRows(Block(m.data, shape), method, {});
+      auto gpu = EncodeRows(Block(m.data, shape), method, {}, {.device = Device::kCuda});
+      ASSERT_TRUE(cpu.ok() && gpu.ok()) << method << " " << m.name << ": " << gpu.status().ToString();
+      ASSERT_EQ(*gpu, *cpu) << method << " " << m.name;
+    }
+  }
 }
 
 }  // namespace

@@ -17,19 +17,13 @@
 #include "kashin/kashin.h"
 #include "quantd/core/bitpack.h"
 #include "quantd/core/hadamard.h"
+#include "llama2c_weights.h"
 #include "test_util.h"
 
 namespace quantd::kashin_internal {
 namespace {
 
 using ::quantd::testing::StatusIs;
-
-// Parameters from key=value pairs.
-Params P(std::initializer_list<std::pair<const char*, const char*>> kv) {
-  Params p;
-  for (const auto& [k, v] : kv) p.Set(k, v);
-  return p;
-}
 
 struct NoSync {
   void operator()() const {}
@@ -113,7 +107,7 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
     for (int j = 0; j < k; ++j) {
       CentroidSum& s = parts[static_cast<size_t>(b * k + j)];
       for (int64_t i = b * kSumBlock; i < std::min<int64_t>(static_cast<int64_t>(n), (b + 1) * kSumBlock); ++i)
-        AddIfLabelled(u[static_cast<size_t>(i)], v[static_cast<size_t>(i)], labels[static_cast<size_t>(i)], j, &s);
+        if (labels[static_cast<size_t>(i)] == j) AddPoint(u[static_cast<size_t>(i)], v[static_cast<size_t>(i)], &s);
     }
   }
   CentroidSums sums(k);
@@ -158,18 +152,29 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytes) {
   const std::vector<Case> cases = {
       {64, 64, {}},
       {33, 100, {}},                                                    // cols not a power of two
-      {40, 300, P({{"block_length", "128"}})},                  // a short last block
-      {24, 256, P({{"step_choice", "vector"}})},             // each vector's own choice
-      {16, 512, P({{"bits", "2"}, {"kmeans_restarts", "1"}})},
-      {12, 96, P({{"bits", "8"}})},                             // k = 256 > the sample's share
-      {150, 128, P({{"bits", "3"}, {"tolerance", "1e-5"}})},  // > kSumBlock points
-      {8, 64, P({{"max_iterations", "3"}, {"non_converged", "quantize"}})},
-      {8, 64, P({{"max_iterations", "3"}})},                    // fallback rows: host path
+      {40, 300, Params{{"block_length", "128"}}},                  // a short last block
+      {24, 256, Params{{"step_choice", "vector"}}},             // each vector's own choice
+      {16, 512, Params{{"bits", "2"}, {"kmeans_restarts", "1"}}},
+      {12, 96, Params{{"bits", "8"}}},                             // k = 256 > the sample's share
+      {150, 128, Params{{"bits", "3"}, {"tolerance", "1e-5"}}},  // > kSumBlock points
+      {8, 64, Params{{"max_iterations", "3"}, {"non_converged", "quantize"}}},
+      {8, 64, Params{{"max_iterations", "3"}}},                    // fallback rows: host path
   };
   for (const Case& c : cases) {
     std::vector<float> w = testing::StudentT(static_cast<size_t>(c.rows * c.cols), static_cast<uint64_t>(c.cols), 4.0);
     for (int64_t j = 0; j < c.cols; ++j) w[static_cast<size_t>(3 % c.rows * c.cols + j)] = 0.0f;  // a zero row
     ExpectSameAsCpu(w, c.rows, c.cols, c.p);
+  }
+}
+
+// The same on the real models' linear layers (rows of 64-352 weights), with both step choices.
+TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytesOnRealWeights) {
+  std::string error;
+  const auto weights = testing::ReadLlama2c(testing::RealDataDir() + "/stories260K/stories260K.bin", &error);
+  ASSERT_TRUE(error.empty()) << error << " (set QUANTD_DATA_DIR to the shared data folder)";
+  for (const auto& m : weights.LinearLayers()) {
+    ExpectSameAsCpu(m.data, m.rows, m.cols, {});
+    ExpectSameAsCpu(m.data, m.rows, m.cols, Params{{"step_choice", "vector"}, {"bits", "2"}});
   }
 }
 
