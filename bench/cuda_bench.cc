@@ -6,10 +6,11 @@
 // EncodeRows call on the GPU (transfers included) and on every CPU core, and their ratio. PVQ,
 // compute-bound, gets its own table: the time of each kernel stage, what the rest of the call
 // costs (host staging, transfers, storing scales and codes), and, for the choice of where gain
-// fit, enumeration and packing run, what they cost on every CPU core instead. Prints markdown.
+// fit, enumeration and packing run, what they cost on every CPU core instead. Kashin gets the
+// stages of its call (device greedy, host codebook fit, device assignment). Prints markdown.
 // A plain program (no Google Benchmark) so that it builds with -DQUANTD_CORE_ONLY=ON.
 //
-//   build/bin/cuda_bench [--reps 20] [--only rtn|crossquant|pvq]
+//   build/bin/cuda_bench [--reps 20] [--only rtn|crossquant|pvq|kashin]
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -25,6 +26,8 @@
 #include "quantd/core/parallel.h"
 #include "quantd/core/quantize.h"
 #include "crossquant/crossquant_cuda.h"
+#include "kashin/kashin.h"
+#include "kashin/kashin_cuda.h"
 #include "pvq/pvq.h"
 #include "pvq/pvq_cuda.h"
 #include "rtn/rtn_cuda.h"
@@ -254,6 +257,47 @@ void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, 
               stages->fit_ms, stages->pack_ms, gpu_s * 1e3 - kernels_ms, host_fit_pack_s * 1e3);
 }
 
+// Kashin, rows mode (defaults: Hadamard, step_choice=slice, 4 bits unless given): the GPU call
+// split into its stages (kashin_cuda.h's StageTimes), against the CPU encoder on every core.
+void BenchKashin(int64_t rows, int64_t cols, const char* bits) {
+  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 17);
+  const std::vector<int64_t> shape = {rows, cols};
+  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  const Params p{{"bits", bits}};
+  const Params resolved = *KashinMethod().Resolve(p, cols);
+  auto first = EncodeRows(block, "kashin", p, {.device = Device::kCuda});  // warms up
+  if (!first.ok()) {
+    std::printf("| kashin %s | %lldx%lld | %s |\n", bits, static_cast<long long>(rows),
+                static_cast<long long>(cols), first.status().ToString().c_str());
+    return;
+  }
+  kashin_cuda::StageTimes st;
+  auto t0 = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    kashin_cuda::StageTimes one;
+    (void)kashin_cuda::EncodeTimed(block, resolved, &one);
+    st.prepare_ms += one.prepare_ms / 3;
+    st.upload_ms += one.upload_ms / 3;
+    st.greedy_ms += one.greedy_ms / 3;
+    st.fit_ms += one.fit_ms / 3;
+    st.assign_ms += one.assign_ms / 3;
+    st.download_ms += one.download_ms / 3;
+  }
+  const double gpu_s = Seconds(t0) / 3;
+  t0 = Clock::now();
+  auto cpu = EncodeRows(block, "kashin", p, {.device = Device::kCpu});
+  const double cpu_s = Seconds(t0);
+  const bool same = cpu.ok() && *cpu == *first;
+  const double weights = static_cast<double>(rows * cols);
+  std::printf(
+      "| kashin %s | %lldx%lld | %.1f ms (%.0f M/s) | %.0f ms (%.1f M/s) | %.1fx | %s "
+      "| %.1f / %.1f / %.1f / %.1f / %.1f / %.1f ms | %.1f |\n",
+      bits, static_cast<long long>(rows), static_cast<long long>(cols), gpu_s * 1e3, weights / gpu_s / 1e6,
+      cpu_s * 1e3, weights / cpu_s / 1e6, cpu_s / gpu_s, same ? "yes" : "NO", st.prepare_ms, st.upload_ms,
+      st.greedy_ms, st.fit_ms, st.assign_ms, st.download_ms,
+      first->stats.count("iterations_sum") ? first->stats.at("iterations_sum") / first->stats.at("vectors") : 0.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -302,6 +346,18 @@ int main(int argc, char** argv) {
           BenchPvq(rows, 4096, bits, search, std::max(1, reps / 4));
         }
       }
+    }
+  }
+  if (only.empty() || only == "kashin") {
+    // Stages of the GPU call: host normalisation / staging and upload / greedy kernels / sample
+    // back and codebook fit on the host / assignment, sums and packing kernels with the codes'
+    // download / sections.
+    std::printf(
+        "\n| kashin (rows, hadamard) | matrix | GPU end to end | CPU all cores | CPU / GPU | same bytes "
+        "| prepare / upload / greedy / fit / assign / sections | greedy steps per vector |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (int64_t rows : {4096, 16384}) {
+      for (const char* bits : {"2", "4"}) BenchKashin(rows, 4096, bits);
     }
   }
   return 0;

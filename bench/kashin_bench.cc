@@ -157,7 +157,8 @@ void BM_FftwDct(benchmark::State& state) {
 BENCHMARK(BM_FftwDct)->Arg(4096)->Arg(352)->Arg(11008)->Unit(benchmark::kMicrosecond);
 #endif
 
-// k-means of 1M (u, v) pairs from real decompositions, 2^bits centroids, one thread.
+// k-means of 1M (u, v) pairs from real decompositions, 2^bits centroids, one thread: all four
+// steps (fit_only=0), or steps 2-3 on the gathered sample alone (fit_only=1).
 void BM_KMeans(benchmark::State& state) {
   constexpr int64_t kRowsK = 256;
   static std::vector<float> u, v;
@@ -179,11 +180,23 @@ void BM_KMeans(benchmark::State& state) {
   o.bits = static_cast<int>(state.range(0));
   const kashin_internal::KMeansOptions ko = kashin_internal::KMeansOptionsFor(o);
   std::vector<uint8_t> labels(u.size());
+  // part 1: only steps 2-3 on the gathered sample, what the CUDA encoder leaves to the host.
+  const bool fit_only = state.range(1) == 1;
+  std::vector<float> su, sv;
+  for (int64_t i : kashin_internal::SampleIndices(kRowsK * kCols, ko.sample_size, ko.seed)) {
+    su.push_back(u[static_cast<size_t>(i)]);
+    sv.push_back(v[static_cast<size_t>(i)]);
+  }
   tbb::task_arena arena(1);
   for (auto _ : state) {
     arena.execute([&] {
-      benchmark::DoNotOptimize(
-          kashin_internal::KMeans2D(u.data(), v.data(), kRowsK * kCols, ko, labels.data()));
+      if (fit_only) {
+        benchmark::DoNotOptimize(
+            kashin_internal::FitSample(su.data(), sv.data(), static_cast<int64_t>(su.size()), ko));
+      } else {
+        benchmark::DoNotOptimize(
+            kashin_internal::KMeans2D(u.data(), v.data(), kRowsK * kCols, ko, labels.data()));
+      }
     });
   }
   state.counters["points/s"] = benchmark::Counter(static_cast<double>(state.iterations() * kRowsK * kCols),
@@ -212,7 +225,10 @@ BENCHMARK(BM_Transform)
     ->ArgNames({"kind", "n"})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Transform)->Args({3, 1024})->ArgNames({"kind", "n"})->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_KMeans)->Arg(2)->Arg(4)->Arg(8)->ArgName("bits")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_KMeans)
+    ->ArgsProduct({{2, 4, 8}, {0, 1}})
+    ->ArgNames({"bits", "fit_only"})
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace quantd::bench
