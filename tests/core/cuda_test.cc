@@ -112,25 +112,28 @@ TEST(CudaRtnTest, RunToRunDeterministicAndAutoPicksTheGpu) {
 
 // A GPU out of memory: kAuto falls back to the CPU (same bytes), kCuda reports
 // RESOURCE_EXHAUSTED; nothing crashes and the GPU stays usable.
-TEST(CudaRtnTest, OutOfDeviceMemoryFallsBackOrFailsCleanly) {
-  SKIP_WITHOUT_GPU();
+void ExpectOutOfMemoryFallsBackOrFailsCleanly(const std::string& method, const std::vector<float>& w,
+                                              const std::vector<int64_t>& shape) {
 #if QUANTD_HAVE_CUDA
-  auto w = testing::Gaussian(1024 * 1024, 13, 0.02f);
-  const std::vector<int64_t> shape = {1024, 1024};
-  const auto cpu = EncodeRows(Block(w, shape), "rtn", {});
+  const auto cpu = EncodeRows(Block(w, shape), method, {});
   cuda::SetDeviceAllocationLimitForTesting(1 << 20);
   Device used = Device::kCuda;
-  auto fallback = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kAuto}, &used);
-  auto forced = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda});
+  auto fallback = EncodeRows(Block(w, shape), method, {}, {.device = Device::kAuto}, &used);
+  auto forced = EncodeRows(Block(w, shape), method, {}, {.device = Device::kCuda});
   cuda::SetDeviceAllocationLimitForTesting(0);
   ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
   EXPECT_EQ(used, Device::kCpu);
   EXPECT_EQ(*fallback, *cpu);
   EXPECT_THAT(forced, StatusIs(StatusCode::kResourceExhausted, "cudaMalloc"));
-  auto again = EncodeRows(Block(w, shape), "rtn", {}, {.device = Device::kCuda});
+  auto again = EncodeRows(Block(w, shape), method, {}, {.device = Device::kCuda});
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(*again, *cpu);
 #endif
+}
+
+TEST(CudaRtnTest, OutOfDeviceMemoryFallsBackOrFailsCleanly) {
+  SKIP_WITHOUT_GPU();
+  ExpectOutOfMemoryFallsBackOrFailsCleanly("rtn", testing::Gaussian(1024 * 1024, 13, 0.02f), {1024, 1024});
 }
 
 TEST(CudaRtnTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
@@ -414,21 +417,7 @@ TEST(CudaKashinTest, UncoveredParametersAndOutOfMemoryFallBackToTheCpu) {
     ASSERT_TRUE(gpu.ok()) << gpu.status().ToString();
     EXPECT_EQ(*gpu, *EncodeRows(Block(long_rows, long_shape), "kashin", blocks));
   }
-#if QUANTD_HAVE_CUDA
-  const auto cpu = EncodeRows(Block(w, shape), "kashin", {});
-  cuda::SetDeviceAllocationLimitForTesting(1 << 20);
-  Device used = Device::kCuda;
-  auto fallback = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kAuto}, &used);
-  auto forced = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda});
-  cuda::SetDeviceAllocationLimitForTesting(0);
-  ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
-  EXPECT_EQ(used, Device::kCpu);
-  EXPECT_EQ(*fallback, *cpu);
-  EXPECT_THAT(forced, StatusIs(StatusCode::kResourceExhausted, "cudaMalloc"));
-  auto again = EncodeRows(Block(w, shape), "kashin", {}, {.device = Device::kCuda});
-  ASSERT_TRUE(again.ok()) << again.status().ToString();
-  EXPECT_EQ(*again, *cpu);
-#endif
+  ExpectOutOfMemoryFallsBackOrFailsCleanly("kashin", w, shape);
 }
 
 TEST(CudaKashinTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
