@@ -145,6 +145,22 @@ void DctPlan<T>::Inverse(T* x) const {
   }
 }
 
+template <typename T>
+void DctPlan<T>::Export(std::vector<T>* data, DctTables* t) const {
+  t->n = static_cast<int>(n_);
+  t->half = static_cast<int>(half_);
+  fft_.Export(data, &t->fft);
+  auto append = [data](const std::vector<T>& a, const std::vector<T>& b) {
+    const int at = static_cast<int>(data->size());
+    data->insert(data->end(), a.begin(), a.end());
+    data->insert(data->end(), b.begin(), b.end());
+    return at;
+  };
+  t->shift_at = append(shift_re_, shift_im_);
+  t->ishift_at = append(ishift_re_, ishift_im_);
+  if (half_ > 0) t->tw_at = append(tw_re_, tw_im_);
+}
+
 template class DctPlan<float>;
 template class DctPlan<double>;
 

@@ -26,6 +26,15 @@
 
 namespace quantd::kashin_internal {
 
+// DctPlan's constants flattened for the CUDA kernels (offsets into one float buffer, as FftTables).
+struct DctTables {
+  int n = 0;
+  int half = 0;  // n/2 for even n, else 0
+  FftTables fft;
+  int shift_at = 0, ishift_at = 0;  // count = half + 1 (even n) or n entries, real then imaginary
+  int tw_at = 0;                    // even n: half + 1 entries, real then imaginary
+};
+
 template <typename T>
 class DctPlan {
  public:
@@ -37,6 +46,8 @@ class DctPlan {
   void Forward(T* x) const;
   // x <- C^T x (orthonormal DCT-III, the inverse), in place.
   void Inverse(T* x) const;
+  // The constants, appended to `data` (the offsets in *t are into data).
+  void Export(std::vector<T>* data, DctTables* t) const;
 
  private:
   int64_t n_;

@@ -289,6 +289,54 @@ FftPlan<T>::FftPlan(int64_t n) : n_(n) {
 template <typename T>
 FftPlan<T>::~FftPlan() = default;
 
+namespace {
+
+template <typename T>
+int Append(std::vector<T>* data, const std::vector<T>& a, const std::vector<T>& b) {
+  const int at = static_cast<int>(data->size());
+  data->insert(data->end(), a.begin(), a.end());
+  data->insert(data->end(), b.begin(), b.end());
+  return at;
+}
+
+}  // namespace
+
+template <typename T>
+void FftPlan<T>::Export(std::vector<T>* data, FftTables* t) const {
+  t->n = static_cast<int>(n_);
+  auto stockham = [data](const FftPlan<T>& plan, StockhamTables* st) {
+    st->n = static_cast<int>(plan.n_);
+    st->count = static_cast<int>(plan.stages_.size());
+    for (size_t i = 0; i < plan.stages_.size(); ++i) {
+      const Stage& s = plan.stages_[i];
+      st->radix[i] = s.radix;
+      st->l[i] = static_cast<int>(s.l);
+      st->m[i] = static_cast<int>(s.m);
+      st->tw_at[i] = Append(data, s.tw_re, s.tw_im);
+      if (s.radix != 2 && s.radix != 4) {  // RadixGeneric's roots, computed as it computes them
+        std::vector<T> rr(static_cast<size_t>(s.radix)), ri(rr.size());
+        for (int q = 0; q < s.radix; ++q) {
+          double c, si;
+          UnitRoot(q, s.radix, &c, &si);
+          rr[static_cast<size_t>(q)] = static_cast<T>(c);
+          ri[static_cast<size_t>(q)] = static_cast<T>(si);
+        }
+        st->roots_at[i] = Append(data, rr, ri);
+      }
+    }
+  };
+  if (inner_ == nullptr) {
+    t->bluestein = 0;
+    stockham(*this, &t->direct);
+    return;
+  }
+  t->bluestein = 1;
+  t->big = static_cast<int>(inner_->n_);
+  stockham(*inner_, &t->inner);
+  t->chirp_at = Append(data, chirp_re_, chirp_im_);
+  t->kernel_at = Append(data, kernel_re_, kernel_im_);
+}
+
 template <typename T>
 int64_t FftPlan<T>::ScratchSize() const {
   if (inner_ == nullptr) return 2 * n_;

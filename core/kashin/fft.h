@@ -24,6 +24,30 @@
 
 namespace quantd::kashin_internal {
 
+// A plan's constants flattened for the CUDA kernels (dct_block.h): every array is an offset into
+// one float buffer, so that the same struct serves a host copy and a device copy.
+inline constexpr int kMaxFftStages = 32;
+
+struct StockhamTables {
+  int n = 0;
+  int count = 0;                  // stages
+  int radix[kMaxFftStages] = {};  // 4, 2 or an odd prime
+  int l[kMaxFftStages] = {};
+  int m[kMaxFftStages] = {};
+  int tw_at[kMaxFftStages] = {};     // (radix - 1) * m / radix twiddles, real parts then imaginary
+  int roots_at[kMaxFftStages] = {};  // odd radix p: the p-th roots of unity, p real then p imaginary
+};
+
+struct FftTables {
+  int n = 0;
+  int bluestein = 0;     // 1: chirp-z through the power-of-two `inner`
+  StockhamTables direct;  // bluestein == 0
+  StockhamTables inner;   // bluestein == 1, length big
+  int big = 0;
+  int chirp_at = 0;   // n real then n imaginary
+  int kernel_at = 0;  // big real then big imaginary
+};
+
 template <typename T>
 class FftPlan {
  public:
@@ -45,6 +69,9 @@ class FftPlan {
   void Forward(T* re, T* im, T* scratch) const;
   // In-place inverse DFT, unnormalised: x[j] = sum_k X[k] exp(+2 pi i j k / n).
   void InverseUnscaled(T* re, T* im, T* scratch) const { Forward(im, re, scratch); }
+
+  // The constants, appended to `data` (the offsets in *t are into data).
+  void Export(std::vector<T>* data, FftTables* t) const;
 
  private:
   struct Stage {

@@ -189,14 +189,20 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Byte offsets of the small device buffer: vectors | states | decision | transform tables.
-struct SmallLayout {
-  size_t vectors_at = 0, states_at = 0, decision_at = 0, full_signs_at = 0, full_second_at = 0,
-         last_signs_at = 0, last_second_at = 0, bytes = 0;
+// Where one transform's tables lie in the small device buffer.
+struct TablesAt {
+  size_t signs = 0, second = 0, dct = 0, dct_data = 0;
 };
 
-SmallLayout LayOutSmall(int64_t count, const kashin_internal::HadamardTables& full,
-                        const kashin_internal::HadamardTables& last) {
+// Byte offsets of the small device buffer: vectors | states | decision | the two transforms'
+// tables.
+struct SmallLayout {
+  size_t vectors_at = 0, states_at = 0, decision_at = 0, bytes = 0;
+  TablesAt full, last;
+};
+
+SmallLayout LayOutSmall(int64_t count, const kashin_internal::TransformTables& full,
+                        const kashin_internal::TransformTables& last) {
   SmallLayout l;
   size_t at = 0;
   auto take = [&at](size_t bytes) {
@@ -207,12 +213,29 @@ SmallLayout LayOutSmall(int64_t count, const kashin_internal::HadamardTables& fu
   l.vectors_at = take(static_cast<size_t>(count) * sizeof(DeviceVector));
   l.states_at = take(static_cast<size_t>(count) * sizeof(GreedyState));
   l.decision_at = take(sizeof(SliceDecision));
-  l.full_signs_at = take(full.signs.size() * 4);
-  l.full_second_at = take(full.second_signs.size() * 4);
-  l.last_signs_at = take(last.signs.size() * 4);
-  l.last_second_at = take(last.second_signs.size() * 4);
+  for (auto [t, where] : {std::pair{&full, &l.full}, std::pair{&last, &l.last}}) {
+    where->signs = take(t->signs.size() * 4);
+    where->second = take(t->second_signs.size() * 4);
+    where->dct = take(sizeof(kashin_internal::DctTables));
+    where->dct_data = take(t->dct_data.size() * 4);
+  }
   l.bytes = at;
   return l;
+}
+
+// Copies t's tables into the host image of the small buffer at `at`.
+void FillTables(const kashin_internal::TransformTables& t, const TablesAt& at, uint8_t* host) {
+  memcpy(host + at.signs, t.signs.data(), t.signs.size() * 4);
+  memcpy(host + at.second, t.second_signs.data(), t.second_signs.size() * 4);
+  memcpy(host + at.dct, &t.dct, sizeof(t.dct));
+  memcpy(host + at.dct_data, t.dct_data.data(), t.dct_data.size() * 4);
+}
+
+// t over the device copy of its tables at `at` in `device`.
+BlockTransform DeviceView(const kashin_internal::TransformTables& t, const TablesAt& at, const uint8_t* device) {
+  return t.View(reinterpret_cast<const float*>(device + at.signs), reinterpret_cast<const float*>(device + at.second),
+                reinterpret_cast<const kashin_internal::DctTables*>(device + at.dct),
+                reinterpret_cast<const float*>(device + at.dct_data));
 }
 
 Status SetSharedMemory(size_t bytes) {
@@ -242,8 +265,8 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   QUANTD_ASSIGN_OR_RETURN(kashin_internal::NormalisedRows nr, kashin_internal::NormaliseRows(in, o));
   const int64_t count = static_cast<int64_t>(nr.vectors.size());
   if (count > INT_MAX) return UnimplementedError("kashin on CUDA: too many vectors for one launch");
-  const kashin_internal::HadamardTables full = kashin_internal::MakeHadamardTables(plan.len, o.seed);
-  const kashin_internal::HadamardTables last = kashin_internal::MakeHadamardTables(plan.last, o.seed);
+  const kashin_internal::TransformTables& full = plan.full;
+  const kashin_internal::TransformTables& last = plan.last_q;
   const kashin_internal::GreedyOptions g = kashin_internal::RowsGreedyOptions(o);
   const kashin_internal::KMeansOptions ko = kashin_internal::KMeansOptionsFor(o);
   const int k = ko.k;
@@ -293,19 +316,15 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   s.count = count;
   s.states = reinterpret_cast<GreedyState*>(small + sl.states_at);
   s.decision = reinterpret_cast<SliceDecision*>(small + sl.decision_at);
-  s.full = full.View(reinterpret_cast<const float*>(small + sl.full_signs_at),
-                     reinterpret_cast<const float*>(small + sl.full_second_at));
-  s.last = last.View(reinterpret_cast<const float*>(small + sl.last_signs_at),
-                     reinterpret_cast<const float*>(small + sl.last_second_at));
+  s.full = DeviceView(full, sl.full, small);
+  s.last = DeviceView(last, sl.last, small);
   s.len = plan.len;
   {
     uint8_t* h = static_cast<uint8_t*>(h_small);
     DeviceVector* hv = reinterpret_cast<DeviceVector*>(h + sl.vectors_at);
     for (int64_t i = 0; i < count; ++i) hv[i] = {nr.vectors[static_cast<size_t>(i)].offset, nr.vectors[static_cast<size_t>(i)].length};
-    memcpy(h + sl.full_signs_at, full.signs.data(), full.signs.size() * 4);
-    memcpy(h + sl.full_second_at, full.second_signs.data(), full.second_signs.size() * 4);
-    memcpy(h + sl.last_signs_at, last.signs.data(), last.signs.size() * 4);
-    memcpy(h + sl.last_second_at, last.second_signs.data(), last.second_signs.size() * 4);
+    FillTables(full, sl.full, h);
+    FillTables(last, sl.last, h);
     int64_t* h_idx = reinterpret_cast<int64_t*>(h + std::max(sl.bytes, back_bytes));
     std::copy(sample.begin(), sample.end(), h_idx);
   }

@@ -53,8 +53,9 @@
 // of different rows, have the same O(1) magnitude and one codebook serves them all (one scale
 // for the whole slice instead loses 1-5 dB, bench/results/kashin.md).
 //
-// Devices: EncodeRows with device cuda or auto runs rows mode with the Hadamard transform on a
-// GPU (kashin_cuda.h), with the CPU's bytes; everything else here runs on the CPU.
+// Devices: EncodeRows with device cuda or auto runs rows mode with the hadamard, dct and
+// dct_signed transforms on a GPU (kashin_cuda.h), with the CPU's bytes; matrix mode and qr run on
+// the CPU.
 //
 // Parameters (defaults): bits 4, transform hadamard, mode rows, block_length 0, tolerance 1e-3
 // (the residual left is 60 dB below the signal, far below any b <= 8 quantization noise; the

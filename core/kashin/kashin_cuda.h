@@ -1,6 +1,6 @@
 // File: kashin_cuda.h
 //
-// Kashin quantization on a CUDA GPU, rows mode with the Hadamard transform (the defaults): the
+// Kashin quantization on a CUDA GPU, rows mode with the hadamard, dct or dct_signed transform: the
 // greedy decompositions and step 4 of the k-means (every point's nearest centroid and the
 // per-centroid sums) run on the device (kashin_kernels.h describes the kernels); the host
 // computes the scales and normalised rows (NormaliseRows), fits the codebook on the gathered
@@ -9,8 +9,9 @@
 // greedy.cc's and kmeans.cc's arithmetic in their order, in IEEE arithmetic without FMA.
 //
 // Not covered (UNIMPLEMENTED, so that EncodeRows under Device::kAuto falls back to the CPU):
-// mode=matrix (one vector of the whole tensor), transforms other than hadamard, and vectors
-// whose work space exceeds a thread block's shared memory (about 4.5 bytes per weight: 51 000
+// mode=matrix (one vector of the whole tensor), the dense qr transform, and vectors whose work
+// space exceeds a thread block's shared memory (about 4.5 bytes per weight with hadamard, 16 with
+// a DCT of an even length, more where the DCT needs Bluestein's algorithm: 51 000 and 14 000
 // weights on an H100; a smaller block_length fits). When some rows did not converge and are
 // kept unquantized, the (u, v) factors come back to the host and the CPU clusters the others.
 //

@@ -32,6 +32,8 @@
 #include <vector>
 
 #include "common/hadamard_block.h"
+#include "kashin/dct_block.h"
+#include "kashin/transform.h"
 #include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
 #include "quantd/core/status.h"
 
@@ -75,14 +77,48 @@ struct GreedyState {
   }
 };
 
-// The randomized Hadamard transform of one vector length (hadamard_block.h's parameters).
+// The transform Q of one vector length, as the kernels apply it in shared memory: the
+// randomized Hadamard transform (hadamard_block.h's parameters), the DCT or the sign-randomised
+// DCT C^T E C (dct_block.h, with E in `signs`).
+enum BlockTransformKind : int32_t { kBlockHadamard = 0, kBlockDct = 1, kBlockDctSigned = 2 };
 struct BlockTransform {
+  int32_t kind = kBlockHadamard;
   int n = 0;
   int p = 0;
   float scale = 0;
   const float* signs = nullptr;
   const float* second_signs = nullptr;
+  const DctTables* dct = nullptr;
+  const float* dct_data = nullptr;
 };
+
+// x <- Q x (forward) or Q^T x, in shared memory; work: the transform's work space (none for
+// Hadamard). Returns after a barrier.
+template <typename Sync>
+QUANTD_HOST_DEVICE inline void TransformInBlock(const BlockTransform& q, bool forward, float* x, float* work, int tid,
+                                                int threads, Sync& sync) {
+  if (q.kind == kBlockHadamard) {
+    if (forward) {
+      HadamardForwardInBlock(x, q.n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+    } else {
+      HadamardInverseInBlock(x, q.n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+    }
+    return;
+  }
+  if (q.kind == kBlockDct) {
+    if (forward) {
+      DctForwardInBlock(*q.dct, q.dct_data, x, work, tid, threads, sync);
+    } else {
+      DctInverseInBlock(*q.dct, q.dct_data, x, work, tid, threads, sync);
+    }
+    return;
+  }
+  // C^T E C is its own transpose: the same steps both ways (transform.cc's DctTransform).
+  DctForwardInBlock(*q.dct, q.dct_data, x, work, tid, threads, sync);
+  for (int i = tid; i < q.n; i += threads) x[i] *= q.signs[i];
+  sync();
+  DctInverseInBlock(*q.dct, q.dct_data, x, work, tid, threads, sync);
+}
 
 // A vector's arrays in global memory (length n).
 struct VectorArrays {
@@ -94,6 +130,7 @@ struct VectorArrays {
 struct BlockScratch {
   VecNorms* result;  // the block's last sums, read by every thread
   float* t;          // n_max: the transformed step
+  float* work;       // the transform's work space
   float* lane_l1;    // one per (run, lane) item
   float* lane_sq;
   int32_t* lane_nz;
@@ -105,12 +142,13 @@ struct BlockScratch {
 // Runs in a vector of n values, and (run, lane) items.
 QUANTD_HOST_DEVICE inline int GreedyRuns(int n) { return (n + kGreedyRun - 1) / kGreedyRun; }
 
-// Byte offsets of BlockScratch's arrays in one buffer, and its size.
+// Byte offsets of BlockScratch's arrays in one buffer, and its size, for vectors of up to n_max
+// values whose transforms need work_floats of work space.
 struct ScratchLayout {
-  size_t t_at = 0, lane_l1_at = 0, lane_sq_at = 0, lane_nz_at = 0, run_l1_at = 0, run_sq_at = 0, run_nz_at = 0;
+  size_t t_at = 0, work_at = 0, lane_l1_at = 0, lane_sq_at = 0, lane_nz_at = 0, run_l1_at = 0, run_sq_at = 0, run_nz_at = 0;
   size_t bytes = 0;
 };
-QUANTD_HOST_DEVICE inline ScratchLayout LayOutScratch(int n_max) {
+QUANTD_HOST_DEVICE inline ScratchLayout LayOutScratch(int n_max, int work_floats) {
   const size_t runs = static_cast<size_t>(GreedyRuns(n_max)), items = runs * kGreedyLanes;
   ScratchLayout l;
   size_t at = (sizeof(VecNorms) + 15) / 16 * 16;
@@ -120,6 +158,7 @@ QUANTD_HOST_DEVICE inline ScratchLayout LayOutScratch(int n_max) {
     return here;
   };
   l.t_at = take(static_cast<size_t>(n_max) * 4);
+  l.work_at = take(static_cast<size_t>(work_floats) * 4);
   l.lane_l1_at = take(items * 4);
   l.lane_sq_at = take(items * 4);
   l.lane_nz_at = take(items * 4);
@@ -133,6 +172,7 @@ QUANTD_HOST_DEVICE inline BlockScratch ScratchAt(unsigned char* base, const Scra
   BlockScratch s;
   s.result = reinterpret_cast<VecNorms*>(base);
   s.t = reinterpret_cast<float*>(base + l.t_at);
+  s.work = reinterpret_cast<float*>(base + l.work_at);
   s.lane_l1 = reinterpret_cast<float*>(base + l.lane_l1_at);
   s.lane_sq = reinterpret_cast<float*>(base + l.lane_sq_at);
   s.lane_nz = reinterpret_cast<int32_t*>(base + l.lane_nz_at);
@@ -235,7 +275,7 @@ QUANTD_HOST_DEVICE inline GreedyState GreedyInit(const VectorArrays& a, const Bl
     s.t[i] = a.x[i];
   }
   sync();
-  HadamardForwardInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  TransformInBlock(q, true, s.t, s.work, tid, threads, sync);
   st.nr = st.nx;
   st.ny = BlockPass(
       n,
@@ -275,11 +315,7 @@ QUANTD_HOST_DEVICE inline void GreedyStep(const VectorArrays& a, const BlockTran
         return na;
       },
       s, tid, threads, sync);
-  if (u_step) {
-    HadamardForwardInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
-  } else {
-    HadamardInverseInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
-  }
+  TransformInBlock(q, u_step, s.t, s.work, tid, threads, sync);
   const VecNorms other_norms = BlockPass(
       n,
       [&](int i) {
@@ -302,7 +338,7 @@ QUANTD_HOST_DEVICE inline void GreedyFinish(const VectorArrays& a, const BlockTr
   const int n = q.n;
   for (int i = tid; i < n; i += threads) s.t[i] = a.v[i];
   sync();
-  HadamardInverseInBlock(s.t, n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
+  TransformInBlock(q, false, s.t, s.work, tid, threads, sync);
   const VecNorms ne = BlockPass(
       n,
       [&](int i) {
@@ -389,18 +425,29 @@ QUANTD_HOST_DEVICE inline CentroidSum CombineCentroidSums(const CentroidSum* par
 
 // --- host side (kashin_kernels.cc) ------------------------------------------------------------
 
-// The tables behind a BlockTransform: the randomized Hadamard transform of length n under seed,
-// as transform.h's GetTransform(hadamard, n, seed) applies it.
-struct HadamardTables {
+// The tables behind a BlockTransform: transform.h's GetTransform(kind, n, seed) as the kernels
+// apply it.
+struct TransformTables {
+  int32_t kind = kBlockHadamard;
   int n = 0;
-  int p = 0;
-  float scale = 0;
-  std::vector<float> signs, second_signs;  // n and p entries (second_signs empty when p == n)
-  // The transform over these tables (or over a device copy: signs and second_signs given).
-  BlockTransform View(const float* signs_at, const float* second_at) const { return {n, p, scale, signs_at, second_at}; }
-  BlockTransform View() const { return View(signs.data(), second_signs.data()); }
+  int p = 0;       // Hadamard: the largest power of two <= n
+  float scale = 0;  // Hadamard: float(1 / sqrt(double(p))), as hadamard.cc
+  std::vector<float> signs;         // Hadamard: D (n entries); dct_signed: E (n entries)
+  std::vector<float> second_signs;  // Hadamard: p entries (empty when p == n)
+  DctTables dct;                    // dct, dct_signed
+  std::vector<float> dct_data;
+
+  // Floats of block work space the transform needs.
+  int WorkFloats() const { return kind == kBlockHadamard ? 0 : DctWorkFloats(dct); }
+  // The transform over these tables, or over a device copy of them.
+  BlockTransform View(const float* signs_at, const float* second_at, const DctTables* dct_at,
+                      const float* dct_data_at) const {
+    return {kind, n, p, scale, signs_at, second_at, dct_at, dct_data_at};
+  }
+  BlockTransform View() const { return View(signs.data(), second_signs.data(), &dct, dct_data.data()); }
 };
-HadamardTables MakeHadamardTables(int64_t n, uint64_t seed);
+// UNIMPLEMENTED for qr (a dense n x n matrix per vector; it stays on the CPU).
+StatusOr<TransformTables> MakeTransformTables(TransformKind kind, int64_t n, uint64_t seed);
 
 // The launch plan (pure host arithmetic, tested).
 
@@ -408,12 +455,13 @@ struct KashinCudaPlan {
   int64_t len = 0;   // length of a row's blocks but the last
   int64_t last = 0;  // length of the last block
   int threads = 0;   // threads per vector block
-  ScratchLayout scratch;  // for vectors of up to len values
+  TransformTables full, last_q;  // the transforms of the two lengths (the same when len == last)
+  ScratchLayout scratch;         // for vectors of up to len values and either transform
 };
 
-// The plan for rows of `cols` weights. UNIMPLEMENTED for what stays on the CPU: matrix mode,
-// transforms other than hadamard, and vectors whose scratch exceeds max_smem_per_block (the
-// device's opt-in maximum).
+// The plan for rows of `cols` weights. UNIMPLEMENTED for what stays on the CPU: matrix mode, the
+// dense qr transform, and vectors whose scratch exceeds max_smem_per_block (the device's opt-in
+// maximum).
 StatusOr<KashinCudaPlan> PlanKashinCuda(const KashinOptions& o, int64_t cols, int64_t max_smem_per_block);
 
 }  // namespace quantd::kashin_internal

@@ -340,8 +340,9 @@ TEST(CudaPvqTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
 
 // Kashin on the GPU is bit-identical to the CPU, stats included: both step choices, widths from
 // 1 to 8 bits, block lengths with a short last block, lengths that are not powers of two, zero
-// rows, slices with many vectors and more than one k-means sum block, and the rare path where
-// rows that did not converge are kept (the host clusters the others).
+// rows, slices with many vectors and more than one k-means sum block, the rare path where rows
+// that did not converge are kept (the host clusters the others), and the DCT transforms (radix
+// 4, 2 and odd stages, odd lengths, Bluestein lengths).
 TEST(CudaKashinTest, BitIdenticalToCpu) {
   SKIP_WITHOUT_GPU();
   struct Case {
@@ -361,6 +362,11 @@ TEST(CudaKashinTest, BitIdenticalToCpu) {
       {3, 11008, {{"scale_dtype", "f32"}}},
       {8, 64, {{"max_iterations", "3"}, {"non_converged", "quantize"}}},
       {8, 64, {{"max_iterations", "3"}}},
+      {64, 4096, {{"transform", "dct"}}},
+      {20, 100, {{"transform", "dct_signed"}}},
+      {16, 344, {{"transform", "dct"}, {"block_length", "75"}}},
+      {12, 194, {{"transform", "dct"}}},
+      {9, 97, {{"transform", "dct_signed"}, {"step_choice", "vector"}}},
   };
   uint64_t seed = 40;
   for (const Case& c : cases) {
@@ -390,15 +396,15 @@ TEST(CudaKashinTest, RunToRunDeterministicAndAutoPicksTheGpu) {
   EXPECT_EQ(*a, *b);
 }
 
-// What stays on the CPU: matrix mode, transforms other than hadamard, vectors longer than a
-// block's shared memory. kCuda says so (UNIMPLEMENTED); kAuto gives the CPU's bytes. A GPU out of
+// What stays on the CPU: matrix mode, the dense qr transform, vectors longer than a block's
+// shared memory. kCuda says so (UNIMPLEMENTED); kAuto gives the CPU's bytes. A GPU out of
 // memory: kAuto falls back, kCuda is RESOURCE_EXHAUSTED, and the GPU stays usable.
 TEST(CudaKashinTest, UncoveredParametersAndOutOfMemoryFallBackToTheCpu) {
   SKIP_WITHOUT_GPU();
   auto w = testing::Gaussian(512 * 512, 42, 0.02f);
   const std::vector<int64_t> shape = {512, 512};
   for (const auto& [p, what] : std::vector<std::pair<Params, const char*>>{
-           {{{"mode", "matrix"}}, "mode=matrix"}, {{{"transform", "dct"}}, "transform=dct"}}) {
+           {{{"mode", "matrix"}}, "mode=matrix"}, {{{"transform", "qr"}}, "transform=qr"}}) {
     EXPECT_THAT(EncodeRows(Block(w, shape), "kashin", p, {.device = Device::kCuda}),
                 StatusIs(StatusCode::kUnimplemented, what));
     Device used = Device::kCuda;

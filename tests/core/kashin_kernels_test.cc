@@ -47,7 +47,6 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
   const std::vector<int64_t> shape = {rows, cols};
   const RowBlock in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   QUANTD_ASSIGN_OR_RETURN(NormalisedRows nr, NormaliseRows(in, o));
-  const HadamardTables full = MakeHadamardTables(plan.len, o.seed), last = MakeHadamardTables(plan.last, o.seed);
   const size_t n = static_cast<size_t>(rows * cols);
   std::vector<float> x = nr.xn, u(n, -7.0f), v(n, -7.0f), r(n, -7.0f), y(n, -7.0f);
   // Points of vectors that are not decomposed stay (0, 0): the device zeroes u and v first.
@@ -61,7 +60,7 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
     return VectorArrays{x.data() + rv.offset, u.data() + rv.offset, v.data() + rv.offset, r.data() + rv.offset,
                         y.data() + rv.offset};
   };
-  auto transform = [&](const RowVector& rv) { return rv.length == plan.len ? full.View() : last.View(); };
+  auto transform = [&](const RowVector& rv) { return rv.length == plan.len ? plan.full.View() : plan.last_q.View(); };
   const GreedyOptions g = RowsGreedyOptions(o);
   for (int64_t i = 0; i < count; ++i) {
     const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
@@ -159,6 +158,11 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytes) {
       {150, 128, Params{{"bits", "3"}, {"tolerance", "1e-5"}}},  // > kSumBlock points
       {8, 64, Params{{"max_iterations", "3"}, {"non_converged", "quantize"}}},
       {8, 64, Params{{"max_iterations", "3"}}},                    // fallback rows: host path
+      {32, 64, Params{{"transform", "dct"}}},                      // radix-4 and radix-2 stages
+      {20, 100, Params{{"transform", "dct_signed"}}},              // 50 = 2 x 5 x 5: odd radices
+      {16, 344, Params{{"transform", "dct"}, {"block_length", "75"}}},  // odd 75, last 44 = 4 x 11
+      {12, 194, Params{{"transform", "dct"}}},                     // 97 prime: Bluestein
+      {9, 97, Params{{"transform", "dct_signed"}, {"step_choice", "vector"}}},  // odd n, Bluestein
   };
   for (const Case& c : cases) {
     std::vector<float> w = testing::StudentT(static_cast<size_t>(c.rows * c.cols), static_cast<uint64_t>(c.cols), 4.0);
@@ -167,7 +171,8 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytes) {
   }
 }
 
-// The same on the real models' linear layers (rows of 64-352 weights), with both step choices.
+// The same on the real models' linear layers (rows of 64-352 weights), with both step choices
+// and with the DCT.
 TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytesOnRealWeights) {
   std::string error;
   const auto weights = testing::ReadLlama2c(testing::RealDataDir() + "/stories260K/stories260K.bin", &error);
@@ -175,6 +180,7 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytesOnRealWeights) {
   for (const auto& m : weights.LinearLayers()) {
     ExpectSameAsCpu(m.data, m.rows, m.cols, {});
     ExpectSameAsCpu(m.data, m.rows, m.cols, Params{{"step_choice", "vector"}, {"bits", "2"}});
+    ExpectSameAsCpu(m.data, m.rows, m.cols, Params{{"transform", "dct"}});  // 172 = 4 x 43: Bluestein
   }
 }
 
@@ -182,63 +188,78 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytesOnRealWeights) {
 // kernel has __syncthreads): the CPU's Decompose, bit for bit, for every thread count, including
 // vectors longer than one summation chunk.
 TEST(KashinKernelsTest, BlockOfThreadsIsTheCpuGreedy) {
-  for (int64_t n : {1, 7, 64, 100, 300, 4096, 40000}) {
-    const std::vector<float> x = testing::StudentT(static_cast<size_t>(n), static_cast<uint64_t>(n) + 1, 3.0);
-    const GreedyOptions g{1e-3, 200, 0};
-    auto q = GetTransform(TransformKind::kHadamard, n, 9);
-    ASSERT_TRUE(q.ok());
-    std::vector<float> eu(n), ev(n), work(3 * n);
-    const GreedyResult expect = Decompose(**q, x.data(), g, eu.data(), ev.data(), work.data());
-    const HadamardTables tables = MakeHadamardTables(n, 9);
-    for (int threads : {1, 3, 8}) {
-      if (n == 40000 && threads == 8) continue;  // enough: the order does not depend on threads
-      std::vector<float> u(n, 5.0f), v(n, 5.0f), r(n), y(n);
-      const VectorArrays a{x.data(), u.data(), v.data(), r.data(), y.data()};
-      const ScratchLayout layout = LayOutScratch(static_cast<int>(n));
-      HostScratch scratch(layout);
-      std::barrier barrier(threads);
-      auto sync = [&barrier] { barrier.arrive_and_wait(); };
-      std::vector<GreedyState> states(static_cast<size_t>(threads));
-      std::vector<std::thread> pool;
-      for (int tid = 0; tid < threads; ++tid) {
-        pool.emplace_back([&, tid] {
-          GreedyState st = GreedyInit(a, tables.View(), g.tolerance, scratch.s, tid, threads, sync);
-          GreedyOwnSteps(a, tables.View(), g.max_iterations, &st, scratch.s, tid, threads, sync);
-          states[static_cast<size_t>(tid)] = st;
-        });
+  for (TransformKind kind : {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned}) {
+    for (int64_t n : {1, 7, 64, 100, 300, 4096, 40000}) {
+      const std::vector<float> x = testing::StudentT(static_cast<size_t>(n), static_cast<uint64_t>(n) + 1, 3.0);
+      const GreedyOptions g{1e-3, 200, 0};
+      auto q = GetTransform(kind, n, 9);
+      ASSERT_TRUE(q.ok());
+      std::vector<float> eu(n), ev(n), work(3 * n);
+      const GreedyResult expect = Decompose(**q, x.data(), g, eu.data(), ev.data(), work.data());
+      auto tables = MakeTransformTables(kind, n, 9);
+      ASSERT_TRUE(tables.ok());
+      for (int threads : {1, 3, 8}) {
+        if (n == 40000 && threads != 3) continue;  // enough: the order does not depend on threads
+        std::vector<float> u(n, 5.0f), v(n, 5.0f), r(n), y(n);
+        const VectorArrays a{x.data(), u.data(), v.data(), r.data(), y.data()};
+        HostScratch scratch(LayOutScratch(static_cast<int>(n), tables->WorkFloats()));
+        std::barrier barrier(threads);
+        auto sync = [&barrier] { barrier.arrive_and_wait(); };
+        std::vector<GreedyState> states(static_cast<size_t>(threads));
+        std::vector<std::thread> pool;
+        for (int tid = 0; tid < threads; ++tid) {
+          pool.emplace_back([&, tid] {
+            GreedyState st = GreedyInit(a, tables->View(), g.tolerance, scratch.s, tid, threads, sync);
+            GreedyOwnSteps(a, tables->View(), g.max_iterations, &st, scratch.s, tid, threads, sync);
+            states[static_cast<size_t>(tid)] = st;
+          });
+        }
+        for (std::thread& t : pool) t.join();
+        const std::string what = std::string(TransformName(kind)) + " n=" + std::to_string(n) +
+                                 " threads=" + std::to_string(threads);
+        for (const GreedyState& st : states) {
+          EXPECT_EQ(st.iterations, expect.iterations) << what;
+          EXPECT_EQ(st.converged != 0, expect.converged) << what;
+          EXPECT_EQ(st.residual, expect.residual) << what;
+        }
+        EXPECT_EQ(u, eu) << what;
+        EXPECT_EQ(v, ev) << what;
       }
-      for (std::thread& t : pool) t.join();
-      for (const GreedyState& st : states) {
-        EXPECT_EQ(st.iterations, expect.iterations) << "n=" << n << " threads=" << threads;
-        EXPECT_EQ(st.converged != 0, expect.converged);
-        EXPECT_EQ(st.residual, expect.residual);
-      }
-      EXPECT_EQ(u, eu) << "n=" << n << " threads=" << threads;
-      EXPECT_EQ(v, ev) << "n=" << n << " threads=" << threads;
     }
   }
 }
 
-TEST(KashinKernelsTest, BlockInverseIsTheRandomizedHadamardInverse) {
-  for (int64_t n : {1, 3, 64, 100, 1000}) {
-    const RandomizedHadamard rot(n, 4);
-    const HadamardTables t = MakeHadamardTables(n, 4);
-    const std::vector<float> x = testing::Gaussian(static_cast<size_t>(n), 2);
-    std::vector<float> expect = x;
-    rot.Inverse(expect.data());
-    for (int threads : {1, 4}) {
-      std::vector<float> s = x;
-      std::barrier barrier(threads);
-      auto sync = [&barrier] { barrier.arrive_and_wait(); };
-      std::vector<std::thread> pool;
-      for (int tid = 0; tid < threads; ++tid) {
-        pool.emplace_back([&, tid] {
-          HadamardInverseInBlock(s.data(), t.n, t.p, t.signs.data(), t.second_signs.data(), t.scale, tid, threads,
-                                 sync);
-        });
+// The block transforms are transform.h's, both ways, bit for bit: every radix, odd lengths,
+// Bluestein lengths (97, 194, 344 = 8 x 43), with one thread or several at a barrier.
+TEST(KashinKernelsTest, BlockTransformsAreTheCpuTransforms) {
+  for (TransformKind kind : {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned}) {
+    for (int64_t n : {1, 2, 3, 5, 8, 12, 64, 75, 97, 100, 172, 194, 344, 1000, 4096}) {
+      auto q = GetTransform(kind, n, 4);
+      auto tables = MakeTransformTables(kind, n, 4);
+      ASSERT_TRUE(q.ok() && tables.ok());
+      const std::vector<float> x = testing::Gaussian(static_cast<size_t>(n), static_cast<uint64_t>(n));
+      for (bool forward : {true, false}) {
+        std::vector<float> expect = x;
+        if (forward) {
+          (*q)->Forward(expect.data());
+        } else {
+          (*q)->Inverse(expect.data());
+        }
+        for (int threads : {1, 4}) {
+          std::vector<float> s = x, work(static_cast<size_t>(tables->WorkFloats()) + 1, -1.0f);
+          std::barrier barrier(threads);
+          auto sync = [&barrier] { barrier.arrive_and_wait(); };
+          std::vector<std::thread> pool;
+          for (int tid = 0; tid < threads; ++tid) {
+            pool.emplace_back([&, tid] {
+              TransformInBlock(tables->View(), forward, s.data(), work.data(), tid, threads, sync);
+            });
+          }
+          for (std::thread& th : pool) th.join();
+          ASSERT_EQ(s, expect) << TransformName(kind) << " n=" << n << (forward ? " forward" : " inverse")
+                               << " threads=" << threads;
+        }
       }
-      for (std::thread& th : pool) th.join();
-      EXPECT_EQ(s, expect) << "n=" << n << " threads=" << threads;
     }
   }
 }
@@ -260,7 +281,7 @@ TEST(KashinKernelsTest, NearestCentroidIsTheBruteForceAssignment) {
   }
 }
 
-TEST(KashinKernelsTest, PlanCoversRowsModeWithHadamard) {
+TEST(KashinKernelsTest, PlanCoversRowsModeWithHadamardAndDct) {
   KashinOptions o;
   auto plan = PlanKashinCuda(o, 4096, 227 * 1024);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
@@ -268,6 +289,7 @@ TEST(KashinKernelsTest, PlanCoversRowsModeWithHadamard) {
   EXPECT_EQ(plan->last, 4096);
   EXPECT_EQ(plan->threads, 128);  // 16 runs x 8 lanes
   EXPECT_GE(plan->scratch.bytes, 4096u * 4 + 16 * 8 * 12);
+  EXPECT_EQ(plan->full.WorkFloats(), 0);  // Hadamard works in place
   EXPECT_EQ(plan->scratch.bytes % 16, 0u);
 
   o.block_length = 1000;
@@ -290,8 +312,21 @@ TEST(KashinKernelsTest, PlanCoversRowsModeWithHadamard) {
   m.mode = KashinMode::kMatrix;
   EXPECT_THAT(PlanKashinCuda(m, 64, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "mode=matrix"));
   KashinOptions d;
+  d.transform = TransformKind::kQr;
+  EXPECT_THAT(PlanKashinCuda(d, 64, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "transform=qr"));
+  // The DCT needs work space beside the vector: 4096 + 4 * 2048 + 2 + 2 * 2048 floats.
   d.transform = TransformKind::kDct;
-  EXPECT_THAT(PlanKashinCuda(d, 64, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "transform=dct"));
+  plan = PlanKashinCuda(d, 4096, 227 * 1024);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_GE(plan->scratch.bytes, (4096u + 4 * 2048 + 2 + 2 * 2048) * 4);
+  EXPECT_EQ(plan->full.WorkFloats(), 4 * 2048 + 2 + 2 * 2048);
+  // 11008 = 2^8 x 43: its half, 5504, goes through Bluestein with 16384 points: too big for a block.
+  EXPECT_THAT(PlanKashinCuda(d, 11008, 227 * 1024), StatusIs(StatusCode::kUnimplemented, "shared memory"));
+  d.block_length = 1024;
+  plan = PlanKashinCuda(d, 11008, 227 * 1024);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->last, 768);
+  EXPECT_EQ(plan->last_q.n, 768);
 }
 
 }  // namespace
