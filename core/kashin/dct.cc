@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "kashin/dct_steps.h"
 #include "kashin/kernel_util.h"
 
 namespace quantd::kashin_internal {
@@ -56,11 +57,12 @@ void DctPlan<T>::Forward(T* x) const {
     // Odd n: V = DFT_n(v), X[k] = Re(shift[k] V[k]).
     T* re = Scratch<T>(static_cast<size_t>(2 * n + fft_.ScratchSize()));
     T* im = re + n;
-    for (int64_t k = 0; 2 * k < n; ++k) re[k] = x[2 * k];
-    for (int64_t k = 0; 2 * k + 1 < n; ++k) re[n - 1 - k] = x[2 * k + 1];
-    for (int64_t k = 0; k < n; ++k) im[k] = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      re[k] = x[MakhoulSource(k, n)];
+      im[k] = 0;
+    }
     fft_.Forward(re, im, im + n);
-    for (int64_t k = 0; k < n; ++k) x[k] = shift_re_[k] * re[k] - shift_im_[k] * im[k];
+    for (int64_t k = 0; k < n; ++k) x[k] = TwiddleRe(shift_re_[k], shift_im_[k], re[k], im[k]);
     return;
   }
   // Even n: z[k] = v[2k] + i v[2k+1] with v[j] = x[2j], v[n-1-j] = x[2j+1] (j < n/2).
@@ -68,25 +70,13 @@ void DctPlan<T>::Forward(T* x) const {
   T* zr = Scratch<T>(static_cast<size_t>(2 * h + fft_.ScratchSize()));
   T* zi = zr + h;
   for (int64_t k = 0; k < h; ++k) {
-    const int64_t a = 2 * k, b = 2 * k + 1;
-    zr[k] = a < h ? x[2 * a] : x[2 * (n - 1 - a) + 1];
-    zi[k] = b < h ? x[2 * b] : x[2 * (n - 1 - b) + 1];
+    zr[k] = x[MakhoulSource(2 * k, n)];
+    zi[k] = x[MakhoulSource(2 * k + 1, n)];
   }
   fft_.Forward(zr, zi, zi + h);
-  // Untangle V[k] = E[k] + t^k O[k] for k in [0, h], then X[k] = Re(P), X[n-k] = -Im(P).
+  // Reads of z for later k only touch zr/zi, never x, so x can be written here.
   for (int64_t k = 0; k <= h; ++k) {
-    const int64_t a = k == h ? 0 : k;
-    const int64_t c = k == 0 ? 0 : h - k;
-    const T ar = zr[a], ai = zi[a], cr = zr[c], ci = -zi[c];  // Z[k] and conj(Z[h-k])
-    const T er = (ar + cr) * T(0.5), ei = (ai + ci) * T(0.5);
-    const T or_ = (ai - ci) * T(0.5), oi = (cr - ar) * T(0.5);  // (Z - conj Z') / 2i
-    const T vr = er + tw_re_[k] * or_ - tw_im_[k] * oi;
-    const T vi = ei + tw_re_[k] * oi + tw_im_[k] * or_;
-    const T pr = shift_re_[k] * vr - shift_im_[k] * vi;
-    const T pi = shift_re_[k] * vi + shift_im_[k] * vr;
-    // Reads of z for later k only touch zr/zi, never x, so x can be written here.
-    x[k] = pr;
-    if (k > 0 && k < h) x[n - k] = -pi;
+    DctUntangle(k, h, n, zr, zi, tw_re_.data(), tw_im_.data(), shift_re_.data(), shift_im_.data(), x);
   }
 }
 
@@ -98,14 +88,9 @@ void DctPlan<T>::Inverse(T* x) const {
     // Odd n: V[k] = ishift[k] (X[k] - i X[n-k]), v = Re(IDFT(V)) (1/n folded into ishift).
     T* re = Scratch<T>(static_cast<size_t>(2 * n + fft_.ScratchSize()));
     T* im = re + n;
-    for (int64_t k = 0; k < n; ++k) {
-      const T xr = x[k], xi = k == 0 ? T(0) : -x[n - k];
-      re[k] = ishift_re_[k] * xr - ishift_im_[k] * xi;
-      im[k] = ishift_re_[k] * xi + ishift_im_[k] * xr;
-    }
+    for (int64_t k = 0; k < n; ++k) DctInverseShift(k, n, x, ishift_re_.data(), ishift_im_.data(), re, im);
     fft_.InverseUnscaled(re, im, im + n);
-    for (int64_t k = 0; 2 * k < n; ++k) x[2 * k] = re[k];
-    for (int64_t k = 0; 2 * k + 1 < n; ++k) x[2 * k + 1] = re[n - 1 - k];
+    for (int64_t k = 0; k < n; ++k) x[MakhoulSource(k, n)] = re[k];
     return;
   }
   const int64_t h = half_;
@@ -113,36 +98,10 @@ void DctPlan<T>::Inverse(T* x) const {
   T* vi = vr + (h + 1);
   T* zr = vi + (h + 1);
   T* zi = zr + h;
-  for (int64_t k = 0; k <= h; ++k) {
-    const T xr = x[k], xi = (k == 0) ? T(0) : -x[n - k];
-    vr[k] = ishift_re_[k] * xr - ishift_im_[k] * xi;
-    vi[k] = ishift_re_[k] * xi + ishift_im_[k] * xr;
-  }
-  // Z[k] = E[k] + i O[k], E = (V[k] + conj V[h-k]) / 2, O = (V[k] - conj V[h-k]) conj(t^k) / 2.
-  for (int64_t k = 0; k < h; ++k) {
-    const T ar = vr[k], ai = vi[k], cr = vr[h - k], ci = -vi[h - k];
-    const T er = (ar + cr) * T(0.5), ei = (ai + ci) * T(0.5);
-    const T dr = (ar - cr) * T(0.5), di = (ai - ci) * T(0.5);
-    const T or_ = dr * tw_re_[k] + di * tw_im_[k];
-    const T oi = di * tw_re_[k] - dr * tw_im_[k];
-    zr[k] = er - oi;
-    zi[k] = ei + or_;
-  }
+  for (int64_t k = 0; k <= h; ++k) DctInverseShift(k, n, x, ishift_re_.data(), ishift_im_.data(), vr, vi);
+  for (int64_t k = 0; k < h; ++k) DctTangle(k, h, vr, vi, tw_re_.data(), tw_im_.data(), zr, zi);
   fft_.InverseUnscaled(zr, zi, zi + h);
-  // z[k] = v[2k] + i v[2k+1]; x[2j] = v[j], x[2j+1] = v[n-1-j].
-  for (int64_t k = 0; k < h; ++k) {
-    const int64_t a = 2 * k, b = 2 * k + 1;
-    if (a < h) {
-      x[2 * a] = zr[k];
-    } else {
-      x[2 * (n - 1 - a) + 1] = zr[k];
-    }
-    if (b < h) {
-      x[2 * b] = zi[k];
-    } else {
-      x[2 * (n - 1 - b) + 1] = zi[k];
-    }
-  }
+  for (int64_t k = 0; k < h; ++k) DctScatterEven(k, n, zr, zi, x);
 }
 
 template <typename T>

@@ -6,13 +6,13 @@
 // convention). The constants come from DctPlan<float>::Export, read at `base`.
 //
 // Every output of a Stockham stage, of the Makhoul reordering and of the untangling step is
-// computed by one thread with the float operations of dct.cc and fft.cc in their order (the
-// CPU's vectorised and scalar paths of each radix compute the same expressions), so the results
-// are the CPU plan's, bit for bit (tests/core/kashin_kernels_test.cc).
+// computed by one thread through the same per-element steps as dct.cc and fft.cc (dct_steps.h),
+// so the results are the CPU plan's, bit for bit (tests/core/kashin_kernels_test.cc).
 #ifndef QUANTD_CORE_KASHIN_DCT_BLOCK_H_
 #define QUANTD_CORE_KASHIN_DCT_BLOCK_H_
 
 #include "kashin/dct.h"
+#include "kashin/dct_steps.h"
 #include "kashin/fft.h"
 #include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
 
@@ -37,29 +37,23 @@ QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* s
     dr[j * mp + k] = xr + yr;
     di[j * mp + k] = xi + yi;
     const float br = xr - yr, bi = xi - yi;
-    dr[(j + l) * mp + k] = br * wr[k] - bi * wi[k];
-    di[(j + l) * mp + k] = br * wi[k] + bi * wr[k];
+    dr[(j + l) * mp + k] = TwiddleRe(br, bi, wr[k], wi[k]);
+    di[(j + l) * mp + k] = TwiddleIm(br, bi, wr[k], wi[k]);
     return;
   }
   if (p == 4) {
     const int s = j * m + k;
-    const float a0r = sr[s], a0i = si[s], a1r = sr[s + mp], a1i = si[s + mp];
-    const float a2r = sr[s + 2 * mp], a2i = si[s + 2 * mp], a3r = sr[s + 3 * mp], a3i = si[s + 3 * mp];
-    const float t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
-    const float t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i;
-    const float b0r = t0r + t2r, b0i = t0i + t2i, b2r = t0r - t2r, b2i = t0i - t2i;
-    const float b1r = t1r + t3i, b1i = t1i - t3r, b3r = t1r - t3i, b3i = t1i + t3r;
-    const float c1r = wr[k], c1i = wi[k], c2r = wr[mp + k], c2i = wi[mp + k], c3r = wr[2 * mp + k],
-                c3i = wi[2 * mp + k];
+    const Radix4Out<float> b = Radix4Butterfly(sr[s], si[s], sr[s + mp], si[s + mp], sr[s + 2 * mp],
+                                               si[s + 2 * mp], sr[s + 3 * mp], si[s + 3 * mp]);
     const int d = j * mp + k;
-    dr[d] = b0r;
-    di[d] = b0i;
-    dr[d + l * mp] = b1r * c1r - b1i * c1i;
-    di[d + l * mp] = b1r * c1i + b1i * c1r;
-    dr[d + 2 * l * mp] = b2r * c2r - b2i * c2i;
-    di[d + 2 * l * mp] = b2r * c2i + b2i * c2r;
-    dr[d + 3 * l * mp] = b3r * c3r - b3i * c3i;
-    di[d + 3 * l * mp] = b3r * c3i + b3i * c3r;
+    dr[d] = b.b0r;
+    di[d] = b.b0i;
+    dr[d + l * mp] = TwiddleRe(b.b1r, b.b1i, wr[k], wi[k]);
+    di[d + l * mp] = TwiddleIm(b.b1r, b.b1i, wr[k], wi[k]);
+    dr[d + 2 * l * mp] = TwiddleRe(b.b2r, b.b2i, wr[mp + k], wi[mp + k]);
+    di[d + 2 * l * mp] = TwiddleIm(b.b2r, b.b2i, wr[mp + k], wi[mp + k]);
+    dr[d + 3 * l * mp] = TwiddleRe(b.b3r, b.b3i, wr[2 * mp + k], wi[2 * mp + k]);
+    di[d + 3 * l * mp] = TwiddleIm(b.b3r, b.b3i, wr[2 * mp + k], wi[2 * mp + k]);
     return;
   }
   // An odd prime p <= FftPlan::kMaxDirectRadix: the direct DFT of the p inputs.
@@ -68,8 +62,8 @@ QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* s
     for (int q = 1; q < p; ++q) {
       const int t = (q * r) % p;
       const float ar = sr[j * m + q * mp + k], ai = si[j * m + q * mp + k];
-      br += ar * rr[t] - ai * ri[t];
-      bi += ar * ri[t] + ai * rr[t];
+      br += TwiddleRe(ar, ai, rr[t], ri[t]);
+      bi += TwiddleIm(ar, ai, rr[t], ri[t]);
     }
     const int d = (j + l * r) * mp + k;
     if (r == 0) {
@@ -77,8 +71,8 @@ QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* s
       di[d] = bi;
     } else {
       const float cr = wr[(r - 1) * mp + k], ci = wi[(r - 1) * mp + k];
-      dr[d] = br * cr - bi * ci;
-      di[d] = br * ci + bi * cr;
+      dr[d] = TwiddleRe(br, bi, cr, ci);
+      di[d] = TwiddleIm(br, bi, cr, ci);
     }
   }
 }
@@ -130,8 +124,8 @@ QUANTD_HOST_DEVICE inline void FftInBlock(const FftTables& t, const float* base,
   const float* ki = kr + big;
   for (int j = tid; j < big; j += threads) {
     if (j < n) {
-      ar[j] = re[j] * chr[j] - im[j] * chi[j];
-      ai[j] = re[j] * chi[j] + im[j] * chr[j];
+      ar[j] = TwiddleRe(re[j], im[j], chr[j], chi[j]);
+      ai[j] = TwiddleIm(re[j], im[j], chr[j], chi[j]);
     } else {
       ar[j] = 0;
       ai[j] = 0;
@@ -141,14 +135,14 @@ QUANTD_HOST_DEVICE inline void FftInBlock(const FftTables& t, const float* base,
   StockhamInBlock(t.inner, base, ar, ai, rest, tid, threads, sync);
   for (int j = tid; j < big; j += threads) {
     const float xr = ar[j], xi = ai[j];
-    ar[j] = xr * kr[j] - xi * ki[j];
-    ai[j] = xr * ki[j] + xi * kr[j];
+    ar[j] = TwiddleRe(xr, xi, kr[j], ki[j]);
+    ai[j] = TwiddleIm(xr, xi, kr[j], ki[j]);
   }
   sync();
   StockhamInBlock(t.inner, base, ai, ar, rest, tid, threads, sync);  // the unscaled inverse
   for (int k = tid; k < n; k += threads) {
-    re[k] = ar[k] * chr[k] - ai[k] * chi[k];
-    im[k] = ar[k] * chi[k] + ai[k] * chr[k];
+    re[k] = TwiddleRe(ar[k], ai[k], chr[k], chi[k]);
+    im[k] = TwiddleIm(ar[k], ai[k], chr[k], chi[k]);
   }
   sync();
 }
@@ -165,12 +159,12 @@ QUANTD_HOST_DEVICE inline void DctForwardInBlock(const DctTables& t, const float
     float* re = work;
     float* im = work + n;
     for (int k = tid; k < n; k += threads) {
-      re[k] = k < (n + 1) / 2 ? x[2 * k] : x[2 * (n - 1 - k) + 1];
+      re[k] = x[MakhoulSource(k, n)];
       im[k] = 0;
     }
     sync();
     FftInBlock(t.fft, base, re, im, im + n, tid, threads, sync);
-    for (int k = tid; k < n; k += threads) x[k] = shr[k] * re[k] - shi[k] * im[k];
+    for (int k = tid; k < n; k += threads) x[k] = TwiddleRe(shr[k], shi[k], re[k], im[k]);
     sync();
     return;
   }
@@ -181,25 +175,12 @@ QUANTD_HOST_DEVICE inline void DctForwardInBlock(const DctTables& t, const float
   float* zr = work;
   float* zi = work + h;
   for (int k = tid; k < h; k += threads) {
-    const int a = 2 * k, b = 2 * k + 1;
-    zr[k] = a < h ? x[2 * a] : x[2 * (n - 1 - a) + 1];
-    zi[k] = b < h ? x[2 * b] : x[2 * (n - 1 - b) + 1];
+    zr[k] = x[MakhoulSource(2 * k, n)];
+    zi[k] = x[MakhoulSource(2 * k + 1, n)];
   }
   sync();
   FftInBlock(t.fft, base, zr, zi, zi + h, tid, threads, sync);
-  for (int k = tid; k <= h; k += threads) {
-    const int a = k == h ? 0 : k;
-    const int c = k == 0 ? 0 : h - k;
-    const float ar = zr[a], ai = zi[a], cr = zr[c], ci = -zi[c];
-    const float er = (ar + cr) * 0.5f, ei = (ai + ci) * 0.5f;
-    const float or_ = (ai - ci) * 0.5f, oi = (cr - ar) * 0.5f;
-    const float vr = er + twr[k] * or_ - twi[k] * oi;
-    const float vi = ei + twr[k] * oi + twi[k] * or_;
-    const float pr = shr[k] * vr - shi[k] * vi;
-    const float pi = shr[k] * vi + shi[k] * vr;
-    x[k] = pr;
-    if (k > 0 && k < h) x[n - k] = -pi;
-  }
+  for (int k = tid; k <= h; k += threads) DctUntangle<float>(k, h, n, zr, zi, twr, twi, shr, shi, x);
   sync();
 }
 
@@ -214,14 +195,10 @@ QUANTD_HOST_DEVICE inline void DctInverseInBlock(const DctTables& t, const float
     const float* ishi = ishr + n;
     float* re = work;
     float* im = work + n;
-    for (int k = tid; k < n; k += threads) {
-      const float xr = x[k], xi = k == 0 ? 0.0f : -x[n - k];
-      re[k] = ishr[k] * xr - ishi[k] * xi;
-      im[k] = ishr[k] * xi + ishi[k] * xr;
-    }
+    for (int k = tid; k < n; k += threads) DctInverseShift<float>(k, n, x, ishr, ishi, re, im);
     sync();
     FftInBlock(t.fft, base, im, re, im + n, tid, threads, sync);  // the unscaled inverse
-    for (int k = tid; k < n; k += threads) x[k] = k % 2 == 0 ? re[k / 2] : re[n - 1 - k / 2];
+    for (int k = tid; k < n; k += threads) x[MakhoulSource(k, n)] = re[k];
     sync();
     return;
   }
@@ -233,36 +210,12 @@ QUANTD_HOST_DEVICE inline void DctInverseInBlock(const DctTables& t, const float
   float* vi = vr + (h + 1);
   float* zr = vi + (h + 1);
   float* zi = zr + h;
-  for (int k = tid; k <= h; k += threads) {
-    const float xr = x[k], xi = k == 0 ? 0.0f : -x[n - k];
-    vr[k] = ishr[k] * xr - ishi[k] * xi;
-    vi[k] = ishr[k] * xi + ishi[k] * xr;
-  }
+  for (int k = tid; k <= h; k += threads) DctInverseShift<float>(k, n, x, ishr, ishi, vr, vi);
   sync();
-  for (int k = tid; k < h; k += threads) {
-    const float ar = vr[k], ai = vi[k], cr = vr[h - k], ci = -vi[h - k];
-    const float er = (ar + cr) * 0.5f, ei = (ai + ci) * 0.5f;
-    const float dr = (ar - cr) * 0.5f, di = (ai - ci) * 0.5f;
-    const float or_ = dr * twr[k] + di * twi[k];
-    const float oi = di * twr[k] - dr * twi[k];
-    zr[k] = er - oi;
-    zi[k] = ei + or_;
-  }
+  for (int k = tid; k < h; k += threads) DctTangle<float>(k, h, vr, vi, twr, twi, zr, zi);
   sync();
   FftInBlock(t.fft, base, zi, zr, zi + h, tid, threads, sync);  // the unscaled inverse
-  for (int k = tid; k < h; k += threads) {
-    const int a = 2 * k, b = 2 * k + 1;
-    if (a < h) {
-      x[2 * a] = zr[k];
-    } else {
-      x[2 * (n - 1 - a) + 1] = zr[k];
-    }
-    if (b < h) {
-      x[2 * b] = zi[k];
-    } else {
-      x[2 * (n - 1 - b) + 1] = zi[k];
-    }
-  }
+  for (int k = tid; k < h; k += threads) DctScatterEven<float>(k, n, zr, zi, x);
   sync();
 }
 

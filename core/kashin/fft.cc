@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numbers>
 
+#include "kashin/dct_steps.h"
 #include "kashin/kernel_util.h"
 
 namespace quantd::kashin_internal {
@@ -37,18 +38,11 @@ void Radix2(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
       o0r[k] = xr + yr;
       o0i[k] = xi + yi;
       const T br = xr - yr, bi = xi - yi;
-      o1r[k] = br * wr[k] - bi * wi[k];
-      o1i[k] = br * wi[k] + bi * wr[k];
+      o1r[k] = TwiddleRe(br, bi, wr[k], wi[k]);
+      o1i[k] = TwiddleIm(br, bi, wr[k], wi[k]);
     }
   }
 }
-
-// One radix-4 butterfly on inputs a0..a3, outputs b0..b3 (b_r = sum_q a_q (-i)^(q r)).
-#define QUANTD_RADIX4_BODY                                                    \
-  const T t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i; \
-  const T t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i; \
-  const T b0r = t0r + t2r, b0i = t0i + t2i, b2r = t0r - t2r, b2i = t0i - t2i; \
-  const T b1r = t1r + t3i, b1i = t1i - t3r, b3r = t1r - t3i, b3i = t1i + t3r;
 
 template <typename T>
 void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T* __restrict di, int64_t l,
@@ -82,17 +76,15 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
       // The eight output streams are disjoint parts of one buffer.
       QUANTD_IVDEP
       for (int64_t k = 0; k < mp; ++k) {
-        const T a0r = x0r[k], a0i = x0i[k], a1r = x1r[k], a1i = x1i[k];
-        const T a2r = x2r[k], a2i = x2i[k], a3r = x3r[k], a3i = x3i[k];
-        QUANTD_RADIX4_BODY
-        o0r[k] = b0r;
-        o0i[k] = b0i;
-        o1r[k] = b1r * w1r[k] - b1i * w1i[k];
-        o1i[k] = b1r * w1i[k] + b1i * w1r[k];
-        o2r[k] = b2r * w2r[k] - b2i * w2i[k];
-        o2i[k] = b2r * w2i[k] + b2i * w2r[k];
-        o3r[k] = b3r * w3r[k] - b3i * w3i[k];
-        o3i[k] = b3r * w3i[k] + b3i * w3r[k];
+        const Radix4Out<T> b = Radix4Butterfly(x0r[k], x0i[k], x1r[k], x1i[k], x2r[k], x2i[k], x3r[k], x3i[k]);
+        o0r[k] = b.b0r;
+        o0i[k] = b.b0i;
+        o1r[k] = TwiddleRe(b.b1r, b.b1i, w1r[k], w1i[k]);
+        o1i[k] = TwiddleIm(b.b1r, b.b1i, w1r[k], w1i[k]);
+        o2r[k] = TwiddleRe(b.b2r, b.b2i, w2r[k], w2i[k]);
+        o2i[k] = TwiddleIm(b.b2r, b.b2i, w2r[k], w2i[k]);
+        o3r[k] = TwiddleRe(b.b3r, b.b3i, w3r[k], w3i[k]);
+        o3i[k] = TwiddleIm(b.b3r, b.b3i, w3r[k], w3i[k]);
       }
     }
     return;
@@ -102,22 +94,20 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
     const T c1r = w1r[k], c1i = w1i[k], c2r = w2r[k], c2i = w2i[k], c3r = w3r[k], c3i = w3i[k];
     for (int64_t j = 0; j < l; ++j) {
       const int64_t s = j * m + k;
-      const T a0r = sr[s], a0i = si[s], a1r = sr[s + mp], a1i = si[s + mp];
-      const T a2r = sr[s + 2 * mp], a2i = si[s + 2 * mp], a3r = sr[s + 3 * mp], a3i = si[s + 3 * mp];
-      QUANTD_RADIX4_BODY
+      const Radix4Out<T> b = Radix4Butterfly(sr[s], si[s], sr[s + mp], si[s + mp], sr[s + 2 * mp], si[s + 2 * mp],
+                                             sr[s + 3 * mp], si[s + 3 * mp]);
       const int64_t d = j * mp + k;
-      dr[d] = b0r;
-      di[d] = b0i;
-      dr[d + l * mp] = b1r * c1r - b1i * c1i;
-      di[d + l * mp] = b1r * c1i + b1i * c1r;
-      dr[d + 2 * l * mp] = b2r * c2r - b2i * c2i;
-      di[d + 2 * l * mp] = b2r * c2i + b2i * c2r;
-      dr[d + 3 * l * mp] = b3r * c3r - b3i * c3i;
-      di[d + 3 * l * mp] = b3r * c3i + b3i * c3r;
+      dr[d] = b.b0r;
+      di[d] = b.b0i;
+      dr[d + l * mp] = TwiddleRe(b.b1r, b.b1i, c1r, c1i);
+      di[d + l * mp] = TwiddleIm(b.b1r, b.b1i, c1r, c1i);
+      dr[d + 2 * l * mp] = TwiddleRe(b.b2r, b.b2i, c2r, c2i);
+      di[d + 2 * l * mp] = TwiddleIm(b.b2r, b.b2i, c2r, c2i);
+      dr[d + 3 * l * mp] = TwiddleRe(b.b3r, b.b3i, c3r, c3i);
+      di[d + 3 * l * mp] = TwiddleIm(b.b3r, b.b3i, c3r, c3i);
     }
   }
 }
-#undef QUANTD_RADIX4_BODY
 
 // Any radix p (odd primes): a direct O(p^2) DFT of the p inputs per butterfly. Long runs (the
 // first stages, where the odd radices are placed) accumulate each output over q with the inner
@@ -150,8 +140,8 @@ void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict 
           const T* ar = xr + q * mp;
           const T* ai = xi + q * mp;
           for (int64_t k = 0; k < mp; ++k) {
-            o_r[k] += ar[k] * cr - ai[k] * ci;
-            o_i[k] += ar[k] * ci + ai[k] * cr;
+            o_r[k] += TwiddleRe(ar[k], ai[k], cr, ci);
+            o_i[k] += TwiddleIm(ar[k], ai[k], cr, ci);
           }
         }
         if (r == 0) continue;
@@ -159,8 +149,8 @@ void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict 
         const T* cwi = wi + (r - 1) * mp;
         for (int64_t k = 0; k < mp; ++k) {
           const T br = o_r[k], bi = o_i[k];
-          o_r[k] = br * cwr[k] - bi * cwi[k];
-          o_i[k] = br * cwi[k] + bi * cwr[k];
+          o_r[k] = TwiddleRe(br, bi, cwr[k], cwi[k]);
+          o_i[k] = TwiddleIm(br, bi, cwr[k], cwi[k]);
         }
       }
     }
@@ -177,8 +167,8 @@ void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict 
         T br = ar[0], bi = ai[0];
         for (int q = 1; q < p; ++q) {
           const int t = static_cast<int>((static_cast<int64_t>(q) * r) % p);
-          br += ar[q] * rr[t] - ai[q] * ri[t];
-          bi += ar[q] * ri[t] + ai[q] * rr[t];
+          br += TwiddleRe(ar[q], ai[q], rr[t], ri[t]);
+          bi += TwiddleIm(ar[q], ai[q], rr[t], ri[t]);
         }
         const int64_t d = (j + l * r) * mp + k;
         if (r == 0) {
@@ -186,8 +176,8 @@ void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict 
           di[d] = bi;
         } else {
           const T cr = wr[(r - 1) * mp + k], ci = wi[(r - 1) * mp + k];
-          dr[d] = br * cr - bi * ci;
-          di[d] = br * ci + bi * cr;
+          dr[d] = TwiddleRe(br, bi, cr, ci);
+          di[d] = TwiddleIm(br, bi, cr, ci);
         }
       }
     }
@@ -387,22 +377,22 @@ void FftPlan<T>::Bluestein(T* re, T* im, T* scratch) const {
   T* rest = scratch + 2 * big;
   for (int64_t j = 0; j < n_; ++j) {
     const T wr = chirp_re_[static_cast<size_t>(j)], wi = chirp_im_[static_cast<size_t>(j)];
-    ar[j] = re[j] * wr - im[j] * wi;
-    ai[j] = re[j] * wi + im[j] * wr;
+    ar[j] = TwiddleRe(re[j], im[j], wr, wi);
+    ai[j] = TwiddleIm(re[j], im[j], wr, wi);
   }
   for (int64_t j = n_; j < big; ++j) ar[j] = ai[j] = 0;
   inner_->Forward(ar, ai, rest);
   for (int64_t t = 0; t < big; ++t) {
     const T kr = kernel_re_[static_cast<size_t>(t)], ki = kernel_im_[static_cast<size_t>(t)];
     const T xr = ar[t], xi = ai[t];
-    ar[t] = xr * kr - xi * ki;
-    ai[t] = xr * ki + xi * kr;
+    ar[t] = TwiddleRe(xr, xi, kr, ki);
+    ai[t] = TwiddleIm(xr, xi, kr, ki);
   }
   inner_->InverseUnscaled(ar, ai, rest);
   for (int64_t k = 0; k < n_; ++k) {
     const T wr = chirp_re_[static_cast<size_t>(k)], wi = chirp_im_[static_cast<size_t>(k)];
-    re[k] = ar[k] * wr - ai[k] * wi;
-    im[k] = ar[k] * wi + ai[k] * wr;
+    re[k] = TwiddleRe(ar[k], ai[k], wr, wi);
+    im[k] = TwiddleIm(ar[k], ai[k], wr, wi);
   }
 }
 
