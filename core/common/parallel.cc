@@ -59,6 +59,14 @@ void ParallelFor(int64_t begin, int64_t end, int64_t grain,
 #endif
 }
 
+void RunIsolated(const std::function<void()>& fn) {
+#if QUANTD_HAVE_TBB
+  tbb::this_task_arena::isolate(fn);
+#else
+  fn();  // plain threads never run another block while one waits
+#endif
+}
+
 int MaxConcurrency() {
 #if QUANTD_HAVE_TBB
   return tbb::this_task_arena::max_concurrency();

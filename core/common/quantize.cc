@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <new>
 #include <string>
 
@@ -114,6 +115,14 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
   }
   StatusOr<Encoding> enc = InternalError("unset");
   Device where = Device::kCpu;
+  // Encoders hold per-thread resources (a thread's CUDA stream and buffers, thread_local
+  // scratch) across their nested ParallelFors; isolation keeps a waiting thread from starting
+  // another chunk's encode on top of them.
+  auto isolated = [](const std::function<StatusOr<Encoding>()>& f) {
+    StatusOr<Encoding> r = InternalError("unset");
+    RunIsolated([&] { r = f(); });
+    return r;
+  };
   try {
     if (options.device != Device::kCpu) {
       const cuda::EncodeFn gpu = cuda::FindEncoder(method_name);
@@ -125,21 +134,21 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
         }
         if (gpu == nullptr) return UnimplementedError(who + ": method " + std::string(method_name) + " has no CUDA encoder");
         where = Device::kCuda;
-        enc = gpu(input, *resolved);
+        enc = isolated([&] { return gpu(input, *resolved); });
       } else if (gpu != nullptr && have_device && input.rows * input.cols >= kAutoCudaMinWeights) {
-        enc = gpu(input, *resolved);
+        enc = isolated([&] { return gpu(input, *resolved); });
         where = Device::kCuda;
         const StatusCode c = enc.ok() ? StatusCode::kOk : enc.status().code();
         if (c == StatusCode::kUnimplemented || c == StatusCode::kResourceExhausted || c == StatusCode::kUnavailable ||
             c == StatusCode::kInternal) {
           where = Device::kCpu;  // the GPU cannot take it: the CPU can
-          enc = (*method)->Encode(input, *resolved);
+          enc = isolated([&] { return (*method)->Encode(input, *resolved); });
         }
       } else {
-        enc = (*method)->Encode(input, *resolved);
+        enc = isolated([&] { return (*method)->Encode(input, *resolved); });
       }
     } else {
-      enc = (*method)->Encode(input, *resolved);
+      enc = isolated([&] { return (*method)->Encode(input, *resolved); });
     }
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError(who + ": out of memory while encoding");

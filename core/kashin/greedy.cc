@@ -274,9 +274,12 @@ std::vector<GreedyResult> DecomposeSlice(std::span<const VectorTask> tasks, cons
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(1, longest));
   auto for_each = [&](const std::function<void(VectorState&, float*)>& fn) {
     ParallelFor(0, count, grain, [&](int64_t b, int64_t e) {
-      thread_local std::vector<float> t;
-      t.resize(static_cast<size_t>(longest));
-      for (int64_t i = b; i < e; ++i) fn(state[static_cast<size_t>(i)], t.data());
+      // Isolated: a vector longer than kChunk runs a nested ParallelFor while it holds t.
+      RunIsolated([&] {
+        thread_local std::vector<float> t;
+        t.resize(static_cast<size_t>(longest));
+        for (int64_t i = b; i < e; ++i) fn(state[static_cast<size_t>(i)], t.data());
+      });
     });
   };
   for_each([&](VectorState& s, float*) { s.Init(o.tolerance); });

@@ -238,13 +238,15 @@ BlockTransform DeviceView(const kashin_internal::TransformTables& t, const Table
                 reinterpret_cast<const float*>(device + at.dct_data));
 }
 
-Status SetSharedMemory(size_t bytes) {
+// Lets the vector kernels launch with `bytes` of dynamic shared memory. The attribute is the
+// kernel's, process-wide: every caller sets the device maximum, so that a concurrent call never
+// lowers it below what another one launches with.
+Status SetSharedMemory(size_t bytes, int max_smem) {
   if (bytes <= 48 * 1024) return OkStatus();
   for (const void* f : {reinterpret_cast<const void*>(InitKernel), reinterpret_cast<const void*>(SharedStepKernel),
                         reinterpret_cast<const void*>(OwnStepsKernel)}) {
-    QUANTD_CUDA_RETURN_IF_ERROR(
-        cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-        "cudaFuncSetAttribute");
+    QUANTD_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem),
+                                "cudaFuncSetAttribute");
   }
   return OkStatus();
 }
@@ -260,7 +262,7 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   QUANTD_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0),
                               "cudaDeviceGetAttribute");
   QUANTD_ASSIGN_OR_RETURN(KashinCudaPlan plan, kashin_internal::PlanKashinCuda(o, in.cols, max_smem));
-  QUANTD_RETURN_IF_ERROR(SetSharedMemory(plan.scratch.bytes));
+  QUANTD_RETURN_IF_ERROR(SetSharedMemory(plan.scratch.bytes, max_smem));
   const int64_t rows = in.rows, cols = in.cols, n = rows * cols;
   QUANTD_ASSIGN_OR_RETURN(kashin_internal::NormalisedRows nr, kashin_internal::NormaliseRows(in, o));
   const int64_t count = static_cast<int64_t>(nr.vectors.size());
@@ -344,6 +346,7 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
     const int threads = plan.threads;
     const size_t smem = plan.scratch.bytes;
     InitKernel<<<grid, threads, smem, st>>>(s, plan.scratch, g.tolerance);
+    QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "kashin greedy launch");
     for (int64_t step = 0; step < std::min(g.shared_steps, g.max_iterations); ++step) {
       ChoiceKernel<<<1, kChoiceThreads, 0, st>>>(s.states, count, s.decision);
       SharedStepKernel<<<grid, threads, smem, st>>>(s, plan.scratch);
@@ -357,7 +360,7 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   QUANTD_CUDA_RETURN_IF_ERROR(cudaEventRecord(marks[1], st), "kashin event");
   QUANTD_RETURN_IF_ERROR(res->Sync("kashin greedy on CUDA"));
   float greedy_ms = 0;
-  cudaEventElapsedTime(&greedy_ms, marks[0], marks[1]);
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&greedy_ms, marks[0], marks[1]), "kashin timing");
   t.greedy_ms = greedy_ms;
   t.upload_ms = MsSince(clock) - greedy_ms;
   clock = std::chrono::steady_clock::now();

@@ -109,13 +109,16 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   std::vector<GreedyResult> results(static_cast<size_t>(count));
   if (o.step_choice == KashinStepChoice::kVector) {
     ParallelFor(0, count, std::max<int64_t>(1, RowGrain(q.full->size())), [&](int64_t i0, int64_t i1) {
-      thread_local std::vector<float> work;
-      work.resize(static_cast<size_t>(3 * q.full->size()));
-      for (int64_t i = i0; i < i1; ++i) {
-        const RowVector& w = nr.vectors[static_cast<size_t>(i)];
-        results[static_cast<size_t>(i)] = kernels.decompose(q.Of(w.length), nr.xn.data() + w.offset, g,
-                                                            u.data() + w.offset, v.data() + w.offset, work.data());
-      }
+      // Isolated: a vector longer than greedy.cc's chunk runs a nested ParallelFor holding work.
+      RunIsolated([&] {
+        thread_local std::vector<float> work;
+        work.resize(static_cast<size_t>(3 * q.full->size()));
+        for (int64_t i = i0; i < i1; ++i) {
+          const RowVector& w = nr.vectors[static_cast<size_t>(i)];
+          results[static_cast<size_t>(i)] = kernels.decompose(q.Of(w.length), nr.xn.data() + w.offset, g,
+                                                              u.data() + w.offset, v.data() + w.offset, work.data());
+        }
+      });
     });
   } else {
     std::vector<VectorTask> tasks;

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "common/hadamard_block.h"
@@ -93,7 +94,8 @@ struct BlockTransform {
 };
 
 // x <- Q x (forward) or Q^T x, in shared memory; work: the transform's work space (none for
-// Hadamard). Returns after a barrier.
+// Hadamard). Returns after a barrier, except for n = 1 (the DCT of one value is the identity and
+// touches nothing). Callers have a barrier between filling x and calling this.
 template <typename Sync>
 QUANTD_HOST_DEVICE inline void TransformInBlock(const BlockTransform& q, bool forward, float* x, float* work, int tid,
                                                 int threads, Sync& sync) {
@@ -422,6 +424,13 @@ QUANTD_HOST_DEVICE inline CentroidSum CombineCentroidSums(const CentroidSum* par
   }
   return t;
 }
+
+// The structs the host and the device exchange as bytes: the same layout on both sides (this
+// header is compiled by both).
+static_assert(std::is_trivially_copyable_v<GreedyState> && sizeof(GreedyState) == 104);
+static_assert(std::is_trivially_copyable_v<SliceDecision> && sizeof(SliceDecision) == 8);
+static_assert(std::is_trivially_copyable_v<CentroidSum> && sizeof(CentroidSum) == 24);
+static_assert(std::is_trivially_copyable_v<DctTables> && sizeof(DctTables) == 334 * sizeof(int));
 
 // --- host side (kashin_kernels.cc) ------------------------------------------------------------
 

@@ -267,9 +267,10 @@ StatusOr<Prepared> Prepare(const RowBlock& in, const Params& resolved, int64_t c
   QUANTD_ASSIGN_OR_RETURN(r.plan,
                           pvq_internal::PlanCudaEncode(r.c.layout, in.rows, r.o.rotate, smem, chunk_weights));
   if (r.plan.rotate_smem > 48 * 1024) {
+    // The attribute is the kernel's, process-wide: every caller sets the device maximum, so that a
+    // concurrent call never lowers it below what another one launches with.
     QUANTD_CUDA_RETURN_IF_ERROR(
-        cudaFuncSetAttribute(RotateKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(r.plan.rotate_smem)),
+        cudaFuncSetAttribute(RotateKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),
         "cudaFuncSetAttribute");
   }
   return r;

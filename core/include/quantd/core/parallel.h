@@ -17,6 +17,12 @@ namespace quantd {
 void ParallelFor(int64_t begin, int64_t end, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& body);
 
+// Runs fn so that, while it waits for a nested ParallelFor, the calling thread takes no other
+// task from outside fn (TBB's work isolation; without TBB it simply calls fn). For code that holds
+// per-thread resources (thread_local scratch, a thread's CUDA buffers) across a nested
+// ParallelFor: without isolation a waiting thread may start another task that reuses them.
+void RunIsolated(const std::function<void()>& fn);
+
 // Number of threads the current arena may use.
 int MaxConcurrency();
 
