@@ -28,23 +28,19 @@ using kashin_internal::VectorArrays;
 
 // --- Kernels: thread indexing around the bodies of kashin_kernels.h -----------------------------
 
-// A vector of the slice on the device.
-struct DeviceVector {
-  int64_t offset;
-  int64_t length;
-};
-
 // The slice's arrays and tables in device memory.
 struct Slice {
   const float* x;
   float *u, *v, *r, *y;
-  const DeviceVector* vectors;
+  const kashin_internal::RowVector* vectors;  // NormaliseRows' list, as it is
   int64_t count;
   GreedyState* states;
   SliceDecision* decision;
   BlockTransform full, last;
   int64_t len;
 };
+
+static_assert(std::is_trivially_copyable_v<kashin_internal::RowVector> && sizeof(kashin_internal::RowVector) == 24);
 
 __device__ VectorArrays ArraysOf(const Slice& s, int64_t i) {
   const int64_t o = s.vectors[i].offset;
@@ -210,7 +206,7 @@ SmallLayout LayOutSmall(int64_t count, const kashin_internal::TransformTables& f
     at += Align(bytes);
     return here;
   };
-  l.vectors_at = take(static_cast<size_t>(count) * sizeof(DeviceVector));
+  l.vectors_at = take(static_cast<size_t>(count) * sizeof(kashin_internal::RowVector));
   l.states_at = take(static_cast<size_t>(count) * sizeof(GreedyState));
   l.decision_at = take(sizeof(SliceDecision));
   for (auto [t, where] : {std::pair{&full, &l.full}, std::pair{&last, &l.last}}) {
@@ -314,7 +310,7 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   s.r = x + 3 * weights;
   s.y = x + 4 * weights;
   uint8_t* small = static_cast<uint8_t*>(d_small);
-  s.vectors = reinterpret_cast<const DeviceVector*>(small + sl.vectors_at);
+  s.vectors = reinterpret_cast<const kashin_internal::RowVector*>(small + sl.vectors_at);
   s.count = count;
   s.states = reinterpret_cast<GreedyState*>(small + sl.states_at);
   s.decision = reinterpret_cast<SliceDecision*>(small + sl.decision_at);
@@ -323,8 +319,7 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   s.len = plan.len;
   {
     uint8_t* h = static_cast<uint8_t*>(h_small);
-    DeviceVector* hv = reinterpret_cast<DeviceVector*>(h + sl.vectors_at);
-    for (int64_t i = 0; i < count; ++i) hv[i] = {nr.vectors[static_cast<size_t>(i)].offset, nr.vectors[static_cast<size_t>(i)].length};
+    memcpy(h + sl.vectors_at, nr.vectors.data(), nr.vectors.size() * sizeof(kashin_internal::RowVector));
     FillTables(full, sl.full, h);
     FillTables(last, sl.last, h);
     int64_t* h_idx = reinterpret_cast<int64_t*>(h + std::max(sl.bytes, back_bytes));

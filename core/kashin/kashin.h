@@ -128,6 +128,8 @@ struct KashinOptions {
     const int64_t l = BlockLength(cols);
     return (cols + l - 1) / l;
   }
+  // Length of the last block of a row (BlockLength(cols) when it divides cols).
+  int64_t LastBlockLength(int64_t cols) const { return cols - (BlocksPerRow(cols) - 1) * BlockLength(cols); }
 };
 
 const Method& KashinMethod();

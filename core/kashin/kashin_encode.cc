@@ -35,6 +35,12 @@ struct RowOutcome {
     not_converged += g.converged ? 0 : 1;
     residual_max = std::max(residual_max, g.residual);
   }
+  void Add(const RowOutcome& o) {
+    iterations += o.iterations;
+    iterations_max = std::max(iterations_max, o.iterations_max);
+    not_converged += o.not_converged;
+    residual_max = std::max(residual_max, o.residual_max);
+  }
 };
 
 }  // namespace
@@ -108,7 +114,7 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   const int64_t count = static_cast<int64_t>(nr.vectors.size());
   std::vector<GreedyResult> results(static_cast<size_t>(count));
   if (o.step_choice == KashinStepChoice::kVector) {
-    ParallelFor(0, count, std::max<int64_t>(1, RowGrain(q.full->size())), [&](int64_t i0, int64_t i1) {
+    ParallelFor(0, count, RowGrain(q.full->size()), [&](int64_t i0, int64_t i1) {
       // Isolated: a vector longer than greedy.cc's chunk runs a nested ParallelFor holding work.
       RunIsolated([&] {
         thread_local std::vector<float> work;
@@ -232,7 +238,7 @@ KMeansOptions KMeansOptionsFor(const KashinOptions& o) {
 }
 
 StatusOr<RowTransforms> GetRowTransforms(const KashinOptions& o, int64_t cols) {
-  const int64_t len = o.BlockLength(cols), last = cols - (o.BlocksPerRow(cols) - 1) * len;
+  const int64_t len = o.BlockLength(cols), last = o.LastBlockLength(cols);
   RowTransforms q;
   QUANTD_ASSIGN_OR_RETURN(q.full, GetTransform(o.transform, len, o.seed));
   q.last = q.full;
@@ -248,7 +254,7 @@ GreedyOptions RowsGreedyOptions(const KashinOptions& o) {
 
 StatusOr<NormalisedRows> NormaliseRows(const RowBlock& in, const KashinOptions& o) {
   const int64_t rows = in.rows, cols = in.cols;
-  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = cols - (nb - 1) * len;
+  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = o.LastBlockLength(cols);
   const size_t ssize = DTypeSize(o.scale_dtype);
   NormalisedRows out{Section::Zeros("scales", o.scale_dtype, {rows, nb}),
                      std::vector<float>(static_cast<size_t>(rows * cols), 0.0f),
@@ -294,10 +300,7 @@ std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOption
   std::vector<int64_t> fallback;
   for (int64_t r = 0; r < rows; ++r) {
     const RowOutcome& x = outcome[static_cast<size_t>(r)];
-    total.iterations += x.iterations;
-    total.iterations_max = std::max(total.iterations_max, x.iterations_max);
-    total.not_converged += x.not_converged;
-    total.residual_max = std::max(total.residual_max, x.residual_max);
+    total.Add(x);
     if (x.not_converged > 0 && o.non_converged == KashinPolicy::kKeep) fallback.push_back(r);
   }
   AddStats(total, rows * o.BlocksPerRow(cols), enc);
@@ -361,7 +364,7 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
   const int k = o.centroids();
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(static_cast<size_t>(cols), o.bits));
   const bool matrix = o.mode == KashinMode::kMatrix;
-  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = cols - (nb - 1) * len;
+  const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = o.LastBlockLength(cols);
   const int64_t codes_shape[] = {rows, row_bytes};
   const int64_t scales_shape[] = {matrix ? 1 : rows, matrix ? 1 : nb};
   const int64_t codebook_shape[] = {1, k, 2};
@@ -403,11 +406,7 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
         out[static_cast<size_t>(i)] = s * (out[static_cast<size_t>(i)] + vpart[static_cast<size_t>(i)]);
     });
   } else {
-    QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q_full, GetTransform(o.transform, len, o.seed));
-    std::shared_ptr<const Transform> q_last = q_full;
-    if (last != len) {
-      QUANTD_ASSIGN_OR_RETURN(q_last, GetTransform(o.transform, last, o.seed));
-    }
+    QUANTD_ASSIGN_OR_RETURN(RowTransforms q, GetRowTransforms(o, cols));
     ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
       thread_local std::vector<float> vpart;
       vpart.resize(static_cast<size_t>(cols));
@@ -417,7 +416,7 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
         for (int64_t b = 0; b < nb; ++b) {
           const int64_t n = b + 1 == nb ? last : len;
           float* vb = vpart.data() + b * len;
-          (b + 1 == nb ? q_last : q_full)->Inverse(vb);
+          q.Of(n).Inverse(vb);
           const float s =
               LoadScalar(scales->data.data() + (r * nb + b) * static_cast<int64_t>(ssize), o.scale_dtype);
           float* ob = o_row + b * len;

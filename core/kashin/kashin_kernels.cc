@@ -52,7 +52,7 @@ StatusOr<KashinCudaPlan> PlanKashinCuda(const KashinOptions& o, int64_t cols, in
   }
   KashinCudaPlan plan;
   plan.len = o.BlockLength(cols);
-  plan.last = cols - (o.BlocksPerRow(cols) - 1) * plan.len;
+  plan.last = o.LastBlockLength(cols);
   // Far beyond any shared memory; keeps the int arithmetic of the kernels and tables safe.
   if (plan.len > kGreedyChunk * 64) {
     return UnimplementedError("kashin on CUDA: vectors of " + std::to_string(plan.len) + " weights are too long");
