@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "crossquant/crossquant.h"
+#include "core/crossquant/crossquant.h"
 #include "quantd/core/quantize.h"
 #include "throughput.h"
 

@@ -19,10 +19,10 @@
 #include <vector>
 
 #include "llama2c_activations.h"
-#include "llama2c_tokenizer.h"
+#include "client/model/llama2c_tokenizer.h"
 #include "llama2c_weights.h"
-#include "llama_model.h"
-#include "perplexity.h"
+#include "client/model/llama_model.h"
+#include "client/model/perplexity.h"
 #include "quantd/core/metrics.h"
 #include "quantd/core/quantize.h"
 #include "synthetic.h"
@@ -41,7 +41,7 @@ struct Totals {
 // Encodes `m` with CrossQuant at `alpha` and at alpha = 1 (per-token), adds counts and errors.
 bool Measure(const Llama2cMatrix& m, int bits, double alpha, Totals* t) {
   const std::vector<int64_t> shape = {m.rows, m.cols};
-  const RowBlock block{.tensor_name = m.name, .shape = shape, .rows = m.rows, .cols = m.cols, .data = m.data};
+  const Chunk block{.tensor_name = m.name, .shape = shape, .rows = m.rows, .cols = m.cols, .data = m.data};
   const Params p{{"bits", std::to_string(bits)}, {"alpha", FormatDouble(alpha)}};
   const Params pt{{"bits", std::to_string(bits)}, {"alpha", "1"}};
   auto cq = EncodeAndMeasure(block, "crossquant", p);

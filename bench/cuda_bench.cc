@@ -21,16 +21,16 @@
 #include <string>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 #include "quantd/core/device.h"
-#include "quantd/core/parallel.h"
+#include "core/common/parallel.h"
 #include "quantd/core/quantize.h"
-#include "crossquant/crossquant_cuda.h"
-#include "kashin/kashin.h"
-#include "kashin/kashin_cuda.h"
-#include "pvq/pvq.h"
-#include "pvq/pvq_cuda.h"
-#include "rtn/rtn_cuda.h"
+#include "core/crossquant/crossquant_cuda.h"
+#include "core/kashin/kashin.h"
+#include "core/kashin/kashin_cuda.h"
+#include "core/pvq/pvq.h"
+#include "core/pvq/pvq_cuda.h"
+#include "core/rtn/rtn_cuda.h"
 #include "synthetic.h"
 
 namespace {
@@ -73,7 +73,7 @@ double Seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock
 void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
   const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 11);
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", std::to_string(bits)}};
   RtnOptions o;
   o.bits = bits;
@@ -123,7 +123,7 @@ void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
 void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
   const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 12);
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", std::to_string(bits)}};
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
   float *dx, *df, *dtc;
@@ -223,7 +223,7 @@ double HostFitAndPackSeconds(const std::vector<float>& w, int64_t rows, int64_t 
 void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, int reps) {
   const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 13);
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", bits}, {"group_size", "32"}, {"search", search}};
   const Params resolved = *PvqMethod().Resolve(p, cols);
   auto stages = pvq_cuda::TimeStages(block, resolved, reps);
@@ -262,7 +262,7 @@ void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, 
 void BenchKashin(int64_t rows, int64_t cols, const char* bits) {
   const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 17);
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", bits}};
   const Params resolved = *KashinMethod().Resolve(p, cols);
   auto first = EncodeRows(block, "kashin", p, {.device = Device::kCuda});  // warms up

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "kashin/dct.h"
-#include "kashin/kashin.h"
-#include "kashin/transform.h"
-#include "quantd/core/hadamard.h"
+#include "core/kashin/dct.h"
+#include "core/kashin/kashin.h"
+#include "core/kashin/transform.h"
+#include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "synthetic.h"
 #if QUANTD_BENCH_FFTW
@@ -37,8 +37,8 @@ const std::vector<float>& Matrix() {
 const std::vector<int64_t> kShape = {kRows, kCols};
 
 // Rows r0 .. r0 + n of the matrix: one chunk as quantctl cuts it.
-RowBlock Chunk(int64_t r0, int64_t n) {
-  return RowBlock{.tensor_name = "bench",
+Chunk Chunk(int64_t r0, int64_t n) {
+  return Chunk{.tensor_name = "bench",
                   .shape = kShape,
                   .row_begin = r0,
                   .rows = n,

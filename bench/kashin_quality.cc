@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "kashin/kashin.h"
+#include "core/kashin/kashin.h"
 #include "quantd/core/quantize.h"
 #include "synthetic.h"
 
@@ -94,7 +94,7 @@ Result Run(const std::string& method, const Params& p, const std::vector<float>&
   Result r;
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
     const int64_t n = std::min(chunk_rows, rows - r0);
-    RowBlock b{.tensor_name = "t",
+    Chunk b{.tensor_name = "t",
                .shape = shape,
                .row_begin = r0,
                .rows = n,

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "pvq/pvq.h"
+#include "core/pvq/pvq.h"
 #include "quantd/core/quantize.h"
 #include "throughput.h"
 #if QUANTD_HAVE_GMP

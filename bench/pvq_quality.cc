@@ -20,8 +20,8 @@
 
 #include "hessian_util.h"
 #include "llama2c_weights.h"
-#include "pvq/pvq.h"
-#include "quantd/core/hadamard.h"
+#include "core/pvq/pvq.h"
+#include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "synthetic.h"
 
@@ -55,7 +55,7 @@ Result MeasureEach(const Dataset& d, const char* method, ParamsOf params_of, boo
       for (int64_t r = 0; r < m.rows; ++r) rot.Forward(x.data() + r * m.cols);
     }
     const std::vector<int64_t> shape = {m.rows, m.cols};
-    RowBlock b{.tensor_name = m.name, .shape = shape, .rows = m.rows, .cols = m.cols, .data = x};
+    Chunk b{.tensor_name = m.name, .shape = shape, .rows = m.rows, .cols = m.cols, .data = x};
     const auto t0 = std::chrono::steady_clock::now();
     auto e = EncodeRows(b, method, params);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -176,7 +176,7 @@ void HessianTable(int64_t rows, int64_t n) {
   printf("|---|---|---|---|---|---|---|---|\n");
   for (double bits : {2.5, 3.25, 4.125}) {
     for (double damp : {0.01, 0.1}) {
-      RowBlock b{
+      Chunk b{
           .tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
       const Params plain{{"bits", FormatDouble(bits)}};
       Params hp = plain;

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "proto_convert.h"
+#include "proto/convert.h"
 #include "quantd/core/quantize.h"
 #include "quantd_server.h"
 #include "log.h"
@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
       for (const auto& w : tensors) {
         for (int64_t r = 0; r < a.rows; r += rows_per_chunk) {
           const int64_t n = std::min(rows_per_chunk, a.rows - r);
-          RowBlock b{.tensor_name = "t", .shape = shape, .row_begin = r, .rows = n, .cols = a.cols,
+          Chunk b{.tensor_name = "t", .shape = shape, .row_begin = r, .rows = n, .cols = a.cols,
                      .data = std::span<const float>(w.data() + r * a.cols, n * a.cols)};
           auto e = EncodeAndMeasure(b, a.method, *params);
           if (!e.ok()) std::abort();

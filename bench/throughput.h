@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "quantd/core/tensor.h"
+#include "quantd/core/chunk.h"
 #include "synthetic.h"
 
 namespace quantd::bench {
@@ -25,9 +25,9 @@ inline const std::vector<float>& Matrix() {
   return w;
 }
 
-inline RowBlock Block() {
+inline Chunk Block() {
   static const std::vector<int64_t> shape = {kRows, kCols};
-  return RowBlock{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
+  return Chunk{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
 }
 
 // The arena size of a benchmark whose argument 1 is a thread count (0: all cores).

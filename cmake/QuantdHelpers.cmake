@@ -1,5 +1,8 @@
 # Shared compile settings for every quantd target.
 function(quantd_target_defaults target)
+  # Includes are root-relative ("core/rtn/rtn.h", "client/io/safetensors_reader.h"); the core's
+  # public API is "quantd/core/...". tests/architecture_test.py checks who includes what.
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR})
   # -ffp-contract=off: GCC fuses a*b+c into FMA in C++ whenever the target has FMA (AVX2/AVX-512
   # files, Arm), which would make encodings depend on the build and break bit-identical
   # comparisons with reference code and with the GPU (built with --fmad=false).

@@ -1,4 +1,4 @@
-#include "byte_budget.h"
+#include "server/byte_budget.h"
 
 #include <algorithm>
 #include <vector>

@@ -1,6 +1,6 @@
-#include "chunk_assembler.h"
+#include "server/chunk_assembler.h"
 
-#include "proto_convert.h"
+#include "proto/convert.h"
 
 namespace quantd::server {
 namespace {
@@ -16,42 +16,31 @@ bool ChunkAssembler::HasChunkPart(const quantd::v1::QuantizeRequest& m) {
          m.data_offset() != 0 || m.has_params();
 }
 
-StatusOr<AssembledChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m, uint64_t max_chunk_bytes) {
+std::string ReceivedChunk::Describe() const {
+  return "chunk " + std::to_string(chunk_id) + " of tensor '" + spec.tensor + "'";
+}
+
+StatusOr<ReceivedChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m, uint64_t max_chunk_bytes) {
   const std::string who = Who(m);
-  if (m.tensor_name().empty()) return InvalidArgumentError(who + ": tensor_name is empty");
-  AssembledChunk c;
+  ReceivedChunk c;
   c.chunk_id = m.chunk_id();
-  c.tensor_name = m.tensor_name();
-  c.shape.assign(m.shape().begin(), m.shape().end());
-  auto matrix = MatrixShapeOf(c.shape);
-  if (!matrix.ok()) return matrix.status().WithContext(who + ": shape");
-  c.matrix = *matrix;
-  auto dtype = proto::FromProto(m.dtype(), "dtype");
-  if (!dtype.ok()) return dtype.status().WithContext(who);
-  if (!IsQuantizableSource(*dtype)) {
-    return InvalidArgumentError(who + ": dtype " + std::string(DTypeName(*dtype)) + " cannot be quantized (F32, F16, BF16)");
-  }
-  c.dtype = *dtype;
-  if (c.matrix.cols < 1) return InvalidArgumentError(who + ": rows have no columns");
-  if (m.row_count() < 1) return InvalidArgumentError(who + ": row_count must be at least 1");
-  if (m.row_begin() < 0 || m.row_begin() > c.matrix.rows - m.row_count()) {
-    return InvalidArgumentError(who + ": rows " + std::to_string(m.row_begin()) + ".." +
-                                std::to_string(m.row_begin() + m.row_count()) + " lie outside the " +
-                                std::to_string(c.matrix.rows) + " rows of shape");
-  }
-  c.row_begin = m.row_begin();
-  c.row_count = m.row_count();
-  const uint64_t total = static_cast<uint64_t>(c.row_count) * static_cast<uint64_t>(c.matrix.cols) * DTypeSize(c.dtype);
+  auto spec = rpc::ChunkSpecFromRequest(m);
+  if (!spec.ok()) return spec.status().WithContext(who);
+  c.spec = std::move(*spec);
+  if (Status s = ValidateChunkSpec(c.spec); !s.ok()) return s.WithContext("chunk " + std::to_string(m.chunk_id()));
+  auto device = rpc::FromProto(m.device());
+  if (!device.ok()) return device.status().WithContext(who);
+  c.device = *device;
+  const uint64_t total = ChunkSourceBytes(c.spec);
   if (total > max_chunk_bytes) {
     return ResourceExhaustedError(who + ": " + std::to_string(total) + " bytes can never fit in the server's " +
                                   std::to_string(max_chunk_bytes) + "-byte budget (--max-inflight-bytes); send smaller chunks");
   }
-  if (m.column_max_size() != 0 && m.column_max_size() != c.matrix.cols) {
+  const int64_t cols = c.spec.shape.back();
+  if (m.column_max_size() != 0 && m.column_max_size() != cols) {
     return InvalidArgumentError(who + ": column_max has " + std::to_string(m.column_max_size()) + " values, rows have " +
-                                std::to_string(c.matrix.cols));
+                                std::to_string(cols));
   }
-  c.params = m.params();
-  c.device = m.device();
   c.column_max.assign(m.column_max().begin(), m.column_max().end());
   c.hessian_key = m.hessian_key();
   c.budget_bytes = total;
@@ -97,10 +86,9 @@ ChunkAssembler::Need ChunkAssembler::Inspect(const quantd::v1::QuantizeRequest& 
       need.bytes += header->budget_bytes;
     }
   } else {
-    const AssembledChunk& c = it->second;
+    const ReceivedChunk& c = it->second;
     if (m.data_offset() != c.data.size() || m.data().size() > c.budget_bytes - c.data.size()) {
-      need.chunk_error = InvalidArgumentError("chunk " + std::to_string(m.chunk_id()) + " of tensor '" + c.tensor_name +
-                                              "': the split does not reassemble (part at offset " +
+      need.chunk_error = InvalidArgumentError(c.Describe() + ": the split does not reassemble (part at offset " +
                                               std::to_string(m.data_offset()) + " with " +
                                               std::to_string(m.data().size()) + " bytes after " +
                                               std::to_string(c.data.size()) + " of " + std::to_string(c.budget_bytes) + ")");

@@ -14,32 +14,31 @@
 #include <string>
 #include <vector>
 
+#include "quantd/core/chunk.h"
+#include "quantd/core/device.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/status.h"
 #include "quantd/v1/quantizer.pb.h"
 
 namespace quantd::server {
 
-// A whole chunk: its header fields and all its bytes.
-struct AssembledChunk {
+// A chunk received on a stream (or in a unary call): what it is, what it asks, its bytes.
+struct ReceivedChunk {
   uint64_t chunk_id = 0;
-  std::string tensor_name;
-  std::vector<int64_t> shape;
-  DType dtype = DType::kF32;
-  int64_t row_begin = 0;
-  int64_t row_count = 0;
-  MatrixShape matrix;
-  quantd::v1::MethodParams params;
-  quantd::v1::Device device = quantd::v1::DEVICE_AUTO;
-  std::vector<float> column_max;
-  std::string hessian_key;
-  std::string data;           // row_count * cols * DTypeSize(dtype) bytes
-  uint64_t budget_bytes = 0;  // bytes reserved for it from the server's budget
+  ChunkSpec spec;                  // checked by ValidateChunkSpec
+  Device device = Device::kAuto;   // the request's device
+  std::vector<float> column_max;   // static column maxima sent with it (cols values) or empty
+  std::string hessian_key;         // the Hessian blob it references, or empty
+  std::string data;                // ChunkSourceBytes(spec) bytes once complete
+  uint64_t budget_bytes = 0;       // bytes reserved for it from the server's budget
+
+  // "chunk 7 of tensor 'x'", for messages.
+  std::string Describe() const;
 };
 
 // Checks a chunk header (the fields of a chunk's first message) and returns the chunk with no
 // data yet, its size known. `max_chunk_bytes` bounds what the server could ever hold.
-StatusOr<AssembledChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m, uint64_t max_chunk_bytes);
+StatusOr<ReceivedChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m, uint64_t max_chunk_bytes);
 
 class ChunkAssembler {
  public:
@@ -59,7 +58,7 @@ class ChunkAssembler {
   Need Inspect(const quantd::v1::QuantizeRequest& m) const;
 
   struct Result {
-    std::optional<AssembledChunk> complete;  // owns its reserved bytes from now on
+    std::optional<ReceivedChunk> complete;  // owns its reserved bytes from now on
     uint64_t released = 0;                   // bytes of dropped pending chunks to give back
   };
   // Accepts `m` after Inspect and after `need.bytes` were reserved.
@@ -79,7 +78,7 @@ class ChunkAssembler {
     std::string data;
   };
   const uint64_t max_bytes_;
-  std::map<uint64_t, AssembledChunk> pending_;
+  std::map<uint64_t, ReceivedChunk> pending_;
   std::map<std::string, PendingBlob> blobs_;
 };
 

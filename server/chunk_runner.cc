@@ -1,40 +1,23 @@
-#include "chunk_runner.h"
+#include "server/chunk_runner.h"
 
 #include <chrono>
 #include <cstring>
 
-#include "proto_convert.h"
+#include "proto/convert.h"
 #include "quantd/core/quantize.h"
 
 namespace quantd::server {
 
-StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::string_view data,
-                                                const std::string* hessian, Device policy) {
-  const std::string who = "chunk " + std::to_string(c.chunk_id) + " of tensor '" + c.tensor_name + "'";
-  auto method = proto::FromProto(c.params);
-  if (!method.ok()) return method.status().WithContext(who);
-  if (data.size() != c.budget_bytes) {
-    return InvalidArgumentError(who + ": " + std::to_string(data.size()) + " data bytes, expected " +
-                                std::to_string(c.budget_bytes) + " (row_count x cols x dtype size)");
-  }
-  // F32 rows are used where they lie (little-endian host; the buffer is aligned for float), other
-  // dtypes are widened into `converted`.
-  std::vector<float> converted;
-  std::span<const float> values;
-  if (c.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(data.data()) % alignof(float) == 0) {
-    values = std::span<const float>(reinterpret_cast<const float*>(data.data()), data.size() / 4);
-  } else {
-    converted.resize(static_cast<size_t>(c.row_count * c.matrix.cols));
-    QUANTD_RETURN_IF_ERROR(ConvertToFloat(c.dtype, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, converted));
-    values = converted;
-  }
+StatusOr<quantd::v1::QuantizeResponse> RunChunk(const ReceivedChunk& c, std::string_view data,
+                                                const std::string* hessian, bool gpu_allowed) {
+  const std::string who = c.Describe();
   Calibration calibration;
   calibration.column_max = c.column_max;  // a view of the chunk's vector
   if (!c.hessian_key.empty()) {
     if (hessian == nullptr) {
       return FailedPreconditionError(who + ": Hessian blob '" + c.hessian_key + "' was not uploaded on this stream");
     }
-    const uint64_t n = static_cast<uint64_t>(c.matrix.cols);
+    const uint64_t n = static_cast<uint64_t>(c.spec.shape.back());
     if (hessian->size() != n * n * 4) {
       return InvalidArgumentError(who + ": Hessian blob '" + c.hessian_key + "' holds " + std::to_string(hessian->size()) +
                                   " bytes, expected cols^2 F32 = " + std::to_string(n * n * 4));
@@ -44,32 +27,16 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const AssembledChunk& c, std::st
     }
     calibration.hessian = std::span<const float>(reinterpret_cast<const float*>(hessian->data()), n * n);
   }
-  RowBlock block{.tensor_name = c.tensor_name,
-                 .shape = c.shape,
-                 .source_dtype = c.dtype,
-                 .row_begin = c.row_begin,
-                 .rows = c.row_count,
-                 .cols = c.matrix.cols,
-                 .data = values,
-                 .calibration = (calibration.column_max.empty() && calibration.hessian.empty()) ? nullptr : &calibration};
-  EncodeOptions options;
-  if (c.device == quantd::v1::DEVICE_CPU || policy == Device::kCpu) {
-    if (c.device == quantd::v1::DEVICE_CUDA) {
-      return FailedPreconditionError(who + ": device CUDA requested from a server running with --device cpu");
-    }
-    options.device = Device::kCpu;
-  } else {
-    options.device = c.device == quantd::v1::DEVICE_CUDA ? Device::kCuda : Device::kAuto;
-  }
-  auto measured = EncodeAndMeasure(block, method->method, method->params, options);
-  if (!measured.ok()) return measured.status();
+  auto result = EncodeChunk(c.spec, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, &calibration,
+                            {.device = c.device, .gpu_allowed = gpu_allowed});
+  if (!result.ok()) return result.status();
   quantd::v1::QuantizeResponse r;
   r.set_chunk_id(c.chunk_id);
-  r.set_tensor_name(c.tensor_name);
-  const double bpw = measured->encoding.BitsPerWeight();
-  proto::ToProto(measured->error, bpw, r.mutable_metrics());
-  proto::ToProto(std::move(measured->encoding), r.mutable_encoding());
-  r.set_device(measured->device == Device::kCuda ? "cuda:0" : "cpu");
+  r.set_tensor_name(c.spec.tensor);
+  const double bpw = result->encoding.BitsPerWeight();
+  rpc::ToProto(result->error, bpw, r.mutable_metrics());
+  rpc::ToProto(std::move(result->encoding), r.mutable_encoding());
+  r.set_device(rpc::DeviceLabel(result->device));
   return r;
 }
 
@@ -85,17 +52,17 @@ uint64_t DequantizeOutputBytes(const quantd::v1::DequantizeRequest& request) {
 StatusOr<quantd::v1::DequantizeResponse> RunDequantize(const quantd::v1::DequantizeRequest& request) {
   DType dtype = DType::kF32;
   if (request.dtype() != quantd::v1::DTYPE_UNSPECIFIED) {
-    QUANTD_ASSIGN_OR_RETURN(dtype, proto::FromProto(request.dtype(), "dtype"));
+    QUANTD_ASSIGN_OR_RETURN(dtype, rpc::FromProto(request.dtype(), "dtype"));
   }
   if (!(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16)) {
     return InvalidArgumentError("dtype must be F32, F16 or BF16");
   }
-  QUANTD_ASSIGN_OR_RETURN(Encoding enc, proto::FromProto(request.encoding()));
+  QUANTD_ASSIGN_OR_RETURN(Encoding enc, rpc::FromProto(request.encoding()));
   QUANTD_ASSIGN_OR_RETURN(std::vector<float> values, DecodeRows(enc));
   quantd::v1::DequantizeResponse r;
   r.add_shape(enc.rows());
   r.add_shape(enc.cols);
-  r.set_dtype(proto::ToProto(dtype));
+  r.set_dtype(rpc::ToProto(dtype));
   std::string* data = r.mutable_data();
   data->resize(values.size() * DTypeSize(dtype));
   QUANTD_RETURN_IF_ERROR(ConvertFromFloat(values, dtype, {reinterpret_cast<uint8_t*>(data->data()), data->size()}));

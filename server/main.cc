@@ -6,9 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "log.h"
+#include "server/log.h"
 #include "quantd/core/device.h"
-#include "quantd_server.h"
+#include "server/quantd_server.h"
 
 int main(int argc, char** argv) {
   using quantd::server::ServerOptions;
@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
                  "testing only: sleep this long before encoding each streamed chunk (to exercise failures mid-run)")
       ->check(CLI::Range(0, 60000))
       ->group("Testing");
+  app.add_flag("--quiet", o.quiet, "no log lines on stderr");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
     std::cerr << "quantd: " << e.what() << "\nRun with --help for usage.\n";
     return 2;
   }
-  if (o.device == "cuda" && quantd::CudaDevices().empty()) {
+  if (o.device == "cuda" && quantd::CudaDevices().empty()) {  // auto and cpu need nothing
     std::cerr << "quantd: --device cuda: "
               << (quantd::BuiltWithCuda() ? "no usable CUDA device" : "this build has no CUDA backend") << "\n";
     return 1;

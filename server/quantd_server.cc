@@ -1,12 +1,11 @@
-#include "quantd_server.h"
+#include "server/quantd_server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include <fstream>
-#include <sstream>
 
-#include "log.h"
+#include "proto/credentials.h"
+#include "server/log.h"
 
 namespace quantd::server {
 namespace {
@@ -15,45 +14,19 @@ constexpr char kServiceName[] = "quantd.v1.Quantizer";
 
 }  // namespace
 
-StatusOr<std::string> ReadSmallFile(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return FailedPreconditionError(std::string(what) + " file " + path + " cannot be read");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (ss.str().size() > (1u << 20)) return FailedPreconditionError(std::string(what) + " file " + path + " is over 1 MiB");
-  return ss.str();
-}
-
 StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions& options) {
+  if (options.quiet) SetLogEnabled(false);
   std::unique_ptr<QuantdServer> s(new QuantdServer());
   s->options_ = options;
   if (s->options_.name.empty()) s->options_.name = options.listen;
 
   std::string token;
   if (!options.token_file.empty()) {
-    QUANTD_ASSIGN_OR_RETURN(token, ReadSmallFile(options.token_file, "--token-file"));
-    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-    if (token.empty()) return FailedPreconditionError("--token-file " + options.token_file + " is empty");
+    QUANTD_ASSIGN_OR_RETURN(token, rpc::ReadTokenFile(options.token_file, "--token-file"));
   }
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
-    if (options.tls_cert.empty() || options.tls_key.empty()) {
-      return FailedPreconditionError("--tls-cert and --tls-key must be given together");
-    }
-    grpc::SslServerCredentialsOptions ssl(options.tls_client_ca.empty()
-                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                              : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    QUANTD_ASSIGN_OR_RETURN(pair.private_key, ReadSmallFile(options.tls_key, "--tls-key"));
-    QUANTD_ASSIGN_OR_RETURN(pair.cert_chain, ReadSmallFile(options.tls_cert, "--tls-cert"));
-    ssl.pem_key_cert_pairs.push_back(pair);
-    if (!options.tls_client_ca.empty()) {
-      QUANTD_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadSmallFile(options.tls_client_ca, "--tls-client-ca"));
-    }
-    creds = grpc::SslServerCredentials(ssl);
-  } else if (!options.tls_client_ca.empty()) {
-    return FailedPreconditionError("--tls-client-ca needs --tls-cert and --tls-key");
-  }
+  QUANTD_ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ServerCredentials> creds,
+      rpc::ServerCredentials({.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca}));
 
   if (!options.metrics_listen.empty()) {
     s->metrics_ = std::make_unique<ServerMetrics>();

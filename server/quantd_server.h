@@ -13,9 +13,9 @@
 #include <string>
 
 #include "quantd/core/status.h"
-#include "quantizer_service.h"
-#include "server_metrics.h"
-#include "server_options.h"
+#include "server/quantizer_service.h"
+#include "server/server_metrics.h"
+#include "server/server_options.h"
 
 namespace quantd::server {
 
@@ -52,9 +52,6 @@ class QuantdServer {
   int metrics_port_ = 0;
   bool shut_down_ = false;
 };
-
-// Reads a whole small file (certificates, keys, tokens).
-StatusOr<std::string> ReadSmallFile(const std::string& path, const char* what);
 
 }  // namespace quantd::server
 

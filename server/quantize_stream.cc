@@ -1,11 +1,11 @@
-#include "quantize_stream.h"
+#include "server/quantize_stream.h"
 
 #include <exception>
 #include <thread>
 
-#include "chunk_runner.h"
-#include "log.h"
-#include "proto_convert.h"
+#include "server/chunk_runner.h"
+#include "server/log.h"
+#include "proto/convert.h"
 
 namespace quantd::server {
 
@@ -120,7 +120,7 @@ void QuantizeStream::OnBudgetGranted() {
   Run(a);
 }
 
-void QuantizeStream::SubmitLocked(AssembledChunk chunk) {
+void QuantizeStream::SubmitLocked(ReceivedChunk chunk) {
   ++in_flight_;
   if (service_->metrics()) service_->metrics()->InflightChunks(1);
   const std::string* hessian = chunk.hessian_key.empty() ? nullptr : assembler_.Blob(chunk.hessian_key);
@@ -128,7 +128,7 @@ void QuantizeStream::SubmitLocked(AssembledChunk chunk) {
   service_->pool().Submit([this, chunk = std::move(chunk), hessian, arrived] { RunTask(chunk, hessian, arrived); });
 }
 
-void QuantizeStream::RunTask(const AssembledChunk& chunk, const std::string* hessian,
+void QuantizeStream::RunTask(const ReceivedChunk& chunk, const std::string* hessian,
                              std::chrono::steady_clock::time_point arrived) {
   bool skip;
   {
@@ -142,7 +142,7 @@ void QuantizeStream::RunTask(const AssembledChunk& chunk, const std::string* hes
       std::this_thread::sleep_for(std::chrono::milliseconds(service_->options().debug_chunk_delay_ms));
     }
     try {
-      result = RunChunk(chunk, chunk.data, hessian, service_->device_policy());
+      result = RunChunk(chunk, chunk.data, hessian, service_->gpu_allowed());
     } catch (const std::exception& e) {
       result = InternalError(std::string("chunk ") + std::to_string(chunk.chunk_id) + ": " + e.what());
     }
@@ -168,7 +168,7 @@ void QuantizeStream::RunTask(const AssembledChunk& chunk, const std::string* hes
         }
         QueueLocked(std::move(*result), a);
       } else {
-        QueueErrorLocked(chunk.chunk_id, chunk.tensor_name, result.status(), a);
+        QueueErrorLocked(chunk.chunk_id, chunk.spec.tensor, result.status(), a);
       }
     }
     MaybeFinishLocked(a);
@@ -184,7 +184,7 @@ void QuantizeStream::QueueErrorLocked(uint64_t chunk_id, const std::string& tens
   r.set_chunk_id(chunk_id);
   r.set_tensor_name(tensor);
   r.set_server(service_->options().name);
-  proto::ToProto(error, r.mutable_error());
+  rpc::ToProto(error, r.mutable_error());
   QueueLocked(std::move(r), a);
 }
 
@@ -243,7 +243,7 @@ void QuantizeStream::MaybeFinishLocked(Actions& a) {
   } else if (!queue_.empty()) {
     return;  // answers still to send
   } else if (!fatal_.ok()) {
-    status = proto::ToGrpc(fatal_);
+    status = rpc::ToGrpc(fatal_);
   } else if (draining_) {
     status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down; resend unanswered chunks to another server");
   } else if (reads_done_) {

@@ -18,9 +18,9 @@
 #include <optional>
 #include <string>
 
-#include "chunk_assembler.h"
+#include "server/chunk_assembler.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
-#include "quantizer_service.h"
+#include "server/quantizer_service.h"
 
 namespace quantd::server {
 
@@ -49,8 +49,8 @@ class QuantizeStream final : public grpc::ServerBidiReactor<quantd::v1::Quantize
   void HandleMessageLocked(Actions& a);
   void AcceptLocked(const ChunkAssembler::Need& need, Actions& a);
   void OnBudgetGranted();
-  void SubmitLocked(AssembledChunk chunk);
-  void RunTask(const AssembledChunk& chunk, const std::string* hessian, std::chrono::steady_clock::time_point arrived);
+  void SubmitLocked(ReceivedChunk chunk);
+  void RunTask(const ReceivedChunk& chunk, const std::string* hessian, std::chrono::steady_clock::time_point arrived);
   void QueueErrorLocked(uint64_t chunk_id, const std::string& tensor, const Status& error, Actions& a);
   void QueueLocked(quantd::v1::QuantizeResponse r, Actions& a);
   void MaybeWriteLocked(Actions& a);

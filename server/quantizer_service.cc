@@ -1,12 +1,12 @@
-#include "quantizer_service.h"
+#include "server/quantizer_service.h"
 
 #include <exception>
 
-#include "chunk_runner.h"
-#include "log.h"
-#include "proto_convert.h"
+#include "server/chunk_runner.h"
+#include "server/log.h"
+#include "proto/convert.h"
 #include "quantd/core/method.h"
-#include "quantize_stream.h"
+#include "server/quantize_stream.h"
 
 namespace quantd::server {
 namespace {
@@ -27,7 +27,7 @@ QuantizerService::QuantizerService(const ServerOptions& options, std::string tok
       metrics_(metrics),
       budget_(options.max_inflight_bytes),
       pool_(options.threads),
-      device_policy_(options.device == "cpu" ? Device::kCpu : Device::kAuto) {}
+      gpu_allowed_(options.device != "cpu") {}
 
 QuantizerService::~QuantizerService() = default;
 
@@ -92,7 +92,7 @@ grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeRespons
 void QuantizerService::FailUnary(grpc::ServerUnaryReactor* reactor, const char* rpc, const Status& s) {
   if (metrics_) metrics_->Error(std::string(StatusCodeName(s.code())));
   LogLine(std::string(rpc) + " failed: " + s.ToString());
-  reactor->Finish(proto::ToGrpc(s));
+  reactor->Finish(rpc::ToGrpc(s));
 }
 
 void QuantizerService::RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
@@ -158,10 +158,10 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
     }
     hessian = &request->blob().data();
   }
-  auto chunk = std::make_shared<AssembledChunk>(std::move(*header));
+  auto chunk = std::make_shared<ReceivedChunk>(std::move(*header));
   RunUnary(context, reactor, "QuantizeChunk", chunk->budget_bytes, [this, request, response, chunk, hessian]() -> Status {
     const auto start = std::chrono::steady_clock::now();
-    QUANTD_ASSIGN_OR_RETURN(*response, RunChunk(*chunk, request->data(), hessian, device_policy_));
+    QUANTD_ASSIGN_OR_RETURN(*response, RunChunk(*chunk, request->data(), hessian, gpu_allowed_));
     response->mutable_timings()->set_encode_seconds(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     response->set_server(options_.name);
@@ -202,24 +202,12 @@ grpc::ServerUnaryReactor* QuantizerService::GetInfo(grpc::CallbackServerContext*
     return reactor;
   }
   response->set_version(QUANTD_VERSION);
-  response->set_format_version(proto::kFormatVersion);
-  for (const Method* m : AllMethods()) {
-    auto* mi = response->add_methods();
-    mi->set_name(std::string(m->name()));
-    mi->set_summary(std::string(m->summary()));
-    for (const ParamSpec& p : m->param_specs()) {
-      auto* pi = mi->add_params();
-      pi->set_name(p.name);
-      pi->set_type(p.type);
-      pi->set_default_value(p.default_value);
-      pi->set_range(p.range);
-      pi->set_help(p.help);
-    }
-  }
+  response->set_format_version(rpc::kEncodingMessageVersion);
+  for (const Method* m : AllMethods()) rpc::ToProto(*m, response->add_methods());
   auto* cpu = response->add_devices();
   cpu->set_name("cpu");
   cpu->set_description(std::to_string(pool_.threads()) + " threads");
-  if (device_policy_ != Device::kCpu) {
+  if (gpu_allowed_) {
     for (const CudaDeviceInfo& d : CudaDevices()) {
       auto* gpu = response->add_devices();
       gpu->set_name("cuda:" + std::to_string(d.index));

@@ -20,12 +20,12 @@
 #include <set>
 #include <string>
 
-#include "byte_budget.h"
+#include "server/byte_budget.h"
 #include "quantd/core/device.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
-#include "server_metrics.h"
-#include "server_options.h"
-#include "work_pool.h"
+#include "server/server_metrics.h"
+#include "server/server_options.h"
+#include "server/work_pool.h"
 
 namespace quantd::server {
 
@@ -56,8 +56,8 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   WorkPool& pool() { return pool_; }
   ServerMetrics* metrics() { return metrics_; }
   const ServerOptions& options() const { return options_; }
-  // kCpu under --device cpu, kAuto otherwise (requests may then ask for either device).
-  Device device_policy() const { return device_policy_; }
+  // False under --device cpu (requests may otherwise ask for either device).
+  bool gpu_allowed() const { return gpu_allowed_; }
 
  private:
   friend class QuantizeStream;
@@ -77,7 +77,7 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   ServerMetrics* metrics_;
   ByteBudget budget_;
   WorkPool pool_;
-  const Device device_policy_;
+  const bool gpu_allowed_;
   std::atomic<bool> draining_{false};
   mutable std::mutex mu_;
   std::condition_variable streams_done_;

@@ -25,6 +25,7 @@ struct ServerOptions {
   double grace_seconds = 30;                  // --grace-seconds: drain time after SIGTERM/SIGINT
   std::string name;                           // --name: how responses and logs identify this server
   int debug_chunk_delay_ms = 0;               // --debug-chunk-delay-ms: slow every chunk (failure tests)
+  bool quiet = false;                         // --quiet: no log lines on stderr
 };
 
 }  // namespace quantd::server

@@ -1,4 +1,4 @@
-#include "work_pool.h"
+#include "server/work_pool.h"
 
 #include <tbb/info.h>
 

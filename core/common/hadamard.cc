@@ -1,9 +1,9 @@
-#include "quantd/core/hadamard.h"
+#include "core/common/hadamard.h"
 
 #include <cassert>
 #include <cmath>
 
-#include "quantd/core/seed.h"
+#include "core/common/seed.h"
 
 namespace quantd {
 namespace {

@@ -1,4 +1,4 @@
-#include "quantd/core/parallel.h"
+#include "core/common/parallel.h"
 
 #include <algorithm>
 #include <atomic>

@@ -9,9 +9,8 @@
 #include <new>
 #include <string>
 
-#include "cuda/cuda_encoders.h"
 #include "quantd/core/method.h"
-#include "quantd/core/parallel.h"
+#include "core/common/parallel.h"
 
 namespace quantd {
 namespace {
@@ -22,7 +21,7 @@ std::string TensorLabel(std::string_view name) {
 
 }  // namespace
 
-Status ValidateRowBlock(const RowBlock& in) {
+Status ValidateChunk(const Chunk& in) {
   const std::string who = TensorLabel(in.tensor_name);
   auto m = MatrixShapeOf(in.shape);
   if (!m.ok()) return m.status().WithContext(who);
@@ -100,9 +99,22 @@ Status ValidateRowBlock(const RowBlock& in) {
   return OkStatus();
 }
 
-StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_name, const Params& params,
-                              const EncodeOptions& options, Device* used) {
-  QUANTD_RETURN_IF_ERROR(ValidateRowBlock(input));
+namespace {
+
+// Runs `f` isolated: encoders hold per-thread resources (a thread's CUDA stream and buffers,
+// thread_local scratch) across their nested ParallelFors; isolation keeps a waiting thread from
+// starting another chunk's encode on top of them.
+StatusOr<Encoding> Isolated(const std::function<StatusOr<Encoding>()>& f) {
+  StatusOr<Encoding> r = InternalError("unset");
+  RunIsolated([&] { r = f(); });
+  return r;
+}
+
+}  // namespace
+
+StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, const Params& params,
+                              const DevicePolicy& device, Device* used) {
+  QUANTD_RETURN_IF_ERROR(ValidateChunk(input));
   const std::string who = TensorLabel(input.tensor_name);
   auto method = RequireMethod(method_name);
   if (!method.ok()) return method.status().WithContext(who);
@@ -113,42 +125,21 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
     return InvalidArgumentError(who + ": method " + std::string(method_name) + " with " +
                                 resolved->ToString() + " must encode the whole tensor at once");
   }
+  const CudaEncoder gpu = (*method)->cuda_encoder();
+  auto plan = PlanDevice(device, gpu != nullptr, input.rows * input.cols);
+  if (!plan.ok()) return plan.status().WithContext(who + ": method " + std::string(method_name));
   StatusOr<Encoding> enc = InternalError("unset");
-  Device where = Device::kCpu;
-  // Encoders hold per-thread resources (a thread's CUDA stream and buffers, thread_local
-  // scratch) across their nested ParallelFors; isolation keeps a waiting thread from starting
-  // another chunk's encode on top of them.
-  auto isolated = [](const std::function<StatusOr<Encoding>()>& f) {
-    StatusOr<Encoding> r = InternalError("unset");
-    RunIsolated([&] { r = f(); });
-    return r;
-  };
+  Device where = plan->device;
   try {
-    if (options.device != Device::kCpu) {
-      const cuda::EncodeFn gpu = cuda::FindEncoder(method_name);
-      const bool have_device = !CudaDevices().empty();
-      if (options.device == Device::kCuda) {
-        if (!have_device) {
-          return UnavailableError(who + ": device cuda requested but " +
-                                  (BuiltWithCuda() ? "no CUDA device is usable" : "this build has no CUDA support"));
-        }
-        if (gpu == nullptr) return UnimplementedError(who + ": method " + std::string(method_name) + " has no CUDA encoder");
-        where = Device::kCuda;
-        enc = isolated([&] { return gpu(input, *resolved); });
-      } else if (gpu != nullptr && have_device && input.rows * input.cols >= kAutoCudaMinWeights) {
-        enc = isolated([&] { return gpu(input, *resolved); });
-        where = Device::kCuda;
-        const StatusCode c = enc.ok() ? StatusCode::kOk : enc.status().code();
-        if (c == StatusCode::kUnimplemented || c == StatusCode::kResourceExhausted || c == StatusCode::kUnavailable ||
-            c == StatusCode::kInternal) {
-          where = Device::kCpu;  // the GPU cannot take it: the CPU can
-          enc = isolated([&] { return (*method)->Encode(input, *resolved); });
-        }
-      } else {
-        enc = isolated([&] { return (*method)->Encode(input, *resolved); });
+    auto on_cpu = [&] { return (*method)->Encode(input, *resolved); };
+    if (plan->device == Device::kCuda) {
+      enc = Isolated([&] { return gpu(input, *resolved); });
+      if (!enc.ok() && plan->cpu_fallback && FallsBackToCpu(enc.status().code())) {
+        where = Device::kCpu;  // the GPU cannot take it: the CPU can
+        enc = Isolated(on_cpu);
       }
     } else {
-      enc = isolated([&] { return (*method)->Encode(input, *resolved); });
+      enc = Isolated(on_cpu);
     }
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError(who + ": out of memory while encoding");
@@ -167,15 +158,46 @@ StatusOr<Encoding> EncodeRows(const RowBlock& input, std::string_view method_nam
   return enc;
 }
 
-StatusOr<MeasuredEncoding> EncodeAndMeasure(const RowBlock& input, std::string_view method,
-                                            const Params& params, const EncodeOptions& options) {
-  MeasuredEncoding out;
-  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, options, &out.device));
+StatusOr<ChunkResult> EncodeAndMeasure(const Chunk& input, std::string_view method, const Params& params,
+                                       const DevicePolicy& device) {
+  ChunkResult out;
+  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, device, &out.device));
   std::vector<float> decoded(input.data.size());
   Status s = DecodeRows(out.encoding, decoded);
   if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());
   out.error = ComputeErrorSums(input.data, decoded);
   return out;
+}
+
+StatusOr<ChunkResult> EncodeChunk(const ChunkSpec& spec, std::span<const uint8_t> bytes,
+                                  const Calibration* calibration, const DevicePolicy& device) {
+  QUANTD_RETURN_IF_ERROR(ValidateChunkSpec(spec));
+  const uint64_t expect = ChunkSourceBytes(spec);
+  if (bytes.size() != expect) {
+    return InvalidArgumentError(spec.Describe() + ": " + std::to_string(bytes.size()) + " data bytes, expected " +
+                                std::to_string(expect) + " (row_count x cols x dtype size)");
+  }
+  const int64_t cols = spec.shape.back();
+  // F32 rows are read where they lie (little-endian host) when aligned for float; other dtypes
+  // are widened into `converted`.
+  std::vector<float> converted;
+  std::span<const float> values;
+  if (spec.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0) {
+    values = std::span<const float>(reinterpret_cast<const float*>(bytes.data()), bytes.size() / 4);
+  } else {
+    converted.resize(static_cast<size_t>(spec.row_count * cols));
+    QUANTD_RETURN_IF_ERROR(ConvertToFloat(spec.dtype, bytes, converted));
+    values = converted;
+  }
+  const Chunk chunk{.tensor_name = spec.tensor,
+                    .shape = spec.shape,
+                    .source_dtype = spec.dtype,
+                    .row_begin = spec.row_begin,
+                    .rows = spec.row_count,
+                    .cols = cols,
+                    .data = values,
+                    .calibration = calibration != nullptr && !calibration->empty() ? calibration : nullptr};
+  return EncodeAndMeasure(chunk, spec.method, spec.params, device);
 }
 
 Status ValidateEncodingHeader(const Encoding& enc) {

@@ -1,18 +1,18 @@
-// The registry of methods. Adding a method means adding one line to kMethods below.
-#include <array>
+// The registry of methods. Adding a method means adding its entry to kMethods below (and its
+// folder under core/, which core/CMakeLists.txt picks up).
 #include <string>
 
-#include "crossquant/crossquant.h"
-#include "kashin/kashin.h"
-#include "pvq/pvq.h"
+#include "core/crossquant/crossquant.h"
+#include "core/kashin/kashin.h"
+#include "core/pvq/pvq.h"
+#include "core/rtn/rtn.h"
 #include "quantd/core/method.h"
-#include "rtn/rtn.h"
 
 namespace quantd {
 namespace {
 
-const std::array<const Method*, 4>& Methods() {
-  static const std::array<const Method*, 4> kMethods = {
+std::span<const Method* const> Methods() {
+  static const Method* const kMethods[] = {
       &RtnMethod(),
       &KashinMethod(),
       &PvqMethod(),
@@ -40,6 +40,24 @@ StatusOr<const Method*> RequireMethod(std::string_view name) {
     list += m->name();
   }
   return InvalidArgumentError("unknown method '" + std::string(name) + "' (known: " + list + ")");
+}
+
+std::string_view CalibrationKindName(CalibrationKind kind) {
+  switch (kind) {
+    case CalibrationKind::kNone: return "none";
+    case CalibrationKind::kHessian: return "hessian";
+    case CalibrationKind::kColumnMax: return "column_max";
+  }
+  return "none";
+}
+
+std::span<const float> CalibrationData(const Calibration& calibration, CalibrationKind kind) {
+  switch (kind) {
+    case CalibrationKind::kHessian: return calibration.hessian;
+    case CalibrationKind::kColumnMax: return calibration.column_max;
+    case CalibrationKind::kNone: break;
+  }
+  return {};
 }
 
 }  // namespace quantd

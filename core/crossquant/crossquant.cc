@@ -1,4 +1,4 @@
-#include "crossquant/crossquant.h"
+#include "core/crossquant/crossquant.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,8 +6,10 @@
 #include <limits>
 #include <string>
 
-#include "quantd/core/bitpack.h"
-#include "quantd/core/parallel.h"
+#include "core/common/bitpack.h"
+#include "core/common/cuda_encoder.h"
+#include "core/crossquant/crossquant_cuda.h"
+#include "core/common/parallel.h"
 
 namespace quantd {
 namespace crossquant_internal {
@@ -172,7 +174,7 @@ bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max
   return std::find(task_ok.begin(), task_ok.end(), 0) == task_ok.end();
 }
 
-StatusOr<const float*> StaticColumns(const RowBlock& in, const CrossQuantOptions& o) {
+StatusOr<const float*> StaticColumns(const Chunk& in, const CrossQuantOptions& o) {
   const bool have_cal = in.calibration != nullptr && !in.calibration->column_max.empty();
   if (o.static_columns && !have_cal) {
     return InvalidArgumentError("static_columns=true needs calibration column maxima (column_max)");
@@ -213,26 +215,28 @@ StatusOr<Encoding> ToEncoding(Block&& b, int64_t rows, int64_t cols, const Cross
 
 }  // namespace crossquant_internal
 
-StatusOr<CrossQuantOptions> CrossQuantOptions::FromParams(const Params& p) {
-  QUANTD_RETURN_IF_ERROR(p.CheckKnown("crossquant", {"bits", "alpha", "scale_dtype", "static_columns"}));
-  CrossQuantOptions o;
-  QUANTD_ASSIGN_OR_RETURN(int64_t bits, p.GetInt("bits", 8, 2, 8));
-  QUANTD_ASSIGN_OR_RETURN(o.alpha, p.GetDouble("alpha", 0.15, 0.0, 1.0));
-  QUANTD_ASSIGN_OR_RETURN(std::string md, p.GetEnum("scale_dtype", "f32", {"f32", "f16"}));
-  QUANTD_ASSIGN_OR_RETURN(o.static_columns, p.GetBool("static_columns", false));
-  o.bits = static_cast<int>(bits);
-  o.scale_dtype = md == "f16" ? DType::kF16 : DType::kF32;
-  return o;
+namespace {
+
+const ParamTable<CrossQuantOptions>& Table() {
+  static const ParamTable<CrossQuantOptions> kTable(
+      "crossquant",
+      {
+          IntParam("bits", &CrossQuantOptions::bits, 2, 8, "bits per code (codes in [-(2^(b-1)-1), 2^(b-1)-1])"),
+          DoubleParam("alpha", &CrossQuantOptions::alpha, 0.0, 1.0,
+                      "row exponent: 1 is per-token (per-row), 0 per-column"),
+          ChoiceParam("scale_dtype", &CrossQuantOptions::scale_dtype, {{"f32", DType::kF32}, {"f16", DType::kF16}},
+                      "storage type of the row and column maxima"),
+          BoolParam("static_columns", &CrossQuantOptions::static_columns,
+                    "take the column maxima from calibration (column_max) instead of the chunk's rows"),
+      });
+  return kTable;
 }
 
-Params CrossQuantOptions::ToParams() const {
-  Params p;
-  p.SetInt("bits", bits);
-  p.SetDouble("alpha", alpha);
-  p.Set("scale_dtype", scale_dtype == DType::kF16 ? "f16" : "f32");
-  p.SetBool("static_columns", static_columns);
-  return p;
-}
+}  // namespace
+
+StatusOr<CrossQuantOptions> CrossQuantOptions::FromParams(const Params& p) { return Table().Read(p); }
+
+Params CrossQuantOptions::ToParams() const { return Table().Write(*this); }
 
 namespace {
 
@@ -257,22 +261,17 @@ class CrossQuant final : public Method {
     return "per-element step t_i^alpha * c_j^(1-alpha) / (2^(b-1)-1) from row and column abs-maxima; "
            "reports the quantization kernel against per-token";
   }
-  std::vector<ParamSpec> param_specs() const override {
-    return {
-        {"bits", "int", "8", "2..8", "bits per code (codes in [-(2^(b-1)-1), 2^(b-1)-1])"},
-        {"alpha", "double", "0.15", "0..1", "row exponent: 1 is per-token (per-row), 0 per-column"},
-        {"scale_dtype", "enum", "f32", "f32|f16", "storage type of the row and column maxima"},
-        {"static_columns", "bool", "false", "true|false",
-         "take the column maxima from calibration (column_max) instead of the block's rows"},
-    };
-  }
+  std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
+  Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
+  CalibrationUse calibration() const override { return {CalibrationKind::kColumnMax, "static_columns"}; }
+  CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(crossquant_cuda::Encode); }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(user));
     return o.ToParams();
   }
 
-  StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
+  StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
     QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
     crossquant_internal::Block b;

@@ -4,11 +4,11 @@
 #include <cstring>
 #include <vector>
 
-#include "crossquant/crossquant.h"
-#include "crossquant/crossquant_cuda.h"
-#include "cuda/cuda_util.h"
-#include "cuda/pack_kernels.cuh"
-#include "quantd/core/bitpack.h"
+#include "core/crossquant/crossquant.h"
+#include "core/crossquant/crossquant_cuda.h"
+#include "core/cuda/cuda_util.h"
+#include "core/cuda/pack_kernels.cuh"
+#include "core/common/bitpack.h"
 
 namespace quantd::crossquant_cuda {
 namespace {
@@ -241,7 +241,7 @@ Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, 
   return OkStatus();
 }
 
-StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
+StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
   QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
   QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
   QUANTD_ASSIGN_OR_RETURN(cuda::ThreadResources * res, cuda::ThreadResources::Get());

@@ -73,8 +73,8 @@
 namespace quantd {
 
 struct CrossQuantOptions {
-  int bits = 8;                     // N, 2..8
-  double alpha = 0.15;              // [0, 1]; the paper's main setting
+  int bits = 8;                     // N
+  double alpha = 0.15;              // the paper's main setting
   DType scale_dtype = DType::kF32;  // storage of the maxima t and c: kF32 or kF16
   bool static_columns = false;      // c from Calibration::column_max instead of the block
 
@@ -115,7 +115,7 @@ struct Block {
 // Shared by the CPU and CUDA encoders: the static column maxima of `in` (null when dynamic), or
 // INVALID_ARGUMENT when they contradict static_columns; the error for an overflowing block; and
 // the Encoding (sections and stats) of an encoded block.
-StatusOr<const float*> StaticColumns(const RowBlock& in, const CrossQuantOptions& o);
+StatusOr<const float*> StaticColumns(const Chunk& in, const CrossQuantOptions& o);
 Status OverflowError(const CrossQuantOptions& o);
 StatusOr<Encoding> ToEncoding(Block&& b, int64_t rows, int64_t cols, const CrossQuantOptions& o);
 

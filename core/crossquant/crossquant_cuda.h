@@ -9,11 +9,11 @@
 #define QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
 
 #include "quantd/core/encoding.h"
-#include "quantd/core/tensor.h"
+#include "quantd/core/chunk.h"
 
 namespace quantd::crossquant_cuda {
 
-StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
+StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 
 // Benchmarks: the device passes alone on device-resident data (maxima, quantize, pack), with the
 // factors `s`, `v`, `per_token` already on the device, and `inv` their binary32 inverses in the

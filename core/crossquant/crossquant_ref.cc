@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "crossquant/crossquant.h"
-#include "quantd/core/bitpack.h"
+#include "core/crossquant/crossquant.h"
+#include "core/common/bitpack.h"
 
 namespace quantd::crossquant_internal {
 namespace {

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <vector>
 
-#include "crossquant/crossquant.h"
+#include "core/crossquant/crossquant.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define QUANTD_CROSSQUANT_X86 1

@@ -1,7 +1,7 @@
 // The CUDA probe: asks the runtime for devices once. A missing driver or GPU is not an error.
 #include <cuda_runtime.h>
 
-#include "cuda/cuda_probe.h"
+#include "core/cuda/cuda_probe.h"
 
 namespace quantd::cuda {
 

@@ -1,10 +1,10 @@
-#include "cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 
 #include <atomic>
 #include <cstring>
 #include <memory>
 
-#include "quantd/core/parallel.h"
+#include "core/common/parallel.h"
 
 namespace quantd::cuda {
 

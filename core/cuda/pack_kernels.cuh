@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "rtn/rtn_pack.h"
+#include "core/rtn/rtn_pack.h"
 
 namespace quantd::cuda {
 

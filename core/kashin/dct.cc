@@ -1,11 +1,11 @@
-#include "kashin/dct.h"
+#include "core/kashin/dct.h"
 
 #include <cassert>
 #include <cmath>
 #include <numbers>
 
-#include "kashin/dct_steps.h"
-#include "kashin/kernel_util.h"
+#include "core/kashin/dct_steps.h"
+#include "core/kashin/kernel_util.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kashin/fft.h"
+#include "core/kashin/fft.h"
 
 namespace quantd::kashin_internal {
 

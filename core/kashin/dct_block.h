@@ -11,9 +11,9 @@
 #ifndef QUANTD_CORE_KASHIN_DCT_BLOCK_H_
 #define QUANTD_CORE_KASHIN_DCT_BLOCK_H_
 
-#include "kashin/dct.h"
-#include "kashin/dct_steps.h"
-#include "kashin/fft.h"
+#include "core/kashin/dct.h"
+#include "core/kashin/dct_steps.h"
+#include "core/kashin/fft.h"
 #include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
 
 namespace quantd::kashin_internal {

@@ -1,12 +1,12 @@
-#include "kashin/fft.h"
+#include "core/kashin/fft.h"
 
 #include <cassert>
 #include <cmath>
 #include <cstring>
 #include <numbers>
 
-#include "kashin/dct_steps.h"
-#include "kashin/kernel_util.h"
+#include "core/kashin/dct_steps.h"
+#include "core/kashin/kernel_util.h"
 
 namespace quantd::kashin_internal {
 namespace {

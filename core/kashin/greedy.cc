@@ -16,9 +16,9 @@
 #include <functional>
 #include <vector>
 
-#include "kashin/kashin.h"
-#include "kashin/kashin_kernels.h"
-#include "quantd/core/parallel.h"
+#include "core/kashin/kashin.h"
+#include "core/kashin/kashin_kernels.h"
+#include "core/common/parallel.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_util.h"
-#include "cuda/pack_kernels.cuh"
-#include "kashin/kashin.h"
-#include "kashin/kashin_cuda.h"
-#include "kashin/kashin_kernels.h"
-#include "quantd/core/bitpack.h"
+#include "core/cuda/cuda_util.h"
+#include "core/cuda/pack_kernels.cuh"
+#include "core/kashin/kashin.h"
+#include "core/kashin/kashin_cuda.h"
+#include "core/kashin/kashin_kernels.h"
+#include "core/common/bitpack.h"
 
 namespace quantd::kashin_cuda {
 namespace {
@@ -249,7 +249,7 @@ Status SetSharedMemory(size_t bytes, int max_smem) {
 
 }  // namespace
 
-StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, StageTimes* times) {
+StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTimes* times) {
   StageTimes t;
   auto clock = std::chrono::steady_clock::now();
   QUANTD_ASSIGN_OR_RETURN(KashinOptions o, KashinOptions::FromParams(resolved));
@@ -448,6 +448,6 @@ StatusOr<Encoding> EncodeTimed(const RowBlock& in, const Params& resolved, Stage
   return enc;
 }
 
-StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) { return EncodeTimed(in, resolved, nullptr); }
+StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) { return EncodeTimed(in, resolved, nullptr); }
 
 }  // namespace quantd::kashin_cuda

@@ -88,12 +88,12 @@
 #include <span>
 #include <vector>
 
-#include "kashin/transform.h"
+#include "core/kashin/transform.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/method.h"
 #include "quantd/core/params.h"
-#include "quantd/core/tensor.h"
+#include "quantd/core/chunk.h"
 
 namespace quantd {
 
@@ -103,11 +103,11 @@ enum class KashinPolicy { kQuantize, kKeep };
 enum class KashinStepChoice { kVector, kSlice };
 
 struct KashinOptions {
-  int bits = 4;  // 1..8: k = 2^bits centroids
+  int bits = 4;  // k = 2^bits centroids
   kashin_internal::TransformKind transform = kashin_internal::TransformKind::kHadamard;
   KashinMode mode = KashinMode::kRows;
   int64_t block_length = 0;  // rows mode; 0 = the whole row
-  double tolerance = 1e-3;   // relative residual, in (0, 1)
+  double tolerance = 1e-3;   // relative residual
   int64_t max_iterations = 200;
   uint64_t seed = 0;
   KashinPolicy non_converged = KashinPolicy::kKeep;
@@ -315,7 +315,7 @@ struct NormalisedRows {
   std::vector<float> xn;
   std::vector<RowVector> vectors;
 };
-StatusOr<NormalisedRows> NormaliseRows(const RowBlock& input, const KashinOptions& o);
+StatusOr<NormalisedRows> NormaliseRows(const Chunk& input, const KashinOptions& o);
 
 // The stats of the decompositions (results[i] is vectors[i]'s) into enc; returns the rows stored
 // unquantized (non_converged=keep: the rows with a vector not converged), increasing.
@@ -330,17 +330,17 @@ struct Clustered {
   Section codes;
   std::unique_ptr<Codebook> codebook;
 };
-Clustered ClusterAndPack(const RowBlock& input, const KashinOptions& o, const Kernels& kernels,
+Clustered ClusterAndPack(const Chunk& input, const KashinOptions& o, const Kernels& kernels,
                          const std::vector<float>& u, const std::vector<float>& v,
                          const std::vector<int64_t>& fallback);
 
 // The sections in their order: codes, scales, codebook (zeros when null: every row falls back),
 // and with non_converged=keep the fallback rows' indices and values.
-Status AddSections(const RowBlock& input, const KashinOptions& o, Section codes, Section scales,
+Status AddSections(const Chunk& input, const KashinOptions& o, Section codes, Section scales,
                    const Codebook* codebook, const std::vector<int64_t>& fallback, Encoding* enc);
 
 // Encodes `input` (rows or matrix mode) into the sections listed at the top of this file.
-StatusOr<Encoding> EncodeWith(const RowBlock& input, const KashinOptions& o, const Kernels& kernels);
+StatusOr<Encoding> EncodeWith(const Chunk& input, const KashinOptions& o, const Kernels& kernels);
 // Decodes after checking every section (enc may be untrusted).
 Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> out);
 

@@ -23,12 +23,12 @@
 
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
-#include "quantd/core/tensor.h"
+#include "quantd/core/chunk.h"
 
 namespace quantd::kashin_cuda {
 
-// The method's CUDA encoder (cuda_encoders.h).
-StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
+// The method's CUDA encoder (Method::cuda_encoder).
+StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 
 // Benchmarks: where the time of one encode goes (milliseconds of wall time; the device stages
 // measured with events).
@@ -40,7 +40,7 @@ struct StageTimes {
   double assign_ms = 0;    // device: all points' labels, sums, packing
   double download_ms = 0;  // codes back, sections assembled
 };
-StatusOr<Encoding> EncodeTimed(const RowBlock& input, const Params& resolved, StageTimes* times);
+StatusOr<Encoding> EncodeTimed(const Chunk& input, const Params& resolved, StageTimes* times);
 
 }  // namespace quantd::kashin_cuda
 

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "kashin/kashin.h"
-#include "quantd/core/bitpack.h"
-#include "quantd/core/parallel.h"
-#include "quantd/core/seed.h"
+#include "core/kashin/kashin.h"
+#include "core/common/bitpack.h"
+#include "core/common/parallel.h"
+#include "core/common/seed.h"
 
 namespace quantd::kashin_internal {
 namespace {
@@ -45,7 +45,7 @@ struct RowOutcome {
 
 }  // namespace
 
-Clustered ClusterAndPack(const RowBlock& in, const KashinOptions& o, const Kernels& kernels,
+Clustered ClusterAndPack(const Chunk& in, const KashinOptions& o, const Kernels& kernels,
                          const std::vector<float>& u, const std::vector<float>& v,
                          const std::vector<int64_t>& fallback) {
   const int64_t rows = in.rows, cols = in.cols;
@@ -105,7 +105,7 @@ Status ScaleOverflow(int64_t row) {
                               " has a scale (RMS) beyond f16's range; use scale_dtype=f32");
 }
 
-StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {
+StatusOr<Encoding> EncodeRowsMode(const Chunk& in, const KashinOptions& o, const Kernels& kernels) {
   const int64_t rows = in.rows, cols = in.cols;
   QUANTD_ASSIGN_OR_RETURN(NormalisedRows nr, NormaliseRows(in, o));
   QUANTD_ASSIGN_OR_RETURN(RowTransforms q, GetRowTransforms(o, cols));
@@ -142,7 +142,7 @@ StatusOr<Encoding> EncodeRowsMode(const RowBlock& in, const KashinOptions& o, co
   return enc;
 }
 
-StatusOr<Encoding> EncodeMatrixMode(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {
+StatusOr<Encoding> EncodeMatrixMode(const Chunk& in, const KashinOptions& o, const Kernels& kernels) {
   const int64_t rows = in.rows, cols = in.cols, n = rows * cols;
   QUANTD_ASSIGN_OR_RETURN(std::shared_ptr<const Transform> q1,
                           GetTransform(o.transform, rows, ColumnSeed(o.seed)));
@@ -252,7 +252,7 @@ GreedyOptions RowsGreedyOptions(const KashinOptions& o) {
   return GreedyOptions{o.tolerance, o.max_iterations, o.step_choice == KashinStepChoice::kSlice ? o.bits + 2 : 0};
 }
 
-StatusOr<NormalisedRows> NormaliseRows(const RowBlock& in, const KashinOptions& o) {
+StatusOr<NormalisedRows> NormaliseRows(const Chunk& in, const KashinOptions& o) {
   const int64_t rows = in.rows, cols = in.cols;
   const int64_t len = o.BlockLength(cols), nb = o.BlocksPerRow(cols), last = o.LastBlockLength(cols);
   const size_t ssize = DTypeSize(o.scale_dtype);
@@ -307,7 +307,7 @@ std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOption
   return fallback;
 }
 
-Status AddSections(const RowBlock& in, const KashinOptions& o, Section codes, Section scales,
+Status AddSections(const Chunk& in, const KashinOptions& o, Section codes, Section scales,
                    const Codebook* codebook, const std::vector<int64_t>& fallback, Encoding* enc) {
   const int64_t cols = in.cols;
   const int k = o.centroids();
@@ -354,7 +354,7 @@ Status AddSections(const RowBlock& in, const KashinOptions& o, Section codes, Se
   return OkStatus();
 }
 
-StatusOr<Encoding> EncodeWith(const RowBlock& in, const KashinOptions& o, const Kernels& kernels) {
+StatusOr<Encoding> EncodeWith(const Chunk& in, const KashinOptions& o, const Kernels& kernels) {
   if (o.mode == KashinMode::kMatrix) return EncodeMatrixMode(in, o, kernels);
   return EncodeRowsMode(in, o, kernels);
 }

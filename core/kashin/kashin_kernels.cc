@@ -1,12 +1,12 @@
-#include "kashin/kashin_kernels.h"
+#include "core/kashin/kashin_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 
-#include "kashin/kashin.h"
-#include "quantd/core/hadamard.h"
-#include "quantd/core/seed.h"
+#include "core/kashin/kashin.h"
+#include "core/common/hadamard.h"
+#include "core/common/seed.h"
 
 namespace quantd::kashin_internal {
 

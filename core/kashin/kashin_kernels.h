@@ -32,9 +32,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "common/hadamard_block.h"
-#include "kashin/dct_block.h"
-#include "kashin/transform.h"
+#include "core/common/hadamard_block.h"
+#include "core/kashin/dct_block.h"
+#include "core/kashin/transform.h"
 #include "quantd/core/dtype.h"  // QUANTD_HOST_DEVICE
 #include "quantd/core/status.h"
 

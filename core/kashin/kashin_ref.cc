@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kashin/kashin.h"
+#include "core/kashin/kashin.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "kashin/kashin.h"
-#include "quantd/core/parallel.h"
-#include "quantd/core/seed.h"
+#include "core/kashin/kashin.h"
+#include "core/common/parallel.h"
+#include "core/common/seed.h"
 
 namespace quantd::kashin_internal {
 namespace {

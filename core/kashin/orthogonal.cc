@@ -1,11 +1,11 @@
-#include "kashin/orthogonal.h"
+#include "core/kashin/orthogonal.h"
 
 #include <cmath>
 #include <numbers>
 
-#include "common/dot.h"
-#include "quantd/core/parallel.h"
-#include "quantd/core/seed.h"
+#include "core/common/dot.h"
+#include "core/common/parallel.h"
+#include "core/common/seed.h"
 
 namespace quantd::kashin_internal {
 namespace {

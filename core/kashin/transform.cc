@@ -1,4 +1,4 @@
-#include "kashin/transform.h"
+#include "core/kashin/transform.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,12 +8,12 @@
 #include <tuple>
 #include <vector>
 
-#include "kashin/dct.h"
-#include "kashin/kernel_util.h"
-#include "kashin/orthogonal.h"
-#include "quantd/core/hadamard.h"
-#include "quantd/core/parallel.h"
-#include "quantd/core/seed.h"
+#include "core/kashin/dct.h"
+#include "core/kashin/kernel_util.h"
+#include "core/kashin/orthogonal.h"
+#include "core/common/hadamard.h"
+#include "core/common/parallel.h"
+#include "core/common/seed.h"
 
 namespace quantd::kashin_internal {
 namespace {

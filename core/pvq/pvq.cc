@@ -1,4 +1,4 @@
-#include "pvq/pvq.h"
+#include "core/pvq/pvq.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,9 +8,11 @@
 #include <string>
 #include <tuple>
 
-#include "pvq/pvq_search_impl.h"
-#include "quantd/core/hadamard.h"
-#include "quantd/core/parallel.h"
+#include "core/pvq/pvq_cuda.h"
+#include "core/pvq/pvq_search_impl.h"
+#include "core/common/cuda_encoder.h"
+#include "core/common/hadamard.h"
+#include "core/common/parallel.h"
 
 namespace quantd {
 namespace pvq_internal {
@@ -291,47 +293,43 @@ RowStats EncodeRotatedRow(const float* x, const RowCodec& c, float* scale, uint8
 using pvq_internal::GainCodebook;
 using pvq_internal::SearchMode;
 
-StatusOr<PvqOptions> PvqOptions::FromParams(const Params& p) {
-  QUANTD_RETURN_IF_ERROR(
-      p.CheckKnown("pvq", {"bits", "k", "group_size", "gain_bits", "gain_codebook", "scale_dtype", "seed",
-                           "rotation", "search", "use_hessian", "damp"}));
-  PvqOptions o;
-  QUANTD_ASSIGN_OR_RETURN(o.bits, p.GetDouble("bits", 3.25, 0.25, 32));
-  QUANTD_ASSIGN_OR_RETURN(int64_t k, p.GetInt("k", 0, 0, 1 << 16));
-  QUANTD_ASSIGN_OR_RETURN(int64_t d, p.GetInt("group_size", 32, 2, pvq_internal::kMaxGroupSize));
-  QUANTD_ASSIGN_OR_RETURN(int64_t gb, p.GetInt("gain_bits", 0, 0, 8));
-  QUANTD_ASSIGN_OR_RETURN(std::string cb, p.GetEnum("gain_codebook", "lloyd", {"lloyd", "quantile"}));
-  QUANTD_ASSIGN_OR_RETURN(std::string sd, p.GetEnum("scale_dtype", "f16", {"f16", "f32"}));
-  QUANTD_ASSIGN_OR_RETURN(o.seed, p.GetInt("seed", 0, 0, INT64_MAX));
-  QUANTD_ASSIGN_OR_RETURN(std::string rot, p.GetEnum("rotation", "hadamard", {"hadamard", "none"}));
-  QUANTD_ASSIGN_OR_RETURN(std::string search, p.GetEnum("search", "exact", {"exact", "greedy"}));
-  QUANTD_ASSIGN_OR_RETURN(o.hessian, p.GetBool("use_hessian", false));
-  QUANTD_ASSIGN_OR_RETURN(o.damp, p.GetDouble("damp", 0.01, 0, 100));
-  o.k = static_cast<int>(k);
-  o.group_size = static_cast<int>(d);
-  o.gain_bits = static_cast<int>(gb);
-  o.gain_codebook = cb == "lloyd" ? GainCodebook::kLloydMax : GainCodebook::kQuantile;
-  o.scale_dtype = sd == "f16" ? DType::kF16 : DType::kF32;
-  o.rotate = rot == "hadamard";
-  o.search = search == "exact" ? SearchMode::kExact : SearchMode::kGreedy;
-  return o;
+namespace {
+
+const ParamTable<PvqOptions>& Table() {
+  static const ParamTable<PvqOptions> kTable(
+      "pvq",
+      {
+          DoubleParam("bits", &PvqOptions::bits, 0.25, 32,
+                      "target bits per weight (everything but the recorded parameters); chooses k when k=0"),
+          Derived(IntParam("k", &PvqOptions::k, 0, 1 << 16,
+                           "pulses per group; 0: the largest k within 'bits' (the resolved value is recorded); "
+                           "overrides 'bits' when set")),
+          IntParam("group_size", &PvqOptions::group_size, 2, pvq_internal::kMaxGroupSize,
+                   "weights per group (the last group of a row may be shorter)"),
+          Derived(IntParam("gain_bits", &PvqOptions::gain_bits, 0, 8,
+                           "bits per group amplitude code; 0: max(4, round(bits)) (4 up to 4.5 bits per weight)")),
+          ChoiceParam("gain_codebook", &PvqOptions::gain_codebook,
+                      {{"lloyd", GainCodebook::kLloydMax}, {"quantile", GainCodebook::kQuantile}},
+                      "amplitude levels: Lloyd-Max or quantiles of the Beta(D/2, (n-D)/2) law"),
+          ChoiceParam("scale_dtype", &PvqOptions::scale_dtype, {{"f16", DType::kF16}, {"f32", DType::kF32}},
+                      "storage type of the per-row scale"),
+          IntParam("seed", &PvqOptions::seed, 0, INT64_MAX, "seed of the randomized Hadamard rotation"),
+          ChoiceParam("rotation", &PvqOptions::rotate, {{"hadamard", true}, {"none", false}},
+                      "coherence processing of each row before quantization"),
+          ChoiceParam("search", &PvqOptions::search, {{"exact", SearchMode::kExact}, {"greedy", SearchMode::kGreedy}},
+                      "pyramid search: exact (hull search) or Opus-style greedy"),
+          BoolParam("use_hessian", &PvqOptions::hessian,
+                    "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"),
+          DoubleParam("damp", &PvqOptions::damp, 0, 100, "Hessian dampening, relative to its mean diagonal"),
+      });
+  return kTable;
 }
 
-Params PvqOptions::ToParams() const {
-  Params p;
-  p.SetDouble("bits", bits);
-  p.SetInt("k", k);
-  p.SetInt("group_size", group_size);
-  p.SetInt("gain_bits", gain_bits);
-  p.Set("gain_codebook", gain_codebook == GainCodebook::kLloydMax ? "lloyd" : "quantile");
-  p.Set("scale_dtype", scale_dtype == DType::kF16 ? "f16" : "f32");
-  p.SetInt("seed", seed);
-  p.Set("rotation", rotate ? "hadamard" : "none");
-  p.Set("search", search == SearchMode::kExact ? "exact" : "greedy");
-  p.SetBool("use_hessian", hessian);
-  p.SetDouble("damp", damp);
-  return p;
-}
+}  // namespace
+
+StatusOr<PvqOptions> PvqOptions::FromParams(const Params& p) { return Table().Read(p); }
+
+Params PvqOptions::ToParams() const { return Table().Write(*this); }
 
 namespace pvq_internal {
 
@@ -342,7 +340,7 @@ StatusOr<PvqOptions> ResolvedOptions(const Params& resolved) {
   return o;
 }
 
-Status CheckEncodeInput(const PvqOptions& o, const RowBlock& in) {
+Status CheckEncodeInput(const PvqOptions& o, const Chunk& in) {
   const bool have_hessian = in.calibration != nullptr && !in.calibration->hessian.empty();
   if (o.hessian && !have_hessian) {
     return InvalidArgumentError("use_hessian=true but no Hessian was supplied with the tensor");
@@ -391,29 +389,10 @@ class Pvq final : public Method {
     return "pyramid vector quantization: Hadamard-rotated rows, groups coded as gain x pyramid direction "
            "(Fischer index), Beta-distributed gain codebooks, optional Hessian-aware (GPTQ-style) encoder";
   }
-  std::vector<ParamSpec> param_specs() const override {
-    return {
-        {"bits", "double", "3.25", "0.25..32",
-         "target bits per weight (everything but the recorded parameters); chooses k when k=0"},
-        {"k", "int", "", "0..65536",
-         "pulses per group; absent or 0: the largest k within 'bits' (the resolved value is recorded); "
-         "overrides 'bits' when set"},
-        {"group_size", "int", "32", "2..256", "weights per group (the last group of a row may be shorter)"},
-        {"gain_bits", "int", "", "0..8",
-         "bits per group amplitude code; absent or 0: max(4, round(bits)) (4 up to 4.5 bits per weight)"},
-        {"gain_codebook", "enum", "lloyd", "lloyd|quantile",
-         "amplitude levels: Lloyd-Max or quantiles of the Beta(D/2, (n-D)/2) law"},
-        {"scale_dtype", "enum", "f16", "f16|f32", "storage type of the per-row scale"},
-        {"seed", "int", "0", ">= 0", "seed of the randomized Hadamard rotation"},
-        {"rotation", "enum", "hadamard", "hadamard|none",
-         "coherence processing of each row before quantization"},
-        {"search", "enum", "exact", "exact|greedy",
-         "pyramid search: exact (hull search) or Opus-style greedy"},
-        {"use_hessian", "bool", "false", "true|false",
-         "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"},
-        {"damp", "double", "0.01", "0..100", "Hessian dampening, relative to its mean diagonal"},
-    };
-  }
+  std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
+  Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
+  CalibrationUse calibration() const override { return {CalibrationKind::kHessian, "use_hessian"}; }
+  CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(pvq_cuda::Encode); }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(PvqOptions o, PvqOptions::FromParams(user));
@@ -426,7 +405,7 @@ class Pvq final : public Method {
     return o.ToParams();
   }
 
-  StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
+  StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(PvqOptions o, pvq_internal::ResolvedOptions(resolved));
     QUANTD_ASSIGN_OR_RETURN(pvq_internal::RowCodec c, pvq_internal::MakeRowCodec(o, in.cols));
     QUANTD_RETURN_IF_ERROR(pvq_internal::CheckEncodeInput(o, in));

@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_util.h"
-#include "pvq/pvq.h"
-#include "pvq/pvq_cuda.h"
-#include "pvq/pvq_kernels.h"
-#include "quantd/core/hadamard.h"
+#include "core/cuda/cuda_util.h"
+#include "core/pvq/pvq.h"
+#include "core/pvq/pvq_cuda.h"
+#include "core/pvq/pvq_kernels.h"
+#include "core/common/hadamard.h"
 
 namespace quantd::pvq_cuda {
 namespace {
@@ -253,7 +253,7 @@ struct Prepared {
   CudaPlan plan;
 };
 
-StatusOr<Prepared> Prepare(const RowBlock& in, const Params& resolved, int64_t chunk_weights) {
+StatusOr<Prepared> Prepare(const Chunk& in, const Params& resolved, int64_t chunk_weights) {
   Prepared r;
   QUANTD_ASSIGN_OR_RETURN(r.o, pvq_internal::ResolvedOptions(resolved));
   QUANTD_ASSIGN_OR_RETURN(r.c, pvq_internal::MakeRowCodec(r.o, in.cols));
@@ -278,7 +278,7 @@ StatusOr<Prepared> Prepare(const RowBlock& in, const Params& resolved, int64_t c
 
 }  // namespace
 
-StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
+StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
   QUANTD_ASSIGN_OR_RETURN(cuda::ThreadResources * res, cuda::ThreadResources::Get());
   QUANTD_ASSIGN_OR_RETURN(Prepared prep, Prepare(in, resolved, pvq_internal::kCudaChunkWeights));
   const PvqOptions& o = prep.o;
@@ -352,7 +352,7 @@ StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
   return enc;
 }
 
-StatusOr<StageTimes> TimeStages(const RowBlock& in, const Params& resolved, int reps) {
+StatusOr<StageTimes> TimeStages(const Chunk& in, const Params& resolved, int reps) {
   QUANTD_ASSIGN_OR_RETURN(cuda::ThreadResources * res, cuda::ThreadResources::Get());
   QUANTD_ASSIGN_OR_RETURN(Prepared prep, Prepare(in, resolved, in.rows * in.cols));  // one pass
   const RowCodec& c = prep.c;

@@ -69,9 +69,9 @@
 #include <span>
 #include <vector>
 
-#include "pvq/pvq_gain.h"
-#include "pvq/pvq_index.h"
-#include "pvq/pvq_search.h"
+#include "core/pvq/pvq_gain.h"
+#include "core/pvq/pvq_index.h"
+#include "core/pvq/pvq_search.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/method.h"
 #include "quantd/core/params.h"
@@ -81,8 +81,8 @@ namespace quantd {
 struct PvqOptions {
   double bits = 3.25;   // target bits per weight; used to choose k when k == 0
   int k = 0;            // pulses per full group; 0: the largest within `bits`
-  int group_size = 32;  // D, 2..256
-  int gain_bits = 0;    // bits per group amplitude code, 1..8; 0: DefaultGainBits(bits)
+  int group_size = 32;  // D
+  int gain_bits = 0;    // bits per group amplitude code; 0: DefaultGainBits(bits)
   pvq_internal::GainCodebook gain_codebook = pvq_internal::GainCodebook::kLloydMax;
   DType scale_dtype = DType::kF16;  // storage of the per-row scale: kF16 or kF32
   int64_t seed = 0;                 // of the randomized Hadamard rotation
@@ -164,7 +164,7 @@ struct RowStats {
 // type (INVALID_ARGUMENT naming the first row whose scale overflows F16; `scales` holds
 // row_scale.size() values of the dtype), and the encoding's by-products (exact search only).
 StatusOr<PvqOptions> ResolvedOptions(const Params& resolved);
-Status CheckEncodeInput(const PvqOptions& o, const RowBlock& in);
+Status CheckEncodeInput(const PvqOptions& o, const Chunk& in);
 Status StoreRowScales(std::span<const float> row_scale, int64_t row_begin, DType dtype, uint8_t* scales);
 void SetStats(const PvqOptions& o, const RowStats& total, Encoding& enc);
 

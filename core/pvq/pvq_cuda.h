@@ -19,12 +19,12 @@
 
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
-#include "quantd/core/tensor.h"
+#include "quantd/core/chunk.h"
 
 namespace quantd::pvq_cuda {
 
-// The method's CUDA encoder (cuda_encoders.h).
-StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
+// The method's CUDA encoder (Method::cuda_encoder).
+StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 
 // Benchmarks: the device time of each kernel stage for the whole block in one pass, on data
 // already in device memory, averaged over `reps` runs (milliseconds).
@@ -34,7 +34,7 @@ struct StageTimes {
   double fit_ms = 0;   // row scales and gain codes
   double pack_ms = 0;  // enumeration and bit packing
 };
-StatusOr<StageTimes> TimeStages(const RowBlock& input, const Params& resolved, int reps);
+StatusOr<StageTimes> TimeStages(const Chunk& input, const Params& resolved, int reps);
 
 }  // namespace quantd::pvq_cuda
 

@@ -1,4 +1,4 @@
-#include "pvq/pvq_gain.h"
+#include "core/pvq/pvq_gain.h"
 
 #include <algorithm>
 #include <cassert>

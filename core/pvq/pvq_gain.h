@@ -30,7 +30,7 @@
 #include <span>
 #include <vector>
 
-#include "pvq/pvq_math.h"
+#include "core/pvq/pvq_math.h"
 #include "quantd/core/dtype.h"
 
 namespace quantd::pvq_internal {

@@ -31,9 +31,9 @@
 #include <mutex>
 #include <string>
 
-#include "common/dot.h"
-#include "pvq/pvq.h"
-#include "quantd/core/hadamard.h"
+#include "core/common/dot.h"
+#include "core/pvq/pvq.h"
+#include "core/common/hadamard.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "pvq/pvq_index.h"
+#include "core/pvq/pvq_index.h"
 
 #include <cassert>
 #include <deque>

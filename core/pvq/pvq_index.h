@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "pvq/bigint.h"
+#include "core/pvq/bigint.h"
 
 namespace quantd::pvq_internal {
 

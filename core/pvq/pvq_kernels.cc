@@ -1,6 +1,6 @@
 // The CUDA encoder's launch plan (pvq_kernels.h): host arithmetic only, so that it is built and
 // tested with or without CUDA.
-#include "pvq/pvq_kernels.h"
+#include "core/pvq/pvq_kernels.h"
 
 #include <algorithm>
 #include <climits>

@@ -29,9 +29,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "common/hadamard_block.h"
-#include "pvq/pvq.h"
-#include "pvq/pvq_search_impl.h"
+#include "core/common/hadamard_block.h"
+#include "core/pvq/pvq.h"
+#include "core/pvq/pvq_search_impl.h"
 #include "quantd/core/status.h"
 
 namespace quantd::pvq_internal {

@@ -4,8 +4,8 @@
 // BitReader. The fast path (pvq.cc) must produce and accept exactly the same bytes.
 #include <cmath>
 
-#include "pvq/pvq.h"
-#include "quantd/core/bitpack.h"
+#include "core/pvq/pvq.h"
+#include "core/common/bitpack.h"
 
 namespace quantd::pvq_internal {
 namespace {

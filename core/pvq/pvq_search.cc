@@ -31,11 +31,11 @@
 //    the extremes are reached in a few steps.
 //
 // The implementation is in pvq_search_impl.h, shared with the CUDA kernels (pvq.cu).
-#include "pvq/pvq_search.h"
+#include "core/pvq/pvq_search.h"
 
 #include <cassert>
 
-#include "pvq/pvq_search_impl.h"
+#include "core/pvq/pvq_search_impl.h"
 
 namespace quantd::pvq_internal {
 

@@ -20,8 +20,8 @@
 
 #include <cstdint>
 
-#include "pvq/pvq_math.h"
-#include "pvq/pvq_search.h"
+#include "core/pvq/pvq_math.h"
+#include "core/pvq/pvq_search.h"
 
 namespace quantd::pvq_internal {
 namespace search_impl {

@@ -1,4 +1,4 @@
-#include "rtn/rtn.h"
+#include "core/rtn/rtn.h"
 
 #include <algorithm>
 #include <atomic>
@@ -6,8 +6,10 @@
 #include <cstring>
 #include <string>
 
-#include "quantd/core/bitpack.h"
-#include "quantd/core/parallel.h"
+#include "core/common/bitpack.h"
+#include "core/common/cuda_encoder.h"
+#include "core/common/parallel.h"
+#include "core/rtn/rtn_cuda.h"
 
 namespace quantd {
 namespace rtn_internal {
@@ -74,24 +76,25 @@ void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, co
 
 }  // namespace rtn_internal
 
-StatusOr<RtnOptions> RtnOptions::FromParams(const Params& p) {
-  QUANTD_RETURN_IF_ERROR(p.CheckKnown("rtn", {"bits", "group_size", "scale_dtype"}));
-  RtnOptions o;
-  QUANTD_ASSIGN_OR_RETURN(int64_t bits, p.GetInt("bits", 4, 2, 8));
-  QUANTD_ASSIGN_OR_RETURN(o.group_size, p.GetInt("group_size", 128, 1, int64_t{1} << 30));
-  QUANTD_ASSIGN_OR_RETURN(std::string sd, p.GetEnum("scale_dtype", "f16", {"f16", "f32"}));
-  o.bits = static_cast<int>(bits);
-  o.scale_dtype = sd == "f16" ? DType::kF16 : DType::kF32;
-  return o;
+namespace {
+
+const ParamTable<RtnOptions>& Table() {
+  static const ParamTable<RtnOptions> kTable(
+      "rtn", {
+                 IntParam("bits", &RtnOptions::bits, 2, 8, "bits per code"),
+                 IntParam("group_size", &RtnOptions::group_size, 1, int64_t{1} << 30,
+                          "weights per scale; the last group of a row may be shorter"),
+                 ChoiceParam("scale_dtype", &RtnOptions::scale_dtype, {{"f16", DType::kF16}, {"f32", DType::kF32}},
+                             "storage type of the per-group scales"),
+             });
+  return kTable;
 }
 
-Params RtnOptions::ToParams() const {
-  Params p;
-  p.SetInt("bits", bits);
-  p.SetInt("group_size", group_size);
-  p.Set("scale_dtype", scale_dtype == DType::kF16 ? "f16" : "f32");
-  return p;
-}
+}  // namespace
+
+StatusOr<RtnOptions> RtnOptions::FromParams(const Params& p) { return Table().Read(p); }
+
+Params RtnOptions::ToParams() const { return Table().Write(*this); }
 
 namespace {
 
@@ -101,20 +104,16 @@ class Rtn final : public Method {
   std::string_view summary() const override {
     return "round-to-nearest per group, symmetric abs-max over all 2^b levels (the baseline)";
   }
-  std::vector<ParamSpec> param_specs() const override {
-    return {
-        {"bits", "int", "4", "2..8", "bits per code"},
-        {"group_size", "int", "128", ">= 1", "weights per scale; the last group of a row may be shorter"},
-        {"scale_dtype", "enum", "f16", "f16|f32", "storage type of the per-group scales"},
-    };
-  }
+  std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
+  Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
+  CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(rtn_cuda::Encode); }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(user));
     return o.ToParams();
   }
 
-  StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) const override {
+  StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(resolved));
     const int64_t row_bytes = static_cast<int64_t>(PackedBytes(in.cols, o.bits));
     const int64_t groups = o.groups_per_row(in.cols);

@@ -2,10 +2,10 @@
 
 #include <cstring>
 
-#include "cuda/cuda_util.h"
-#include "quantd/core/bitpack.h"
-#include "rtn/rtn_cuda.h"
-#include "cuda/pack_kernels.cuh"
+#include "core/cuda/cuda_util.h"
+#include "core/common/bitpack.h"
+#include "core/rtn/rtn_cuda.h"
+#include "core/cuda/pack_kernels.cuh"
 
 namespace quantd::rtn_cuda {
 namespace {
@@ -224,7 +224,7 @@ Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions
   return OkStatus();
 }
 
-StatusOr<Encoding> Encode(const RowBlock& in, const Params& resolved) {
+StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
   QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(resolved));
   QUANTD_ASSIGN_OR_RETURN(cuda::ThreadResources * res, cuda::ThreadResources::Get());
   const int64_t rows = in.rows, cols = in.cols;

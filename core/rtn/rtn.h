@@ -27,10 +27,11 @@
 
 namespace quantd {
 
+// The parameters; the defaults are these initializers, the ranges and help the table in rtn.cc.
 struct RtnOptions {
-  int bits = 4;               // 2..8
-  int64_t group_size = 128;   // >= 1; groups never cross rows
-  DType scale_dtype = DType::kF16;  // kF16 or kF32
+  int bits = 4;
+  int64_t group_size = 128;  // groups never cross rows
+  DType scale_dtype = DType::kF16;
 
   static StatusOr<RtnOptions> FromParams(const Params& p);
   Params ToParams() const;

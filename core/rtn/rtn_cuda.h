@@ -14,13 +14,13 @@
 #include <cstdint>
 
 #include "quantd/core/encoding.h"
-#include "quantd/core/tensor.h"
-#include "rtn/rtn.h"
+#include "quantd/core/chunk.h"
+#include "core/rtn/rtn.h"
 
 namespace quantd::rtn_cuda {
 
-// The method's CUDA encoder (cuda_encoders.h): host rows in, Encoding out.
-StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved);
+// The method's CUDA encoder (Method::cuda_encoder): host rows in, Encoding out.
+StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 
 // Device-resident encode for benchmarks: `x` rows*cols floats, `codes` rows*row_bytes,
 // `scales` rows*groups*scale size, `scratch` rows*cols bytes (used only when group_size % 8 != 0),

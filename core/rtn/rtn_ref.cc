@@ -4,8 +4,8 @@
 #include <cstring>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
-#include "rtn/rtn.h"
+#include "core/common/bitpack.h"
+#include "core/rtn/rtn.h"
 
 namespace quantd::rtn_internal {
 

@@ -13,13 +13,13 @@
 #include <tbb/task_arena.h>
 
 #include "../core/test_util.h"
-#include "eval_job.h"
-#include "llama2c_converter.h"
-#include "llama2c_tokenizer.h"
-#include "llama_model.h"
-#include "perplexity.h"
-#include "quantize_job.h"
-#include "safetensors_writer.h"
+#include "client/model/eval_job.h"
+#include "client/model/llama2c_converter.h"
+#include "client/model/llama2c_tokenizer.h"
+#include "client/model/llama_model.h"
+#include "client/model/perplexity.h"
+#include "client/job/quantize_job.h"
+#include "client/io/safetensors_writer.h"
 #include "test_paths.h"
 
 namespace quantd::client {

@@ -1,4 +1,4 @@
-#include "quantize_job.h"
+#include "client/job/quantize_job.h"
 
 #include <gtest/gtest.h>
 
@@ -9,9 +9,9 @@
 #include <tbb/task_arena.h>
 
 #include "../core/test_util.h"
-#include "llama2c_converter.h"
-#include "quantized_layout.h"
-#include "safetensors_writer.h"
+#include "client/model/llama2c_converter.h"
+#include "client/io/quantized_layout.h"
+#include "client/io/safetensors_writer.h"
 #include "test_paths.h"
 
 namespace quantd::client {

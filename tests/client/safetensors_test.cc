@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "../core/test_util.h"
-#include "safetensors_reader.h"
-#include "safetensors_writer.h"
+#include "client/io/safetensors_reader.h"
+#include "client/io/safetensors_writer.h"
 #include "test_paths.h"
 
 namespace quantd::client {

@@ -1,4 +1,4 @@
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "crossquant/crossquant.h"
+#include "core/crossquant/crossquant.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "llama2c_weights.h"
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
 #include "quantd/core/tensor_encoding.h"
 #include "test_util.h"
@@ -554,7 +554,7 @@ TEST(CrossQuantTest, RowChunksGetPerChunkColumnMaxima) {
   const std::vector<int64_t> shape = {rows, cols};
   std::vector<Encoding> slices;
   for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 4}, {4, 10}}) {
-    RowBlock b{.tensor_name = "x",
+    Chunk b{.tensor_name = "x",
                .shape = shape,
                .row_begin = r0,
                .rows = r1 - r0,

@@ -7,13 +7,13 @@
 #include <limits>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 #include "quantd/core/device.h"
 #include "quantd/core/quantize.h"
-#include "quantd/core/tensor.h"
-#include "rtn/rtn_pack.h"
+#include "quantd/core/chunk.h"
+#include "core/rtn/rtn_pack.h"
 #if QUANTD_HAVE_CUDA
-#include "cuda/cuda_util.h"
+#include "core/cuda/cuda_util.h"
 #endif
 #include "llama2c_weights.h"
 #include "test_util.h"
@@ -30,8 +30,8 @@ bool HaveGpu() { return !CudaDevices().empty(); }
     GTEST_SKIP() << (BuiltWithCuda() ? "no CUDA device on this machine" : "built without CUDA"); \
   }
 
-RowBlock Block(const std::vector<float>& w, const std::vector<int64_t>& shape) {
-  return RowBlock{.tensor_name = "g", .shape = shape, .rows = shape[0], .cols = shape[1], .data = w};
+Chunk Block(const std::vector<float>& w, const std::vector<int64_t>& shape) {
+  return Chunk{.tensor_name = "g", .shape = shape, .rows = shape[0], .cols = shape[1], .data = w};
 }
 
 // The kernels' byte-at-a-time packing equals PackBits for every width and length.
@@ -170,7 +170,7 @@ TEST(CudaCrossQuantTest, BitIdenticalToCpu) {
         for (const char* sd : {"f32", "f16"}) {
           for (bool stat : {false, true}) {
             Params p{{"bits", std::to_string(bits)}, {"alpha", alpha}, {"scale_dtype", sd}};
-            RowBlock b = Block(w, shape);
+            Chunk b = Block(w, shape);
             if (stat) {
               p.SetBool("static_columns", true);
               b.calibration = &cal;
@@ -294,7 +294,7 @@ TEST(CudaPvqTest, HessianAndVeryLongRowsFallBackToTheCpu) {
     for (int64_t i = 0; i < cols; ++i) h[i * cols + i] = 2.0f;
     const Calibration cal{.column_max = {}, .hessian = h};
     const std::vector<int64_t> shape = {rows, cols};
-    RowBlock b = Block(w, shape);
+    Chunk b = Block(w, shape);
     b.calibration = &cal;
     const Params p{{"use_hessian", "true"}};
     EXPECT_THAT(EncodeRows(b, "pvq", p, {.device = Device::kCuda}),

@@ -1,4 +1,4 @@
-#include "quantd/core/hadamard.h"
+#include "core/common/hadamard.h"
 
 #include <gtest/gtest.h>
 

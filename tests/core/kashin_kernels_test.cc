@@ -3,7 +3,7 @@
 // bodies also run with real threads meeting at a barrier, as a thread block does; and the launch
 // plan's arithmetic. What only a GPU can check (the device compilation of the same source,
 // launches, transfers) is in cuda_test.cc.
-#include "kashin/kashin_kernels.h"
+#include "core/kashin/kashin_kernels.h"
 
 #include <gtest/gtest.h>
 
@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "kashin/kashin.h"
-#include "quantd/core/bitpack.h"
-#include "quantd/core/hadamard.h"
+#include "core/kashin/kashin.h"
+#include "core/common/bitpack.h"
+#include "core/common/hadamard.h"
 #include "llama2c_weights.h"
 #include "test_util.h"
 
@@ -45,7 +45,7 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
   QUANTD_ASSIGN_OR_RETURN(KashinOptions o, KashinOptions::FromParams(resolved));
   QUANTD_ASSIGN_OR_RETURN(KashinCudaPlan plan, PlanKashinCuda(o, cols, int64_t{1} << 30));
   const std::vector<int64_t> shape = {rows, cols};
-  const RowBlock in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  const Chunk in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   QUANTD_ASSIGN_OR_RETURN(NormalisedRows nr, NormaliseRows(in, o));
   const size_t n = static_cast<size_t>(rows * cols);
   std::vector<float> x = nr.xn, u(n, -7.0f), v(n, -7.0f), r(n, -7.0f), y(n, -7.0f);
@@ -130,7 +130,7 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
 void ExpectSameAsCpu(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& user) {
   const Params resolved = *KashinMethod().Resolve(user, cols);
   const std::vector<int64_t> shape = {rows, cols};
-  const RowBlock in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  const Chunk in{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   auto cpu = KashinMethod().Encode(in, resolved);
   auto twin = EncodeLikeTheGpu(w, rows, cols, user);
   ASSERT_TRUE(cpu.ok()) << cpu.status().ToString();

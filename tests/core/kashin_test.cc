@@ -1,4 +1,4 @@
-#include "kashin/kashin.h"
+#include "core/kashin/kashin.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
 #include "llama2c_weights.h"
 #include "test_util.h"
@@ -467,7 +467,7 @@ TEST(KashinTest, ReferencePipelineAgrees) {
   const int64_t rows = 24, cols = 128;
   const std::vector<float> w = testing::StudentT(rows * cols, 10, 4.0, 0.02f);
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   for (const char* bits : {"2", "4"}) {
     const Params p{{"bits", bits}};
     Encoding fast = MustEncode(w, rows, cols, p);
@@ -494,7 +494,7 @@ TEST(KashinTest, MatrixModeIsWholeTensorOnly) {
   EXPECT_FALSE(KashinMethod().AllowsRowChunks(*KashinMethod().Resolve(p, cols)));
   EXPECT_TRUE(KashinMethod().AllowsRowChunks(*KashinMethod().Resolve({}, cols)));
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock part{.tensor_name = "m",
+  Chunk part{.tensor_name = "m",
                 .shape = shape,
                 .row_begin = 8,
                 .rows = 8,
@@ -549,7 +549,7 @@ TEST(KashinTest, NonConvergedPolicy) {
 TEST(KashinTest, RejectsBadParameters) {
   std::vector<float> w(64, 1.0f);
   const std::vector<int64_t> shape = {2, 32};
-  RowBlock b{.tensor_name = "layer.w", .shape = shape, .rows = 2, .cols = 32, .data = w};
+  Chunk b{.tensor_name = "layer.w", .shape = shape, .rows = 2, .cols = 32, .data = w};
   EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "0"}}),
               StatusIs(StatusCode::kInvalidArgument, "'bits' = 0 is out of range [1, 8]"));
   EXPECT_THAT(EncodeRows(b, "kashin", {{"bits", "9"}}),
@@ -589,7 +589,7 @@ TEST(KashinTest, RejectsBadParameters) {
 TEST(KashinTest, ScaleOverflowIsAnError) {
   std::vector<float> w(32, 1e6f);
   const std::vector<int64_t> shape = {1, 32};
-  RowBlock b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 32, .data = w};
+  Chunk b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 32, .data = w};
   EXPECT_THAT(EncodeRows(b, "kashin", {}), StatusIs(StatusCode::kInvalidArgument, "use scale_dtype=f32"));
   EXPECT_TRUE(EncodeRows(b, "kashin", {{"scale_dtype", "f32"}}).ok());
 }

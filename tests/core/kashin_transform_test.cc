@@ -7,10 +7,10 @@
 #include <numbers>
 #include <vector>
 
-#include "kashin/dct.h"
-#include "kashin/fft.h"
-#include "kashin/orthogonal.h"
-#include "kashin/transform.h"
+#include "core/kashin/dct.h"
+#include "core/kashin/fft.h"
+#include "core/kashin/orthogonal.h"
+#include "core/kashin/transform.h"
 #include "test_util.h"
 
 namespace quantd::kashin_internal {

@@ -1,7 +1,7 @@
 // The core's parallel primitives: ParallelFor covers its range exactly once in blocks of at most
 // the grain and propagates exceptions; RunIsolated keeps a thread that waits inside it from
 // starting outside work, which is what makes per-thread resources safe across nested loops.
-#include "quantd/core/parallel.h"
+#include "core/common/parallel.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Gain codebooks for PVQ: the deterministic log/exp, quantile levels against closed forms of the
 // Beta law, the Lloyd-Max optimality conditions, the Beta model against rotated Gaussian rows,
 // and the least-squares fit of row scale and codes.
-#include "pvq/pvq_gain.h"
+#include "core/pvq/pvq_gain.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "quantd/core/hadamard.h"
+#include "core/common/hadamard.h"
 #include "test_util.h"
 
 namespace quantd::pvq_internal {

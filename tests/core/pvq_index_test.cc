@@ -1,7 +1,7 @@
 // The fixed-width integers and the pyramid enumeration: known counts, the closed form on big
 // values, exact bijection (exhaustive for small pyramids, random with multi-word indices for
 // large ones), and rejection of out-of-range indices.
-#include "pvq/pvq_index.h"
+#include "core/pvq/pvq_index.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <set>
 #include <vector>
 
-#include "pvq/bigint.h"
+#include "core/pvq/bigint.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -3,7 +3,7 @@
 // real threads and a barrier, as a thread block does; and the launch plan's arithmetic. What only
 // a GPU can check (the device compilation of the same source, launches, transfers, atomics) is in
 // cuda_test.cc.
-#include "pvq/pvq_kernels.h"
+#include "core/pvq/pvq_kernels.h"
 
 #include <gtest/gtest.h>
 
@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
-#include "quantd/core/hadamard.h"
+#include "core/common/bitpack.h"
+#include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "test_util.h"
 
@@ -114,7 +114,7 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
 StatusOr<Encoding> EncodeOnTheCpu(const std::vector<float>& w, int64_t rows, int64_t cols,
                                   const Params& user) {
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   QUANTD_ASSIGN_OR_RETURN(Encoding e, EncodeRows(b, "pvq", user, {.device = Device::kCpu}));
   Encoding plain;  // sections and stats only, as the encoder returns them
   plain.sections = e.sections;

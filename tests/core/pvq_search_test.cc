@@ -1,6 +1,6 @@
 // The pyramid search: the exact mode against brute force on small pyramids, the greedy mode's
 // known shortfall, and the structural properties of the point returned.
-#include "pvq/pvq_search.h"
+#include "core/pvq/pvq_search.h"
 
 #include <gtest/gtest.h>
 

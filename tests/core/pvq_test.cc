@@ -2,7 +2,7 @@
 // fast row coders byte for byte, bits per weight, quality on synthetic and real weights,
 // determinism, the Hessian-aware encoder, and rejection of bad parameters and malformed
 // encodings.
-#include "pvq/pvq.h"
+#include "core/pvq/pvq.h"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 
 #include "hessian_util.h"
 #include "llama2c_weights.h"
-#include "quantd/core/hadamard.h"
+#include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "test_util.h"
 #if QUANTD_HAVE_TBB
@@ -215,7 +215,7 @@ TEST(PvqTest, RotationHelpsOnHeavyTailsAndBeatsRtn) {
   const double none =
       testing::SqnrDb(w, MustDecode(MustEncode(w, rows, cols, {{"bits", "3.25"}, {"rotation", "none"}})));
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+  Chunk b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
   auto rtn = EncodeRows(b, "rtn", {{"bits", "3"}, {"group_size", "64"}});  // 3.25 bits per weight
   ASSERT_TRUE(rtn.ok());
   const double rtn_db = testing::SqnrDb(w, MustDecode(*rtn));
@@ -333,15 +333,15 @@ TEST(PvqTest, RowBlocksAreIndependent) {
   for (bool hessian : {false, true}) {
     const Params p{{"bits", "4"}, {"seed", "77"}, {"use_hessian", hessian ? "true" : "false"}};
     const Calibration* c = hessian ? &cal : nullptr;
-    RowBlock whole{
+    Chunk whole{
         .tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = c};
-    RowBlock top{.tensor_name = "w",
+    Chunk top{.tensor_name = "w",
                  .shape = shape,
                  .rows = 4,
                  .cols = cols,
                  .data = std::span<const float>(w).subspan(0, 4 * cols),
                  .calibration = c};
-    RowBlock bottom{.tensor_name = "w",
+    Chunk bottom{.tensor_name = "w",
                     .shape = shape,
                     .row_begin = 4,
                     .rows = 6,

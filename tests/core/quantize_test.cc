@@ -32,40 +32,40 @@ TEST(QuantizeTest, MatrixShapes) {
 TEST(QuantizeTest, ValidatesBlocks) {
   std::vector<float> w(12, 0.5f);
   std::vector<int64_t> shape = {4, 3};
-  RowBlock b{.tensor_name = "x", .shape = shape, .row_begin = 0, .rows = 4, .cols = 3, .data = w};
-  QUANTD_EXPECT_OK(ValidateRowBlock(b));
-  RowBlock wrong_cols = b;
+  Chunk b{.tensor_name = "x", .shape = shape, .row_begin = 0, .rows = 4, .cols = 3, .data = w};
+  QUANTD_EXPECT_OK(ValidateChunk(b));
+  Chunk wrong_cols = b;
   wrong_cols.cols = 4;
-  EXPECT_THAT(ValidateRowBlock(wrong_cols), StatusIs(StatusCode::kInvalidArgument, "row length 4"));
-  RowBlock outside = b;
+  EXPECT_THAT(ValidateChunk(wrong_cols), StatusIs(StatusCode::kInvalidArgument, "row length 4"));
+  Chunk outside = b;
   outside.row_begin = 2;
-  EXPECT_THAT(ValidateRowBlock(outside), StatusIs(StatusCode::kInvalidArgument, "rows 2..6 lie outside"));
-  RowBlock short_data = b;
+  EXPECT_THAT(ValidateChunk(outside), StatusIs(StatusCode::kInvalidArgument, "rows 2..6 lie outside"));
+  Chunk short_data = b;
   short_data.data = std::span<const float>(w.data(), 11);
-  EXPECT_THAT(ValidateRowBlock(short_data), StatusIs(StatusCode::kInvalidArgument, "11 values"));
+  EXPECT_THAT(ValidateChunk(short_data), StatusIs(StatusCode::kInvalidArgument, "11 values"));
   std::vector<float> bad = w;
   bad[7] = std::numeric_limits<float>::quiet_NaN();
-  RowBlock nan = b;
+  Chunk nan = b;
   nan.data = bad;
-  EXPECT_THAT(ValidateRowBlock(nan), StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 2, column 1"));
+  EXPECT_THAT(ValidateChunk(nan), StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 2, column 1"));
   bad[7] = std::numeric_limits<float>::infinity();
   EXPECT_THAT(EncodeRows(nan, "rtn", {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value inf"));
   Calibration cal;
   const std::vector<float> two = {1, 2};
   const std::vector<float> eight(8, 1.0f);
   cal.column_max = two;
-  RowBlock with_cal = b;
+  Chunk with_cal = b;
   with_cal.calibration = &cal;
-  EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "column_max has 2 values"));
+  EXPECT_THAT(ValidateChunk(with_cal), StatusIs(StatusCode::kInvalidArgument, "column_max has 2 values"));
   cal.column_max = {};
   cal.hessian = eight;
-  EXPECT_THAT(ValidateRowBlock(with_cal), StatusIs(StatusCode::kInvalidArgument, "hessian has 8 values"));
+  EXPECT_THAT(ValidateChunk(with_cal), StatusIs(StatusCode::kInvalidArgument, "hessian has 8 values"));
 }
 
 TEST(QuantizeTest, EncodingHeaderIsFilled) {
   auto w = testing::Gaussian(6 * 8, 3);
   std::vector<int64_t> shape = {2, 3, 8};
-  RowBlock b{.tensor_name = "x", .shape = shape, .source_dtype = DType::kBF16, .row_begin = 2,
+  Chunk b{.tensor_name = "x", .shape = shape, .source_dtype = DType::kBF16, .row_begin = 2,
              .rows = 3, .cols = 8, .data = std::span<const float>(w.data(), 24)};
   auto e = EncodeRows(b, "rtn", {{"bits", "8"}});
   ASSERT_TRUE(e.ok());
@@ -108,7 +108,7 @@ TEST(QuantizeTest, RegistryListsMethods) {
     auto p = m->Resolve({}, 256);
     ASSERT_TRUE(p.ok()) << m->name();
     for (const ParamSpec& spec : m->param_specs()) {
-      if (spec.default_value.empty()) continue;
+      if (spec.derived) continue;
       EXPECT_EQ(p->GetString(spec.name, "<absent>"), spec.default_value) << m->name() << "." << spec.name;
     }
     // Resolve is idempotent (decoders re-resolve recorded parameters and require equality).

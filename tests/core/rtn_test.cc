@@ -1,4 +1,4 @@
-#include "rtn/rtn.h"
+#include "core/rtn/rtn.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "quantd/core/bitpack.h"
+#include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
 #include "test_util.h"
 #if QUANTD_HAVE_TBB
@@ -146,7 +146,7 @@ TEST(RtnTest, SameBytesWhateverTheThreadCount) {
 TEST(RtnTest, RejectsBadParameters) {
   std::vector<float> w(16, 1.0f);
   const std::vector<int64_t> shape = {1, 16};
-  RowBlock b{.tensor_name = "layer.w", .shape = shape, .rows = 1, .cols = 16, .data = w};
+  Chunk b{.tensor_name = "layer.w", .shape = shape, .rows = 1, .cols = 16, .data = w};
   EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "1"}}), StatusIs(StatusCode::kInvalidArgument, "tensor 'layer.w'"));
   EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [2, 8]"));
   EXPECT_THAT(EncodeRows(b, "rtn", {{"group_size", "0"}}), StatusIs(StatusCode::kInvalidArgument, "group_size"));
@@ -158,7 +158,7 @@ TEST(RtnTest, RejectsBadParameters) {
 TEST(RtnTest, F16ScaleOverflowIsAnError) {
   std::vector<float> w = {1e7f, 1.0f};
   const std::vector<int64_t> shape = {1, 2};
-  RowBlock b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 2, .data = w};
+  Chunk b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 2, .data = w};
   EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
   EXPECT_TRUE(EncodeRows(b, "rtn", {{"bits", "4"}, {"scale_dtype", "f32"}}).ok());
 }

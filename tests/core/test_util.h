@@ -57,7 +57,7 @@ std::string StatusText(const quantd::StatusOr<T>& s) {
 inline StatusOr<Encoding> EncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows, int64_t cols,
                                        const Params& p, const Calibration* cal = nullptr) {
   const std::vector<int64_t> shape = {rows, cols};
-  RowBlock b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
+  Chunk b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
   return EncodeRows(b, method, p);
 }
 

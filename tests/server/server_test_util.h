@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proto_convert.h"
+#include "proto/convert.h"
 #include "quantd/core/quantize.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
 #include "quantd_server.h"
@@ -55,7 +55,7 @@ inline v1::QuantizeRequest ChunkRequest(uint64_t id, const std::string& tensor, 
 inline Encoding LocalEncoding(const std::string& tensor, const std::vector<float>& all, int64_t rows_total, int64_t cols,
                               int64_t row_begin, int64_t rows, const std::string& method, const Params& params) {
   std::vector<int64_t> shape = {rows_total, cols};
-  RowBlock b{.tensor_name = tensor, .shape = shape, .row_begin = row_begin, .rows = rows, .cols = cols,
+  Chunk b{.tensor_name = tensor, .shape = shape, .row_begin = row_begin, .rows = rows, .cols = cols,
              .data = std::span<const float>(all.data() + row_begin * cols, rows * cols)};
   auto e = EncodeRows(b, method, params);
   EXPECT_TRUE(e.ok()) << e.status().ToString();

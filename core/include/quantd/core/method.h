@@ -5,6 +5,11 @@
 //
 // A method is stateless and thread-safe: Encode and Decode may run concurrently on any threads.
 // Callers normally go through quantize.h, which validates inputs before a method sees them.
+//
+// Adding a method: a folder core/<name>/ (its options struct and ParamTable, Encode, Decode, a
+// CMakeLists.txt adding its sources), one entry in core/common/registry.cc, and a typed
+// parameter message in proto/quantd/v1/quantizer.proto. Its flags, --help, GetInfo entry, proto
+// conversion, docs table and the contract tests (tests/core/method_contract_test.cc) follow.
 #ifndef QUANTD_CORE_METHOD_H_
 #define QUANTD_CORE_METHOD_H_
 
@@ -13,21 +18,30 @@
 #include <string_view>
 #include <vector>
 
+#include "quantd/core/chunk.h"
 #include "quantd/core/encoding.h"
+#include "quantd/core/param_table.h"
 #include "quantd/core/params.h"
 #include "quantd/core/status.h"
-#include "quantd/core/tensor.h"
 
 namespace quantd {
 
-// Describes one parameter, for --help, GetInfo and documentation.
-struct ParamSpec {
-  std::string name;
-  std::string type;           // "int", "double", "bool", "enum", "string"
-  std::string default_value;  // as Params stores it
-  std::string range;          // "2..8", "hadamard|dct|qr", ...
-  std::string help;
+// A GPU twin of Method::Encode: the same contract and the same bytes (where the method says
+// so), or UNIMPLEMENTED for parameters or shapes it does not cover and RESOURCE_EXHAUSTED when
+// the device is out of memory (the two codes on which Device::kAuto falls back to the CPU).
+using CudaEncoder = StatusOr<Encoding> (*)(const Chunk& input, const Params& resolved);
+
+// Calibration data a method can consume, and the boolean parameter that switches it on (and is
+// recorded, so that an encoding says whether it used calibration).
+enum class CalibrationKind { kNone, kHessian, kColumnMax };
+struct CalibrationUse {
+  CalibrationKind kind = CalibrationKind::kNone;
+  std::string_view switch_param;
 };
+// "hessian", "column_max".
+std::string_view CalibrationKindName(CalibrationKind kind);
+// The data of `kind` in `calibration` (empty when absent).
+std::span<const float> CalibrationData(const Calibration& calibration, CalibrationKind kind);
 
 class Method {
  public:
@@ -35,20 +49,31 @@ class Method {
 
   virtual std::string_view name() const = 0;
   virtual std::string_view summary() const = 0;
-  virtual std::vector<ParamSpec> param_specs() const = 0;
+  // The method's parameter table, in declaration order (param_table.h).
+  virtual std::span<const ParamSpec> param_specs() const = 0;
+
+  // Checks `user` on its own (known keys, types, ranges, combinations), before any tensor is
+  // seen: what a command line checks up front. INVALID_ARGUMENT names the offending key.
+  virtual Status CheckParams(const Params& user) const = 0;
 
   // Validates `user` for rows of length `cols`, fills in every default, and returns the
   // complete parameter set the encoding will record. INVALID_ARGUMENT names the offending key.
   virtual StatusOr<Params> Resolve(const Params& user, int64_t cols) const = 0;
 
   // False when the method must see the whole tensor at once (e.g. Kashin's matrix mode); the
-  // client then sends it as one block.
+  // client then sends it as one chunk.
   virtual bool AllowsRowChunks(const Params& resolved) const { return true; }
+
+  // The calibration data this method consumes, if any.
+  virtual CalibrationUse calibration() const { return {}; }
+
+  // The CUDA encoder, or null (the method has none, or the build has no CUDA backend).
+  virtual CudaEncoder cuda_encoder() const { return nullptr; }
 
   // Encodes `input` with `resolved` parameters (the output of Resolve). Fills `sections` and
   // `stats` of the returned Encoding; the caller (EncodeRows) fills the header fields.
   // REQUIRES: input values are finite; input.rows >= 1; input.cols >= 1.
-  virtual StatusOr<Encoding> Encode(const RowBlock& input, const Params& resolved) const = 0;
+  virtual StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved) const = 0;
 
   // Rebuilds enc.rows() x enc.cols floats into `out`. `enc` may come from an untrusted peer:
   // every section is checked before use, and a malformed encoding is INVALID_ARGUMENT, never a
@@ -60,7 +85,7 @@ class Method {
 std::span<const Method* const> AllMethods();
 // The method called `name`, or nullptr.
 const Method* FindMethod(std::string_view name);
-// NOT_FOUND-style INVALID_ARGUMENT listing the known methods when `name` is unknown.
+// INVALID_ARGUMENT listing the known methods when `name` is unknown.
 StatusOr<const Method*> RequireMethod(std::string_view name);
 
 }  // namespace quantd

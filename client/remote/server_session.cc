@@ -1,0 +1,212 @@
+#include "client/remote/server_session.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "proto/convert.h"
+
+namespace quantd::client {
+
+ServerSession::ServerSession(Dispatcher& dispatcher, Transport& transport, size_t backend,
+                             const SessionOptions& options)
+    : dispatcher_(dispatcher),
+      transport_(transport),
+      backend_(backend),
+      address_(dispatcher.address(backend)),
+      options_(options),
+      wake_([this] { Wake(); }) {}
+
+void ServerSession::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  woken_ = true;
+  cv_.notify_all();
+}
+
+void ServerSession::Run() {
+  std::unique_ptr<ChunkStream> stream = transport_.Open(address_);
+  dispatcher_.Subscribe(&wake_);
+  std::thread reader([&] { ReadLoop(*stream); });
+  const auto timeout =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.chunk_timeout_seconds));
+  bool broken = false;     // a write failed
+  bool timed_out = false;  // an answer came too late
+  uint64_t next_id = 1;
+  while (!dispatcher_.finished()) {
+    bool room;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (reader_done_) break;
+      room = static_cast<int>(inflight_.size()) < options_.window;
+      woken_ = false;  // wake-ups from here on are not missed
+    }
+    const std::optional<size_t> task = room ? dispatcher_.Take() : std::nullopt;
+    if (task) {
+      const uint64_t id = next_id++;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        inflight_[id] = {*task, Clock::now()};
+      }
+      if (!Send(*stream, *task, id)) {
+        broken = true;
+        break;
+      }
+      continue;
+    }
+    // Nothing to send now: wait for an answer, a wake-up, or the oldest chunk's deadline.
+    std::unique_lock<std::mutex> lock(mu_);
+    if (inflight_.empty() && !woken_) break;  // the queue is empty and every chunk sent was answered
+    auto oldest = Clock::time_point::max();
+    for (const auto& [id, v] : inflight_) oldest = std::min(oldest, v.second);
+    const auto deadline = oldest == Clock::time_point::max() ? oldest : oldest + timeout;
+    if (deadline == Clock::time_point::max()) {
+      cv_.wait(lock, [&] { return woken_ || reader_done_; });
+    } else {
+      cv_.wait_until(lock, deadline, [&] { return woken_ || reader_done_; });
+    }
+    if (!woken_ && !reader_done_ && Clock::now() >= deadline) {
+      timed_out = true;
+      break;
+    }
+  }
+  // A broken, late or abandoned stream is cancelled, which also unblocks a write stuck on a
+  // server that stopped reading; otherwise the server answers what it has and ends the stream.
+  if (broken || timed_out || dispatcher_.finished()) stream->Cancel();
+  stream->WritesDone();
+  reader.join();
+  dispatcher_.Unsubscribe(&wake_);
+  const Status end = stream->Finish();
+
+  std::vector<size_t> unanswered;
+  std::string chunk_failure;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, v] : inflight_) unanswered.push_back(v.first);
+    chunk_failure = chunk_failure_;
+  }
+  if (dispatcher_.finished()) return;
+  const bool failed = timed_out || broken || !end.ok() || !unanswered.empty() || !chunk_failure.empty();
+  if (!failed) return;
+  std::string reason;
+  if (timed_out) {
+    reason = "a chunk got no answer within " + std::to_string(options_.chunk_timeout_seconds) + " s";
+  } else if (!end.ok()) {
+    reason = end.ToString();
+  } else if (!chunk_failure.empty()) {
+    reason = chunk_failure;
+  } else {
+    reason = "stream ended with chunks unanswered";
+  }
+  if (!timed_out && !broken && !end.ok() && ActionForStreamEnd(end.code()) == StreamEndAction::kFailJob) {
+    dispatcher_.Fail(Status(end.code(), "server " + address_ + ": " + end.message()));
+    return;
+  }
+  dispatcher_.RetryAll(unanswered, address_ + ": " + reason);
+  dispatcher_.BackendFailed(backend_, reason);
+}
+
+bool ServerSession::Send(ChunkStream& stream, size_t task, uint64_t chunk_id) {
+  const ChunkInput& c = dispatcher_.chunks()[task];
+  const size_t part = static_cast<size_t>(std::max<uint64_t>(options_.max_message_bytes, 128 << 10) - (64 << 10));
+  const Calibration* cal = c.calibration;
+  // A Hessian is uploaded once per stream, keyed by its tensor, and referenced by every chunk.
+  if (cal != nullptr && !cal->hessian.empty() && !uploaded_.count(c.spec.tensor)) {
+    const char* bytes = reinterpret_cast<const char*>(cal->hessian.data());
+    const size_t total = cal->hessian.size() * 4;
+    for (size_t off = 0; off < total; off += part) {
+      v1::QuantizeRequest m;
+      auto* blob = m.mutable_blob();
+      blob->set_key(c.spec.tensor);
+      blob->set_total_bytes(total);
+      blob->set_offset(off);
+      blob->set_data(bytes + off, std::min(part, total - off));
+      if (!stream.Write(m)) return false;
+    }
+    uploaded_.insert(c.spec.tensor);
+  }
+  // The chunk, in parts built one at a time so that only one part is copied at once.
+  const size_t total = c.source.size();
+  for (size_t off = 0; off < total || off == 0; off += part) {
+    v1::QuantizeRequest m;
+    m.set_chunk_id(chunk_id);
+    if (off == 0) {
+      rpc::ToRequestHeader(c.spec, dispatcher_.device(), &m);
+      if (cal != nullptr) {
+        for (float v : cal->column_max) m.add_column_max(v);
+        if (!cal->hessian.empty()) m.set_hessian_key(c.spec.tensor);
+      }
+    }
+    m.set_data_offset(off);
+    m.set_data(reinterpret_cast<const char*>(c.source.data()) + off, std::min(part, total - off));
+    if (!stream.Write(m)) return false;
+    if (total == 0) break;
+  }
+  // The bytes are in gRPC's buffers now; a retry reads them from the file again.
+  if (c.release) c.release(c.source);
+  return true;
+}
+
+void ServerSession::ReadLoop(ChunkStream& stream) {
+  v1::QuantizeResponse r;
+  while (stream.Read(&r)) {
+    size_t task = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = inflight_.find(r.chunk_id());
+      if (it == inflight_.end()) continue;  // not asked on this stream: ignore it
+      task = it->second.first;
+      inflight_.erase(it);
+      woken_ = true;  // the window has room again
+      cv_.notify_all();
+    }
+    Handle(task, r);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  reader_done_ = true;
+  cv_.notify_all();
+}
+
+void ServerSession::Handle(size_t task, v1::QuantizeResponse& r) {
+  const ChunkSpec& spec = dispatcher_.chunks()[task].spec;
+  if (r.has_error()) {
+    const Status s = rpc::FromProto(r.error());
+    if (ActionForChunkError(s.code()) == ChunkErrorAction::kRetryElsewhere) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        chunk_failure_ = s.ToString();
+      }
+      dispatcher_.Retry(task, address_ + ": " + s.ToString());
+    } else {
+      dispatcher_.Fail(Status(s.code(), spec.Describe() + " failed on server " + address_ + ": " + s.message()));
+    }
+    return;
+  }
+  auto record = ToRecord(task, r);
+  if (!record.ok()) {
+    dispatcher_.Fail(record.status());
+    return;
+  }
+  dispatcher_.Completed(task, backend_, std::move(*record));
+}
+
+StatusOr<ChunkRecord> ServerSession::ToRecord(size_t task, v1::QuantizeResponse& r) const {
+  const ChunkSpec& spec = dispatcher_.chunks()[task].spec;
+  auto enc = rpc::FromProto(r.encoding());
+  if (!enc.ok()) return enc.status().WithContext("server " + address_ + " answered " + spec.Describe());
+  // An answer for other rows, method, parameters or shape would corrupt the output (and break
+  // determinism across servers): that server is wrong, and the run stops.
+  if (enc->row_begin != spec.row_begin || enc->row_end != spec.row_end() || enc->method != spec.method ||
+      !(enc->params == spec.params) || enc->shape != spec.shape || enc->source_dtype != spec.dtype) {
+    return InternalError("server " + address_ + " answered " + spec.Describe() + " with an encoding of something else");
+  }
+  ChunkRecord rec;
+  rec.tensor = spec.tensor;
+  rec.result.encoding = std::move(*enc);
+  rec.result.error = rpc::SumsFromProto(r.metrics());
+  rec.result.device = r.device().rfind("cuda", 0) == 0 ? Device::kCuda : Device::kCpu;
+  rec.provenance.worker = address_;
+  rec.provenance.seconds = r.timings().encode_seconds();
+  rec.provenance.retries = dispatcher_.attempts(task);
+  return rec;
+}
+
+}  // namespace quantd::client
