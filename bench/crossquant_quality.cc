@@ -4,8 +4,7 @@
 // Data, each matrix encoded as one slice (the paper's per-matrix column maxima):
 //   - activations of stories260K: the inputs of every linear layer (rows = tokens) over the
 //     first two 255-token windows of tinystories_val (quantctl eval's protocol: BOS + 254
-//     tokens each, 510 tokens), from a forward pass whose logits are checked against
-//     client::LlamaModel's;
+//     tokens each, 510 tokens), observed in client::LlamaModel's forward pass;
 //   - its linear-layer weights (rows = output channels, the role tokens play for activations);
 //   - synthetic activation-like matrices (Student-t entries with a few outlier channels).
 #include <algorithm>
@@ -18,18 +17,19 @@
 #include <string>
 #include <vector>
 
-#include "llama2c_activations.h"
+#include "client/model/llama2c.h"
 #include "client/model/llama2c_tokenizer.h"
-#include "llama2c_weights.h"
+#include "tests/testing/real_weights.h"
 #include "client/model/llama_model.h"
 #include "client/model/perplexity.h"
 #include "quantd/core/metrics.h"
 #include "quantd/core/quantize.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
 
 namespace quantd::bench {
 namespace {
 
+using ::quantd::testing::HeavyTailedMatrix;
 using ::quantd::testing::Llama2cMatrix;
 
 struct Totals {
@@ -85,44 +85,42 @@ std::string Group(const std::string& name) {
   return g;
 }
 
-// The activations of the first two windows of quantctl eval's protocol on tinystories_val, and
-// the largest difference between their logits and client::LlamaModel's.
-bool CaptureActivations(const std::string& data_dir, const testing::Llama2cWeights& w, Activations* acts,
-                        double* max_logit_diff) {
+// The inputs of every linear layer over the first two windows of quantctl eval's protocol on
+// tinystories_val, one matrix per layer and site ("layers.3.ffn_in", "final"), rows appended
+// window after window, in the order the forward pass meets them.
+bool CaptureActivations(const std::string& data_dir, std::vector<Llama2cMatrix>* acts) {
   auto tok = client::Llama2cTokenizer::Load(data_dir + "/stories260K/tok512.bin");
   std::ifstream in(data_dir + "/tinystories_val/tinystories_val_first8659lines.txt", std::ios::binary);
-  if (!tok.ok() || !in) {
-    std::fprintf(stderr, "cannot read the tokenizer or tinystories_val under %s\n", data_dir.c_str());
+  auto file = client::ReadLlama2c(data_dir + "/stories260K/stories260K.bin");
+  if (!tok.ok() || !in || !file.ok()) {
+    std::fprintf(stderr, "cannot read the model, tokenizer or tinystories_val under %s\n", data_dir.c_str());
     return false;
   }
+  std::map<std::string, std::vector<float>> tensors;
+  for (const auto& t : (*file)->tensors) tensors[t.name] = t.Values();
+  auto llama = client::LlamaModel::FromTensors((*file)->config, std::move(tensors));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   client::EvalProtocol protocol;
   protocol.windows = 2;
   const std::vector<int32_t> stream = client::BuildEvalStream(*tok, text, protocol);
-  client::Llama2cConfig config{static_cast<int32_t>(w.dim),        static_cast<int32_t>(w.hidden_dim),
-                               static_cast<int32_t>(w.n_layers),   static_cast<int32_t>(w.n_heads),
-                               static_cast<int32_t>(w.n_kv_heads), static_cast<int32_t>(w.vocab_size),
-                               static_cast<int32_t>(w.seq_len),    w.shared_classifier};
-  std::map<std::string, std::vector<float>> tensors;
-  for (const auto& t : w.tensors) tensors[t.name] = t.data;
-  auto model = client::LlamaModel::FromTensors(config, std::move(tensors));
-  if (!model.ok() || static_cast<int64_t>(stream.size()) < protocol.windows * protocol.window) {
+  if (!llama.ok() || static_cast<int64_t>(stream.size()) < protocol.windows * protocol.window) {
     std::fprintf(stderr, "model or token stream unusable\n");
     return false;
   }
-  *max_logit_diff = 0;
+  const client::ActivationObserver observer = [&](int layer, std::string_view site, int64_t rows, int64_t width,
+                                                  std::span<const float> values) {
+    const std::string name = layer < 0 ? std::string(site) : "layers." + std::to_string(layer) + "." + std::string(site);
+    auto it = std::find_if(acts->begin(), acts->end(), [&](const Llama2cMatrix& m) { return m.name == name; });
+    if (it == acts->end()) it = acts->insert(acts->end(), Llama2cMatrix{name, 0, width, {}});
+    it->data.insert(it->data.end(), values.begin(), values.end());
+    it->rows += rows;
+  };
   for (int64_t k = 0; k < protocol.windows; ++k) {
     std::vector<int32_t> inputs = {client::Llama2cTokenizer::kBos};
-    inputs.insert(inputs.end(), stream.begin() + k * protocol.window,
-                  stream.begin() + (k + 1) * protocol.window - 1);
-    RunCapturing(w, inputs, acts);
-    std::vector<float> logits(inputs.size() * w.vocab_size);
-    auto cache = model->NewCache();
-    if (!model->Forward(inputs, cache, logits).ok()) return false;
-    for (size_t i = 0; i < logits.size(); ++i) {
-      *max_logit_diff =
-          std::max(*max_logit_diff, static_cast<double>(std::fabs(logits[i] - acts->logits[i])));
-    }
+    inputs.insert(inputs.end(), stream.begin() + k * protocol.window, stream.begin() + (k + 1) * protocol.window - 1);
+    std::vector<float> logits(inputs.size() * (*file)->config.vocab_size);
+    auto cache = llama->NewCache();
+    if (!llama->Forward(inputs, cache, logits, &observer).ok()) return false;
   }
   return true;
 }
@@ -178,13 +176,10 @@ int Run(const std::string& data_dir) {
     std::fprintf(stderr, "%s\n", error.c_str());
     return 1;
   }
-  Activations acts;
-  double logit_diff = 0;
-  if (!CaptureActivations(data_dir, weights, &acts, &logit_diff)) return 1;
-  std::printf(
-      "Activations: %ld tokens; largest difference between this forward pass's logits and "
-      "client::LlamaModel's: %.2e\n",
-      static_cast<long>(acts.matrices.front().rows), logit_diff);
+  std::vector<Llama2cMatrix> activations;
+  if (!CaptureActivations(data_dir, &activations)) return 1;
+  std::printf("Activations: %ld tokens, from client::LlamaModel's forward pass\n",
+              static_cast<long>(activations.front().rows));
   const std::vector<Llama2cMatrix> linear = weights.LinearLayers();
   std::vector<Llama2cMatrix> synthetic;
   for (int k = 0; k < 3; ++k) {
@@ -197,7 +192,7 @@ int Run(const std::string& data_dir) {
   for (int bits : {8, 4}) {
     std::printf("\n### %d bits, alpha = 0.15: stories260K activations (rows = tokens; 5 layers per row)\n\n",
                 bits);
-    if (!PrintGroups(acts.matrices, bits, "all 21 activation matrices")) return 1;
+    if (!PrintGroups(activations, bits, "all 21 activation matrices")) return 1;
     std::printf(
         "\n### %d bits, alpha = 0.15: stories260K linear weights (rows = output channels; 5 layers per "
         "row)\n\n",
@@ -213,7 +208,7 @@ int Run(const std::string& data_dir) {
     }
   }
   std::printf("\n### alpha sweep, stories260K activations\n\n");
-  if (!PrintAlphaSweep(acts.matrices)) return 1;
+  if (!PrintAlphaSweep(activations)) return 1;
   std::printf("\n### alpha sweep, stories260K linear weights\n\n");
   if (!PrintAlphaSweep(linear)) return 1;
   return 0;

@@ -31,7 +31,7 @@
 #include "core/pvq/pvq.h"
 #include "core/pvq/pvq_cuda.h"
 #include "core/rtn/rtn_cuda.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
 
 namespace {
 
@@ -71,7 +71,7 @@ double CopyBandwidth(size_t bytes, int reps) {
 double Seconds(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
 
 void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
-  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 11);
+  const std::vector<float> w = testing::HeavyTailedMatrix(rows, cols, 11);
   const std::vector<int64_t> shape = {rows, cols};
   Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", std::to_string(bits)}};
@@ -121,7 +121,7 @@ void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
 }
 
 void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
-  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 12);
+  const std::vector<float> w = testing::HeavyTailedMatrix(rows, cols, 12);
   const std::vector<int64_t> shape = {rows, cols};
   Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", std::to_string(bits)}};
@@ -221,7 +221,7 @@ double HostFitAndPackSeconds(const std::vector<float>& w, int64_t rows, int64_t 
 }
 
 void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, int reps) {
-  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 13);
+  const std::vector<float> w = testing::HeavyTailedMatrix(rows, cols, 13);
   const std::vector<int64_t> shape = {rows, cols};
   Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", bits}, {"group_size", "32"}, {"search", search}};
@@ -260,7 +260,7 @@ void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, 
 // Kashin, rows mode (defaults: Hadamard, step_choice=slice, 4 bits unless given): the GPU call
 // split into its stages (kashin_cuda.h's StageTimes), against the CPU encoder on every core.
 void BenchKashin(int64_t rows, int64_t cols, const char* bits) {
-  const std::vector<float> w = bench::HeavyTailedMatrix(rows, cols, 17);
+  const std::vector<float> w = testing::HeavyTailedMatrix(rows, cols, 17);
   const std::vector<int64_t> shape = {rows, cols};
   Chunk block{.tensor_name = "bench", .shape = shape, .rows = rows, .cols = cols, .data = w};
   const Params p{{"bits", bits}};

@@ -19,13 +19,15 @@
 #include "core/kashin/transform.h"
 #include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
 #if QUANTD_BENCH_FFTW
 #include <fftw3.h>
 #endif
 
 namespace quantd::bench {
 namespace {
+
+using testing::HeavyTailedMatrix;
 
 constexpr int64_t kRows = 4096, kCols = 4096;
 

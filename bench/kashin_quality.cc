@@ -1,7 +1,7 @@
 // Kashin quality tables (markdown on stdout) for bench/results/kashin.md:
 //  1. every projection matrix of the real llama2.c models at 2, 3 and 4 bits: RTN (g128, f16
 //     scales) against Kashin in rows and matrix mode, with the bits per weight each really costs;
-//  2. heavy-tailed synthetic matrices (Student-t nu=4 with outlier columns, bench/synthetic.h)
+//  2. heavy-tailed synthetic matrices (Student-t nu=4 with outlier columns, tests/testing/random_tensors.h)
 //     and Gaussian ones, rows x 4096;
 //  3. the scale design choice: per-row RMS normalisation (the method) against one scale for the
 //     whole slice, clustered with the same k-means.
@@ -12,17 +12,20 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/kashin/kashin.h"
 #include "quantd/core/quantize.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
+#include "tests/testing/real_weights.h"
 
 namespace quantd::bench {
 namespace {
+
+using testing::GaussianMatrix;
+using testing::HeavyTailedMatrix;
 
 struct Matrix {
   std::string name;
@@ -30,40 +33,24 @@ struct Matrix {
   std::vector<float> data;
 };
 
-// The projection matrices of a llama2.c checkpoint (format: shared/data/README.md).
+// The projection matrices of a llama2.c checkpoint, named as the tables name them
+// ("layers.0.wq" for "layers.0.attention.wq.weight").
 std::vector<Matrix> ReadLlama2c(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    std::fprintf(stderr, "cannot read %s\n", path.c_str());
+  std::string error;
+  const testing::Llama2cWeights w = testing::ReadLlama2c(path, &error);
+  if (!error.empty()) {
+    std::fprintf(stderr, "%s\n", error.c_str());
     std::exit(1);
   }
-  int32_t h[7];
-  f.read(reinterpret_cast<char*>(h), sizeof(h));
-  const int64_t dim = h[0], hidden = h[1], layers = h[2], kv_dim = h[0] * h[4] / h[3];
-  const int64_t vocab = h[5] < 0 ? -h[5] : h[5];
-  auto read = [&](int64_t n) {
-    std::vector<float> v(static_cast<size_t>(n));
-    f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 4));
-    return v;
-  };
   std::vector<Matrix> out;
-  auto take = [&](const char* name, int64_t rows, int64_t cols) {
-    const std::vector<float> all = read(layers * rows * cols);
-    for (int64_t l = 0; l < layers; ++l) {
-      out.push_back({"layers." + std::to_string(l) + "." + name, rows, cols,
-                     std::vector<float>(all.begin() + l * rows * cols, all.begin() + (l + 1) * rows * cols)});
+  for (testing::Llama2cMatrix& m : w.LinearLayers()) {
+    std::string name = m.name;
+    for (const char* part : {"attention.", "feed_forward.", ".weight"}) {
+      const size_t at = name.find(part);
+      if (at != std::string::npos) name.erase(at, std::string(part).size());
     }
-  };
-  read(vocab * dim);
-  read(layers * dim);
-  take("wq", dim, dim);
-  take("wk", kv_dim, dim);
-  take("wv", kv_dim, dim);
-  take("wo", dim, dim);
-  read(layers * dim);
-  take("w1", hidden, dim);
-  take("w2", dim, hidden);
-  take("w3", hidden, dim);
+    out.push_back({name, m.rows, m.cols, std::move(m.data)});
+  }
   return out;
 }
 

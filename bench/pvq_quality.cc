@@ -18,15 +18,17 @@
 #include <string>
 #include <vector>
 
-#include "hessian_util.h"
-#include "llama2c_weights.h"
+#include "tests/testing/hessian.h"
+#include "tests/testing/real_weights.h"
 #include "core/pvq/pvq.h"
 #include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
 
 namespace quantd::bench {
 namespace {
+
+using testing::GaussianMatrix;
 
 struct Dataset {
   std::string name;

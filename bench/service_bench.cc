@@ -20,9 +20,8 @@
 
 #include "proto/convert.h"
 #include "quantd/core/quantize.h"
-#include "quantd_server.h"
-#include "log.h"
-#include "synthetic.h"
+#include "server/quantd_server.h"
+#include "tests/testing/random_tensors.h"
 
 namespace {
 
@@ -64,14 +63,13 @@ Args Parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const Args a = Parse(argc, argv);
-  server::SetLogEnabled(false);
   auto params = Params::Parse(a.params);
   if (!params.ok()) {
     std::fprintf(stderr, "%s\n", params.status().ToString().c_str());
     return 2;
   }
   std::vector<std::vector<float>> tensors;
-  for (int t = 0; t < a.tensors; ++t) tensors.push_back(bench::HeavyTailedMatrix(a.rows, a.cols, 100 + t));
+  for (int t = 0; t < a.tensors; ++t) tensors.push_back(testing::HeavyTailedMatrix(a.rows, a.cols, 100 + t));
   const int64_t rows_per_chunk = std::max<int64_t>(1, (int64_t{a.chunk_mib} << 20) / (a.cols * 4));
   const std::vector<int64_t> shape = {a.rows, a.cols};
   const double mb = static_cast<double>(a.tensors) * a.rows * a.cols * 4 / 1e6;
@@ -101,6 +99,7 @@ int main(int argc, char** argv) {
     o.listen = "127.0.0.1:0";
     o.threads = threads;
     o.max_inflight_bytes = uint64_t{256} << 20;
+    o.quiet = true;
     auto srv = server::QuantdServer::Start(o);
     if (!srv.ok()) return 1;
     grpc::ChannelArguments ca;
@@ -120,7 +119,7 @@ int main(int argc, char** argv) {
         q.set_dtype(v1::F32);
         q.set_row_begin(r);
         q.set_row_count(n);
-        proto::ToProto(a.method, *params, q.mutable_params());
+        rpc::ToProto(a.method, *params, q.mutable_params());
         q.set_data(reinterpret_cast<const char*>(tensors[t].data() + r * a.cols), n * a.cols * 4);
         reqs.push_back(std::move(q));
       }

@@ -14,14 +14,14 @@
 #include <vector>
 
 #include "quantd/core/chunk.h"
-#include "synthetic.h"
+#include "tests/testing/random_tensors.h"
 
 namespace quantd::bench {
 
 inline constexpr int64_t kRows = 4096, kCols = 4096;
 
 inline const std::vector<float>& Matrix() {
-  static const std::vector<float> w = HeavyTailedMatrix(kRows, kCols, 1);
+  static const std::vector<float> w = testing::HeavyTailedMatrix(kRows, kCols, 1);
   return w;
 }
 

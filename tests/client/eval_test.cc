@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <tbb/task_arena.h>
 
-#include "../core/test_util.h"
+#include "tests/testing/test_util.h"
 #include "client/model/eval_job.h"
 #include "client/model/llama2c_converter.h"
 #include "client/model/llama2c_tokenizer.h"
@@ -20,7 +20,7 @@
 #include "client/model/perplexity.h"
 #include "client/job/quantize_job.h"
 #include "client/io/safetensors_writer.h"
-#include "test_paths.h"
+#include "tests/testing/files.h"
 
 namespace quantd::client {
 namespace {

@@ -8,11 +8,11 @@
 
 #include <tbb/task_arena.h>
 
-#include "../core/test_util.h"
+#include "tests/testing/test_util.h"
 #include "client/model/llama2c_converter.h"
 #include "client/io/quantized_layout.h"
 #include "client/io/safetensors_writer.h"
-#include "test_paths.h"
+#include "tests/testing/files.h"
 
 namespace quantd::client {
 namespace {

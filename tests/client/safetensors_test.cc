@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "../core/test_util.h"
+#include "tests/testing/test_util.h"
 #include "client/io/safetensors_reader.h"
 #include "client/io/safetensors_writer.h"
-#include "test_paths.h"
+#include "tests/testing/files.h"
 
 namespace quantd::client {
 namespace {

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "llama2c_weights.h"
+#include "tests/testing/real_weights.h"
 #include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
 #include "quantd/core/tensor_encoding.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 #if QUANTD_HAVE_TBB
 #include <tbb/task_arena.h>
 #endif

@@ -15,8 +15,8 @@
 #if QUANTD_HAVE_CUDA
 #include "core/cuda/cuda_util.h"
 #endif
-#include "llama2c_weights.h"
-#include "test_util.h"
+#include "tests/testing/real_weights.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {

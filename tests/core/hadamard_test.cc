@@ -5,7 +5,7 @@
 #include <cmath>
 #include <vector>
 
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {

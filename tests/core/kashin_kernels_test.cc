@@ -17,8 +17,8 @@
 #include "core/kashin/kashin.h"
 #include "core/common/bitpack.h"
 #include "core/common/hadamard.h"
-#include "llama2c_weights.h"
-#include "test_util.h"
+#include "tests/testing/real_weights.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -11,7 +11,7 @@
 #include "core/kashin/fft.h"
 #include "core/kashin/orthogonal.h"
 #include "core/kashin/transform.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/common/hadamard.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -16,7 +16,7 @@
 #include "core/common/bitpack.h"
 #include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::pvq_internal {
 namespace {

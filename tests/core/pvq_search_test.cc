@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -12,11 +12,11 @@
 #include <random>
 #include <vector>
 
-#include "hessian_util.h"
-#include "llama2c_weights.h"
+#include "tests/testing/hessian.h"
+#include "tests/testing/real_weights.h"
 #include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 #if QUANTD_HAVE_TBB
 #include <tbb/task_arena.h>
 #endif

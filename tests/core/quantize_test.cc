@@ -9,7 +9,7 @@
 #include "quantd/core/encoding.h"
 #include "quantd/core/method.h"
 #include "quantd/core/metrics.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {
@@ -97,23 +97,6 @@ TEST(QuantizeTest, MetricsFromKnownErrors) {
   a.Add(ComputeErrorSums(std::span(x).last(2), std::span(y).last(2)));
   EXPECT_EQ(a.signal_energy, s.signal_energy);
   EXPECT_EQ(a.error_energy, s.error_energy);
-}
-
-TEST(QuantizeTest, RegistryListsMethods) {
-  EXPECT_NE(FindMethod("rtn"), nullptr);
-  EXPECT_EQ(FindMethod("gptq"), nullptr);
-  for (const Method* m : AllMethods()) {
-    EXPECT_FALSE(m->summary().empty());
-    // Resolving the defaults gives exactly the documented parameter set.
-    auto p = m->Resolve({}, 256);
-    ASSERT_TRUE(p.ok()) << m->name();
-    for (const ParamSpec& spec : m->param_specs()) {
-      if (spec.derived) continue;
-      EXPECT_EQ(p->GetString(spec.name, "<absent>"), spec.default_value) << m->name() << "." << spec.name;
-    }
-    // Resolve is idempotent (decoders re-resolve recorded parameters and require equality).
-    EXPECT_EQ(*m->Resolve(*p, 256), *p);
-  }
 }
 
 }  // namespace

@@ -8,10 +8,7 @@
 
 #include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
-#include "test_util.h"
-#if QUANTD_HAVE_TBB
-#include <tbb/task_arena.h>
-#endif
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {
@@ -130,19 +127,6 @@ TEST(RtnTest, QualityOnGaussianRows) {
   EXPECT_GT(prev, 40.0);
 }
 
-TEST(RtnTest, SameBytesWhateverTheThreadCount) {
-#if QUANTD_HAVE_TBB
-  const int64_t rows = 300, cols = 256;
-  auto w = testing::Gaussian(rows * cols, 8);
-  Encoding one, many;
-  tbb::task_arena(1).execute([&] { one = MustEncode(w, rows, cols, {{"bits", "4"}}); });
-  tbb::task_arena(4).execute([&] { many = MustEncode(w, rows, cols, {{"bits", "4"}}); });
-  EXPECT_EQ(one, many);
-#else
-  GTEST_SKIP() << "built without TBB";
-#endif
-}
-
 TEST(RtnTest, RejectsBadParameters) {
   std::vector<float> w(16, 1.0f);
   const std::vector<int64_t> shape = {1, 16};
@@ -161,46 +145,6 @@ TEST(RtnTest, F16ScaleOverflowIsAnError) {
   Chunk b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 2, .data = w};
   EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
   EXPECT_TRUE(EncodeRows(b, "rtn", {{"bits", "4"}, {"scale_dtype", "f32"}}).ok());
-}
-
-TEST(RtnTest, DecodeRejectsMalformedEncodings) {
-  auto w = testing::Gaussian(64, 1);
-  Encoding good = MustEncode(w, 2, 32, {{"bits", "4"}, {"group_size", "16"}});
-  {
-    Encoding e = good;
-    e.sections[0].data.pop_back();
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "section 'codes'"));
-  }
-  {
-    Encoding e = good;
-    e.sections[1].shape = {2, 3};
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "section 'scales'"));
-  }
-  {
-    Encoding e = good;
-    e.sections.pop_back();
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "no section 'scales'"));
-  }
-  {
-    Encoding e = good;
-    e.params.Set("bits", "99");
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "bits"));
-  }
-  {
-    Encoding e = good;
-    e.params.Erase("group_size");
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "incomplete"));
-  }
-  {
-    Encoding e = good;
-    e.row_end = 100;
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "row range"));
-  }
-  {
-    Encoding e = good;
-    e.method = "zzz";
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "unknown method"));
-  }
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "quantd/core/quantize.h"
-#include "test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd {
 namespace {

@@ -7,7 +7,7 @@
 #include <set>
 #include <thread>
 
-#include "../core/test_util.h"
+#include "tests/testing/test_util.h"
 #include "log.h"
 #include "quantd/core/method.h"
 #include "server_test_util.h"

@@ -1,18 +1,20 @@
-// Helpers shared by the core tests: deterministic random tensors and status matchers.
-#ifndef QUANTD_TESTS_CORE_TEST_UTIL_H_
-#define QUANTD_TESTS_CORE_TEST_UTIL_H_
+// File: test_util.h
+//
+// What most tests need: status matchers (StatusIs, QUANTD_ASSERT_OK), deterministic random
+// tensors (random_tensors.h), and encoding a matrix with a named method.
+#ifndef QUANTD_TESTS_TESTING_TEST_UTIL_H_
+#define QUANTD_TESTS_TESTING_TEST_UTIL_H_
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "quantd/core/quantize.h"
 #include "quantd/core/status.h"
+#include "tests/testing/random_tensors.h"
 
 namespace quantd::testing {
 
@@ -69,35 +71,6 @@ inline Encoding MustEncodeMatrix(std::string_view method, const std::vector<floa
   return e.ok() ? *e : Encoding{};
 }
 
-// n Gaussian values N(0, sigma^2) from a fixed seed.
-inline std::vector<float> Gaussian(size_t n, uint64_t seed, float sigma = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// n Student-t values with nu degrees of freedom (heavy tails), scaled by sigma.
-inline std::vector<float> StudentT(size_t n, uint64_t seed, double nu, float sigma = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::student_t_distribution<double> dist(nu);
-  std::vector<float> v(n);
-  for (float& x : v) x = static_cast<float>(dist(rng)) * sigma;
-  return v;
-}
-
-// SQNR in dB of `decoded` against `original`.
-inline double SqnrDb(const std::vector<float>& original, const std::vector<float>& decoded) {
-  double s = 0, e = 0;
-  for (size_t i = 0; i < original.size(); ++i) {
-    s += double(original[i]) * original[i];
-    const double d = double(original[i]) - decoded[i];
-    e += d * d;
-  }
-  return 10 * std::log10(s / e);
-}
-
 }  // namespace quantd::testing
 
-#endif  // QUANTD_TESTS_CORE_TEST_UTIL_H_
+#endif  // QUANTD_TESTS_TESTING_TEST_UTIL_H_

@@ -1,7 +1,7 @@
 // Calibration Hessians for tests and benchmarks of Hessian-aware methods: H = X^T X for inputs
 // with strongly correlated features, and the proxy loss tr(E H E^T) such methods lower.
-#ifndef QUANTD_TESTS_CORE_HESSIAN_UTIL_H_
-#define QUANTD_TESTS_CORE_HESSIAN_UTIL_H_
+#ifndef QUANTD_TESTS_TESTING_HESSIAN_H_
+#define QUANTD_TESTS_TESTING_HESSIAN_H_
 
 #include <cstdint>
 #include <random>
@@ -51,4 +51,4 @@ inline double ProxyLoss(const std::vector<float>& w, const std::vector<float>& b
 
 }  // namespace quantd::testing
 
-#endif  // QUANTD_TESTS_CORE_HESSIAN_UTIL_H_
+#endif  // QUANTD_TESTS_TESTING_HESSIAN_H_

@@ -1,7 +1,9 @@
-// Locations the client tests need: the shared real-data folder, the built binaries, and a fresh
-// temporary folder per test.
-#ifndef QUANTD_TESTS_CLIENT_TEST_PATHS_H_
-#define QUANTD_TESTS_CLIENT_TEST_PATHS_H_
+// File: files.h
+//
+// Files for tests: paths under the shared real-data folder (failing the test when absent), and
+// a fresh temporary folder per test.
+#ifndef QUANTD_TESTS_TESTING_FILES_H_
+#define QUANTD_TESTS_TESTING_FILES_H_
 
 #include <gtest/gtest.h>
 
@@ -9,25 +11,19 @@
 #include <filesystem>
 #include <string>
 
-namespace quantd::testing {
+#include "tests/testing/real_weights.h"
 
-// The real-data folder: $QUANTD_DATA_DIR, else ../shared/data beside the source tree.
-inline std::string DataDir() {
-  if (const char* env = std::getenv("QUANTD_DATA_DIR")) return env;
-  return QUANTD_DEFAULT_DATA_DIR;
-}
+namespace quantd::testing {
 
 // Path of a file under the data folder; fails the test (it does not skip) when absent, since CI
 // provides the folder and a silently skipped real-data test would hide regressions.
 inline std::string DataFile(const std::string& rel) {
-  const std::string p = DataDir() + "/" + rel;
+  const std::string p = RealDataDir() + "/" + rel;
   if (!std::filesystem::exists(p)) {
     ADD_FAILURE() << "real data file " << p << " is missing; set QUANTD_DATA_DIR to the shared data folder";
   }
   return p;
 }
-
-inline std::string QuantctlPath() { return QUANTD_QUANTCTL_PATH; }
 
 // A fresh, empty folder for one test, removed when the object dies.
 class TempDir {
@@ -53,4 +49,4 @@ class TempDir {
 
 }  // namespace quantd::testing
 
-#endif  // QUANTD_TESTS_CLIENT_TEST_PATHS_H_
+#endif  // QUANTD_TESTS_TESTING_FILES_H_
