@@ -39,7 +39,7 @@ const std::vector<float>& Matrix() {
 const std::vector<int64_t> kShape = {kRows, kCols};
 
 // Rows r0 .. r0 + n of the matrix: one chunk as quantctl cuts it.
-Chunk Chunk(int64_t r0, int64_t n) {
+Chunk Rows(int64_t r0, int64_t n) {
   return Chunk{.tensor_name = "bench",
                   .shape = kShape,
                   .row_begin = r0,
@@ -63,7 +63,7 @@ void Encode(benchmark::State& state, const Params& p, int64_t chunk_rows) {
     steps = vectors = not_converged = bits = 0;
     arena.execute([&] {
       for (int64_t r0 = 0; r0 < kRows; r0 += chunk_rows) {
-        auto e = EncodeRows(Chunk(r0, chunk_rows), "kashin", p);
+        auto e = EncodeRows(Rows(r0, chunk_rows), "kashin", p);
         if (!e.ok()) {
           state.SkipWithError(e.status().ToString().c_str());
           return;
@@ -106,7 +106,7 @@ void BM_KashinDecodeRows(benchmark::State& state) {
   const Params p{{"transform", TransformArg(state.range(0))}, {"bits", std::to_string(state.range(1))}};
   std::vector<Encoding> chunks;
   for (int64_t r0 = 0; r0 < kRows; r0 += kChunkRows)
-    chunks.push_back(*EncodeRows(Chunk(r0, kChunkRows), "kashin", p));
+    chunks.push_back(*EncodeRows(Rows(r0, kChunkRows), "kashin", p));
   std::vector<float> out(kRows * kCols);
   for (auto _ : state) {
     arena.execute([&] {

@@ -29,6 +29,7 @@ namespace quantd::bench {
 namespace {
 
 using testing::GaussianMatrix;
+using testing::HeavyTailedMatrix;
 
 struct Dataset {
   std::string name;

@@ -36,7 +36,9 @@ void ServerSession::Run() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (reader_done_) break;
-      room = static_cast<int>(inflight_.size()) < options_.window;
+      // A server that answered a chunk with a transient error (busy, draining) gets no more
+      // work on this stream: the session ends and the backend backs off.
+      room = static_cast<int>(inflight_.size()) < options_.window && chunk_failure_.empty();
       woken_ = false;  // wake-ups from here on are not missed
     }
     const std::optional<size_t> task = room ? dispatcher_.Take() : std::nullopt;
@@ -54,7 +56,8 @@ void ServerSession::Run() {
     }
     // Nothing to send now: wait for an answer, a wake-up, or the oldest chunk's deadline.
     std::unique_lock<std::mutex> lock(mu_);
-    if (inflight_.empty() && !woken_) break;  // the queue is empty and every chunk sent was answered
+    // The queue is empty (or this stream takes no more) and every chunk sent was answered.
+    if (inflight_.empty() && (!woken_ || !chunk_failure_.empty())) break;
     auto oldest = Clock::time_point::max();
     for (const auto& [id, v] : inflight_) oldest = std::min(oldest, v.second);
     const auto deadline = oldest == Clock::time_point::max() ? oldest : oldest + timeout;
@@ -96,7 +99,9 @@ void ServerSession::Run() {
   } else {
     reason = "stream ended with chunks unanswered";
   }
-  if (!timed_out && !broken && !end.ok() && ActionForStreamEnd(end.code()) == StreamEndAction::kFailJob) {
+  // The stream's own status says whether the request or configuration is wrong (a failed
+  // write ends with the server's reason too); a stream this session cancelled says nothing.
+  if (!timed_out && !end.ok() && ActionForStreamEnd(end.code()) == StreamEndAction::kFailJob) {
     dispatcher_.Fail(Status(end.code(), "server " + address_ + ": " + end.message()));
     return;
   }
@@ -155,6 +160,11 @@ void ServerSession::ReadLoop(ChunkStream& stream) {
       if (it == inflight_.end()) continue;  // not asked on this stream: ignore it
       task = it->second.first;
       inflight_.erase(it);
+      // Set before the window shows room, so that the writer sends nothing more to a server
+      // that just said it cannot take work.
+      if (r.has_error() && ActionForChunkError(rpc::FromProto(r.error()).code()) == ChunkErrorAction::kRetryElsewhere) {
+        chunk_failure_ = rpc::FromProto(r.error()).ToString();
+      }
       woken_ = true;  // the window has room again
       cv_.notify_all();
     }
@@ -170,10 +180,6 @@ void ServerSession::Handle(size_t task, v1::QuantizeResponse& r) {
   if (r.has_error()) {
     const Status s = rpc::FromProto(r.error());
     if (ActionForChunkError(s.code()) == ChunkErrorAction::kRetryElsewhere) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        chunk_failure_ = s.ToString();
-      }
       dispatcher_.Retry(task, address_ + ": " + s.ToString());
     } else {
       dispatcher_.Fail(Status(s.code(), spec.Describe() + " failed on server " + address_ + ": " + s.message()));

@@ -18,6 +18,7 @@
 #include "client/model/llama2c_tokenizer.h"
 #include "client/model/llama_model.h"
 #include "client/model/perplexity.h"
+#include "client/job/dequantize_job.h"
 #include "client/job/quantize_job.h"
 #include "client/io/safetensors_writer.h"
 #include "tests/testing/files.h"
@@ -334,7 +335,7 @@ TEST_F(EvalTest, ErrorsNameWhatIsWrong) {
               StatusIs(StatusCode::kInvalidArgument, "not a llama2.c-architecture checkpoint"));
   // Missing and mis-sized tensors.
   std::map<std::string, std::vector<float>> tensors;
-  for (const auto& [name, shape] : LlamaModel::TensorShapes(m.config())) {
+  for (const auto& [name, shape] : m.config().TensorShapes()) {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     tensors[name].assign(static_cast<size_t>(n), 0.5f);
@@ -372,7 +373,7 @@ TEST_F(EvalTest, ErrorsNameWhatIsWrong) {
 
 // The command line: text and JSON output, the logit dump, usage errors.
 TEST_F(EvalTest, QuantctlEvalCommand) {
-  const std::string base = testing::QuantctlPath() + " eval --model " + dir_ / "s.safetensors" + " --tokenizer " +
+  const std::string base = std::string(QUANTD_QUANTCTL_PATH) + " eval --model " + dir_ / "s.safetensors" + " --tokenizer " +
                            testing::DataFile(kStoriesTok) + " --text " + testing::DataFile(kTinyStories);
   auto run = [](const std::string& cmd, std::string* out) {
     FILE* p = popen((cmd + " 2>&1").c_str(), "r");

@@ -1,5 +1,7 @@
 #include "client/job/quantize_job.h"
 
+#include "client/job/dequantize_job.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -208,7 +210,7 @@ TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
   o.input = model_;
   o.output = dir_ / "cq.safetensors";
   o.plan.method = "crossquant";
-  o.column_max_path = cal;
+  o.calibration = {{CalibrationKind::kColumnMax, cal}};
   LocalExecutor ex;
   auto report = RunQuantizeJob(o, ex, nullptr);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -223,7 +225,7 @@ TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
   }
   o.plan.method = "rtn";
   o.output = dir_ / "rtn.safetensors";
-  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "--column-max holds nothing"));
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "holds no column_max for any tensor"));
 }
 
 // --hessian: the tensors the file names are encoded Hessian-aware by pvq (use_hessian=true is
@@ -248,7 +250,7 @@ TEST_F(QuantizeJobTest, HessianCalibrationFile) {
   o.input = model_;
   o.output = dir_ / "pvq.safetensors";
   o.plan.method = "pvq";
-  o.hessian_path = cal;
+  o.calibration = {{CalibrationKind::kHessian, cal}};
   LocalExecutor ex;
   auto report = RunQuantizeJob(o, ex, nullptr);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
@@ -265,17 +267,17 @@ TEST_F(QuantizeJobTest, HessianCalibrationFile) {
   QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {32, 32},
                                                                    {reinterpret_cast<const uint8_t*>(small.data()), 4096})},
                                     {}));
-  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "Hessian of tensor 'layers.1.attention.wo.weight'"));
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "hessian of tensor 'layers.1.attention.wo.weight'"));
 }
 
 TEST(PlanTest, RowChunks) {
-  auto c = PlanRowChunks(10, 100, 250, true);
+  auto c = SplitRows(10, 100, 250, true);
   ASSERT_EQ(c.size(), 5u);
-  EXPECT_EQ(c[4].row_begin, 8);
-  EXPECT_EQ(c[4].row_end, 10);
-  EXPECT_EQ(PlanRowChunks(10, 100, 50, true).size(), 10u);  // at least one row per chunk
-  EXPECT_EQ(PlanRowChunks(10, 100, 50, false).size(), 1u);   // whole-tensor methods
-  EXPECT_TRUE(PlanRowChunks(0, 100, 50, true).empty());
+  EXPECT_EQ(c[4].first, 8);
+  EXPECT_EQ(c[4].second, 10);
+  EXPECT_EQ(SplitRows(10, 100, 50, true).size(), 10u);  // at least one row per chunk
+  EXPECT_EQ(SplitRows(10, 100, 50, false).size(), 1u);   // whole-tensor methods
+  EXPECT_TRUE(SplitRows(0, 100, 50, true).empty());
 }
 
 }  // namespace

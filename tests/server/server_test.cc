@@ -8,9 +8,8 @@
 #include <thread>
 
 #include "tests/testing/test_util.h"
-#include "log.h"
 #include "quantd/core/method.h"
-#include "server_test_util.h"
+#include "tests/server/server_test_util.h"
 
 namespace quantd::testing {
 namespace {
@@ -20,7 +19,6 @@ using v1::QuantizeResponse;
 
 class ServerTest : public ::testing::Test {
  protected:
-  void SetUp() override { server::SetLogEnabled(false); }
   void Start(server::ServerOptions o = {}) {
     server_ = StartServer(o);
     ASSERT_NE(server_, nullptr);
@@ -84,7 +82,7 @@ TEST_F(ServerTest, ResultsAreTheInProcessBytes) {
     QuantizeResponse one;
     ASSERT_TRUE(stub_->QuantizeChunk(&ctx, ChunkRequest(7, "w", w, rows, cols, 8, 10, "rtn", p), &one).ok());
     EXPECT_EQ(one.chunk_id(), 7u);
-    auto got = proto::FromProto(one.encoding());
+    auto got = rpc::FromProto(one.encoding());
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     EXPECT_EQ(*got, LocalEncoding("w", w, rows, cols, 8, 10, "rtn", p));
     EXPECT_GT(one.metrics().sqnr_db(), 10);
@@ -96,7 +94,7 @@ TEST_F(ServerTest, ResultsAreTheInProcessBytes) {
     ASSERT_TRUE(Stream(reqs, &out).ok());
     ASSERT_EQ(out.size(), 4u);
     for (int c = 0; c < 4; ++c) {
-      auto e = proto::FromProto(out[100 + c].encoding());
+      auto e = rpc::FromProto(out[100 + c].encoding());
       ASSERT_TRUE(e.ok());
       EXPECT_EQ(*e, LocalEncoding("w", w, rows, cols, c * 10, 10, "rtn", p)) << c;
       EXPECT_FALSE(out[100 + c].has_error());
@@ -123,7 +121,7 @@ TEST_F(ServerTest, SplitChunksReassemble) {
   std::map<uint64_t, QuantizeResponse> out;
   ASSERT_TRUE(Stream(parts, &out).ok());
   ASSERT_EQ(out.size(), 1u);
-  auto e = proto::FromProto(out[1].encoding());
+  auto e = rpc::FromProto(out[1].encoding());
   ASSERT_TRUE(e.ok()) << out[1].error().message();
   EXPECT_EQ(*e, LocalEncoding("t", w, rows, cols, 0, rows, "rtn", {{"bits", "4"}}));
 }
@@ -173,7 +171,7 @@ TEST_F(ServerTest, BadChunksFailAloneWithClearErrors) {
     const QuantizeResponse& r = out[id];
     if (e.first == 0) {
       EXPECT_FALSE(r.has_error()) << id << ": " << r.error().message();
-      EXPECT_TRUE(proto::FromProto(r.encoding()).ok()) << id;
+      EXPECT_TRUE(rpc::FromProto(r.encoding()).ok()) << id;
     } else {
       ASSERT_TRUE(r.has_error()) << id;
       EXPECT_EQ(r.error().code(), e.first) << id << ": " << r.error().message();
@@ -257,7 +255,7 @@ TEST_F(ServerTest, DequantizeMatchesCoreDecode) {
     ASSERT_TRUE(stub_->Dequantize(&c2, req, &resp).ok());
     EXPECT_EQ(resp.shape(0), rows);
     EXPECT_EQ(resp.shape(1), cols);
-    auto local = DecodeRows(*proto::FromProto(q.encoding()));
+    auto local = DecodeRows(*rpc::FromProto(q.encoding()));
     ASSERT_TRUE(local.ok());
     std::vector<uint8_t> expect(local->size() * (dt == v1::F32 ? 4 : 2));
     ASSERT_TRUE(ConvertFromFloat(*local, dt == v1::F32 ? DType::kF32 : DType::kBF16, expect).ok());
@@ -295,7 +293,7 @@ TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
         return;
       }
       for (int c = 0; c < 8; ++c) {
-        auto e = proto::FromProto(out[c].encoding());
+        auto e = rpc::FromProto(out[c].encoding());
         if (!e.ok() || !(*e == LocalEncoding("w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p))) ++failures;
       }
     });
@@ -360,42 +358,8 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightWork) {
   ASSERT_EQ(out.size(), 4u);
   for (auto& [id, r] : out) {
     EXPECT_FALSE(r.has_error()) << r.error().message();
-    EXPECT_EQ(*proto::FromProto(r.encoding()), LocalEncoding("g", w, 32, 64, id * 8, 8, "rtn", {}));
+    EXPECT_EQ(*rpc::FromProto(r.encoding()), LocalEncoding("g", w, 32, 64, id * 8, 8, "rtn", {}));
   }
-}
-
-// The typed parameter messages of the proto name exactly the parameters each method takes, and
-// a typed request resolves to the same parameters as the generic one.
-TEST(ProtoTest, TypedParametersMatchEveryMethod) {
-  const std::map<std::string, const google::protobuf::Descriptor*> typed = {
-      {"rtn", v1::RtnParams::descriptor()},
-      {"kashin", v1::KashinParams::descriptor()},
-      {"pvq", v1::PvqParams::descriptor()},
-      {"crossquant", v1::CrossQuantParams::descriptor()},
-  };
-  ASSERT_EQ(typed.size(), AllMethods().size());
-  for (const Method* m : AllMethods()) {
-    const auto it = typed.find(std::string(m->name()));
-    ASSERT_NE(it, typed.end()) << m->name() << " has no typed parameter message";
-    std::set<std::string> fields, params;
-    for (int i = 0; i < it->second->field_count(); ++i) fields.insert(it->second->field(i)->name());
-    for (const ParamSpec& s : m->param_specs()) params.insert(s.name);
-    EXPECT_EQ(fields, params) << m->name();
-  }
-  v1::MethodParams typed_rtn;
-  typed_rtn.mutable_rtn()->set_bits(3);
-  typed_rtn.mutable_rtn()->set_scale_dtype("f32");
-  auto a = proto::FromProto(typed_rtn);
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->method, "rtn");
-  EXPECT_EQ(a->params.ToString(), "bits=3,scale_dtype=f32");
-  v1::MethodParams typed_pvq;
-  typed_pvq.mutable_pvq()->set_use_hessian(true);
-  typed_pvq.mutable_pvq()->set_bits(3.25);
-  EXPECT_EQ(proto::FromProto(typed_pvq)->params.ToString(), "bits=3.25,use_hessian=true");
-  v1::MethodParams contradictory = typed_rtn;
-  contradictory.set_method_name("pvq");
-  EXPECT_FALSE(proto::FromProto(contradictory).ok());
 }
 
 TEST_F(ServerTest, TokenAuthentication) {

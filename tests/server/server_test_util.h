@@ -13,13 +13,14 @@
 #include "proto/convert.h"
 #include "quantd/core/quantize.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
-#include "quantd_server.h"
+#include "server/quantd_server.h"
 
 namespace quantd::testing {
 
 inline std::unique_ptr<server::QuantdServer> StartServer(server::ServerOptions o = {}) {
   if (o.listen == "0.0.0.0:50051") o.listen = "127.0.0.1:0";
   if (o.threads == 0) o.threads = 2;
+  o.quiet = true;
   auto s = server::QuantdServer::Start(o);
   EXPECT_TRUE(s.ok()) << s.status().ToString();
   return s.ok() ? std::move(*s) : nullptr;
@@ -46,7 +47,7 @@ inline v1::QuantizeRequest ChunkRequest(uint64_t id, const std::string& tensor, 
   r.set_dtype(v1::F32);
   r.set_row_begin(row_begin);
   r.set_row_count(rows);
-  proto::ToProto(method, params, r.mutable_params());
+  rpc::ToProto(method, params, r.mutable_params());
   r.set_data(reinterpret_cast<const char*>(all.data() + row_begin * cols), rows * cols * 4);
   return r;
 }

@@ -6,8 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "log.h"
-#include "server_test_util.h"
+#include "tests/server/server_test_util.h"
 
 namespace quantd::testing {
 namespace {
@@ -40,7 +39,6 @@ class TlsTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    server::SetLogEnabled(false);
     ASSERT_TRUE(ok_) << "openssl could not make test certificates";
   }
   static std::string File(const char* name) { return *dir_ + "/" + name; }
