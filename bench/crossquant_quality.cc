@@ -19,12 +19,12 @@
 
 #include "client/model/llama2c.h"
 #include "client/model/llama2c_tokenizer.h"
-#include "tests/testing/real_weights.h"
 #include "client/model/llama_model.h"
 #include "client/model/perplexity.h"
 #include "quantd/core/metrics.h"
 #include "quantd/core/quantize.h"
 #include "tests/testing/random_tensors.h"
+#include "tests/testing/real_weights.h"
 
 namespace quantd::bench {
 namespace {
@@ -107,17 +107,20 @@ bool CaptureActivations(const std::string& data_dir, std::vector<Llama2cMatrix>*
     std::fprintf(stderr, "model or token stream unusable\n");
     return false;
   }
-  const client::ActivationObserver observer = [&](int layer, std::string_view site, int64_t rows, int64_t width,
-                                                  std::span<const float> values) {
-    const std::string name = layer < 0 ? std::string(site) : "layers." + std::to_string(layer) + "." + std::string(site);
-    auto it = std::find_if(acts->begin(), acts->end(), [&](const Llama2cMatrix& m) { return m.name == name; });
+  const client::ActivationObserver observer = [&](int layer, std::string_view site, int64_t rows,
+                                                  int64_t width, std::span<const float> values) {
+    const std::string name =
+        layer < 0 ? std::string(site) : "layers." + std::to_string(layer) + "." + std::string(site);
+    auto it =
+        std::find_if(acts->begin(), acts->end(), [&](const Llama2cMatrix& m) { return m.name == name; });
     if (it == acts->end()) it = acts->insert(acts->end(), Llama2cMatrix{name, 0, width, {}});
     it->data.insert(it->data.end(), values.begin(), values.end());
     it->rows += rows;
   };
   for (int64_t k = 0; k < protocol.windows; ++k) {
     std::vector<int32_t> inputs = {client::Llama2cTokenizer::kBos};
-    inputs.insert(inputs.end(), stream.begin() + k * protocol.window, stream.begin() + (k + 1) * protocol.window - 1);
+    inputs.insert(inputs.end(), stream.begin() + k * protocol.window,
+                  stream.begin() + (k + 1) * protocol.window - 1);
     std::vector<float> logits(inputs.size() * (*file)->config.vocab_size);
     auto cache = llama->NewCache();
     if (!llama->Forward(inputs, cache, logits, &observer).ok()) return false;

@@ -22,15 +22,15 @@
 #include <vector>
 
 #include "core/common/bitpack.h"
-#include "quantd/core/device.h"
 #include "core/common/parallel.h"
-#include "quantd/core/quantize.h"
 #include "core/crossquant/crossquant_cuda.h"
 #include "core/kashin/kashin.h"
 #include "core/kashin/kashin_cuda.h"
 #include "core/pvq/pvq.h"
 #include "core/pvq/pvq_cuda.h"
 #include "core/rtn/rtn_cuda.h"
+#include "quantd/core/device.h"
+#include "quantd/core/quantize.h"
 #include "tests/testing/random_tensors.h"
 
 namespace {
@@ -38,13 +38,13 @@ namespace {
 using namespace quantd;
 using Clock = std::chrono::steady_clock;
 
-#define CHECK_CUDA(x)                                                       \
-  do {                                                                      \
-    cudaError_t e_ = (x);                                                   \
-    if (e_ != cudaSuccess) {                                                \
-      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e_));         \
-      std::exit(1);                                                         \
-    }                                                                       \
+#define CHECK_CUDA(x)                                               \
+  do {                                                              \
+    cudaError_t e_ = (x);                                           \
+    if (e_ != cudaSuccess) {                                        \
+      std::fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                 \
+    }                                                               \
   } while (0)
 
 // Device-to-device copy bandwidth (bytes read + written per second): the yardstick.
@@ -94,7 +94,8 @@ void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
   cudaEventCreate(&e);
   (void)rtn_cuda::LaunchEncode(dx, rows, cols, o, dout, dout + codes, nullptr, dflag, st);
   cudaEventRecord(s, st);
-  for (int i = 0; i < reps; ++i) (void)rtn_cuda::LaunchEncode(dx, rows, cols, o, dout, dout + codes, nullptr, dflag, st);
+  for (int i = 0; i < reps; ++i)
+    (void)rtn_cuda::LaunchEncode(dx, rows, cols, o, dout, dout + codes, nullptr, dflag, st);
   cudaEventRecord(e, st);
   CHECK_CUDA(cudaEventSynchronize(e));
   float ms;
@@ -111,8 +112,8 @@ void BenchRtn(int64_t rows, int64_t cols, int bits, double copy_bw, int reps) {
   const double cpu_s = Seconds(t0) / 3;
   const double weights = static_cast<double>(rows * cols);
   std::printf("| rtn %d-bit | %lldx%lld | %.3f ms | %.0f GB/s | %.2f | %.2f ms | %.2f ms | %.1fx |\n", bits,
-              static_cast<long long>(rows), static_cast<long long>(cols), kernel_s * 1e3, moved / kernel_s / 1e9,
-              moved / kernel_s / copy_bw, gpu_s * 1e3, cpu_s * 1e3, cpu_s / gpu_s);
+              static_cast<long long>(rows), static_cast<long long>(cols), kernel_s * 1e3,
+              moved / kernel_s / 1e9, moved / kernel_s / copy_bw, gpu_s * 1e3, cpu_s * 1e3, cpu_s / gpu_s);
   (void)weights;
   cudaFree(dx);
   cudaFree(dout);
@@ -166,11 +167,11 @@ void BenchCrossQuant(int64_t rows, int64_t cols, int bits, double copy_bw, int r
   t0 = Clock::now();
   for (int i = 0; i < 3; ++i) (void)EncodeRows(block, "crossquant", p, {.device = Device::kCpu});
   const double cpu_s = Seconds(t0) / 3;
-  std::printf("| crossquant %d-bit | %lldx%lld | %.3f ms | %.0f GB/s | %.2f | %.2f ms | %.2f ms | %.1fx |\n", bits,
-              static_cast<long long>(rows), static_cast<long long>(cols), kernel_s * 1e3, moved / kernel_s / 1e9,
-              moved / kernel_s / copy_bw, gpu_s * 1e3, cpu_s * 1e3, cpu_s / gpu_s);
-  for (void* ptr : {static_cast<void*>(dx), static_cast<void*>(df), static_cast<void*>(dtc), static_cast<void*>(dbytes),
-                    static_cast<void*>(dcodes), dcounts}) {
+  std::printf("| crossquant %d-bit | %lldx%lld | %.3f ms | %.0f GB/s | %.2f | %.2f ms | %.2f ms | %.1fx |\n",
+              bits, static_cast<long long>(rows), static_cast<long long>(cols), kernel_s * 1e3,
+              moved / kernel_s / 1e9, moved / kernel_s / copy_bw, gpu_s * 1e3, cpu_s * 1e3, cpu_s / gpu_s);
+  for (void* ptr : {static_cast<void*>(dx), static_cast<void*>(df), static_cast<void*>(dtc),
+                    static_cast<void*>(dbytes), static_cast<void*>(dcodes), dcounts}) {
     cudaFree(ptr);
   }
   cudaStreamDestroy(st);
@@ -251,10 +252,10 @@ void BenchPvq(int64_t rows, int64_t cols, const char* bits, const char* search, 
   std::printf(
       "| pvq %s %s | %lldx%lld | %s | %.1f ms (%.0f M/s) | %.0f ms (%.1f M/s) | %.1fx | %s "
       "| %.2f / %.1f / %.2f / %.2f ms | %.1f ms | %.1f ms |\n",
-              bits, search, static_cast<long long>(rows), static_cast<long long>(cols),
-              resolved.GetString("k", "?").c_str(), gpu_s * 1e3, weights / gpu_s / 1e6, cpu_s * 1e3,
-              weights / cpu_s / 1e6, cpu_s / gpu_s, same ? "yes" : "NO", stages->rotate_ms, stages->search_ms,
-              stages->fit_ms, stages->pack_ms, gpu_s * 1e3 - kernels_ms, host_fit_pack_s * 1e3);
+      bits, search, static_cast<long long>(rows), static_cast<long long>(cols),
+      resolved.GetString("k", "?").c_str(), gpu_s * 1e3, weights / gpu_s / 1e6, cpu_s * 1e3,
+      weights / cpu_s / 1e6, cpu_s / gpu_s, same ? "yes" : "NO", stages->rotate_ms, stages->search_ms,
+      stages->fit_ms, stages->pack_ms, gpu_s * 1e3 - kernels_ms, host_fit_pack_s * 1e3);
 }
 
 // Kashin, rows mode (defaults: Hadamard, step_choice=slice, 4 bits unless given): the GPU call
@@ -295,7 +296,8 @@ void BenchKashin(int64_t rows, int64_t cols, const char* bits) {
       bits, static_cast<long long>(rows), static_cast<long long>(cols), gpu_s * 1e3, weights / gpu_s / 1e6,
       cpu_s * 1e3, weights / cpu_s / 1e6, cpu_s / gpu_s, same ? "yes" : "NO", st.prepare_ms, st.upload_ms,
       st.greedy_ms, st.fit_ms, st.assign_ms, st.download_ms,
-      first->stats.count("iterations_sum") ? first->stats.at("iterations_sum") / first->stats.at("vectors") : 0.0);
+      first->stats.count("iterations_sum") ? first->stats.at("iterations_sum") / first->stats.at("vectors")
+                                           : 0.0);
 }
 
 }  // namespace
@@ -314,8 +316,8 @@ int main(int argc, char** argv) {
   }
   const double copy_bw = CopyBandwidth(size_t{1} << 30, 10);
   std::printf("GPU %s (%d SMs, %.0f GiB); device-to-device copy %.0f GB/s (read + write); CPU threads %d\n\n",
-              devices[0].name.c_str(), devices[0].multiprocessors, devices[0].memory_bytes / 1073741824.0, copy_bw / 1e9,
-              MaxConcurrency());
+              devices[0].name.c_str(), devices[0].multiprocessors, devices[0].memory_bytes / 1073741824.0,
+              copy_bw / 1e9, MaxConcurrency());
   if (only.empty() || only == "rtn" || only == "crossquant") {
     std::printf(
         "| method | matrix | kernel time | kernel bytes/s | fraction of copy bandwidth | GPU end to end "

@@ -1,4 +1,4 @@
-// Kashin throughput on a 4096 x 4096 F32 heavy-tailed matrix (bench/synthetic.h): encode in rows
+// Kashin throughput on a 4096 x 4096 F32 heavy-tailed matrix (tests/testing/random_tensors.h): encode in rows
 // mode (Hadamard, DCT; in quantctl's default chunks of 256 rows, each its own slice) and matrix
 // mode (the whole matrix), decode, and the kernels on their own (transforms of one row, k-means
 // of 1M factor pairs). The DCT is compared with FFTW's REDFT10 when the
@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "core/common/hadamard.h"
 #include "core/kashin/dct.h"
 #include "core/kashin/kashin.h"
 #include "core/kashin/transform.h"
-#include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
 #include "tests/testing/random_tensors.h"
 #if QUANTD_BENCH_FFTW
@@ -41,12 +41,12 @@ const std::vector<int64_t> kShape = {kRows, kCols};
 // Rows r0 .. r0 + n of the matrix: one chunk as quantctl cuts it.
 Chunk Rows(int64_t r0, int64_t n) {
   return Chunk{.tensor_name = "bench",
-                  .shape = kShape,
-                  .row_begin = r0,
-                  .rows = n,
-                  .cols = kCols,
-                  .data = std::span<const float>(Matrix()).subspan(static_cast<size_t>(r0 * kCols),
-                                                                   static_cast<size_t>(n * kCols))};
+               .shape = kShape,
+               .row_begin = r0,
+               .rows = n,
+               .cols = kCols,
+               .data = std::span<const float>(Matrix()).subspan(static_cast<size_t>(r0 * kCols),
+                                                                static_cast<size_t>(n * kCols))};
 }
 
 // quantctl's default chunk: 4 MiB of F32, 256 rows of 4096.

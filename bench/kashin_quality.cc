@@ -82,12 +82,12 @@ Result Run(const std::string& method, const Params& p, const std::vector<float>&
   for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
     const int64_t n = std::min(chunk_rows, rows - r0);
     Chunk b{.tensor_name = "t",
-               .shape = shape,
-               .row_begin = r0,
-               .rows = n,
-               .cols = cols,
-               .data = std::span<const float>(w).subspan(static_cast<size_t>(r0 * cols),
-                                                         static_cast<size_t>(n * cols))};
+            .shape = shape,
+            .row_begin = r0,
+            .rows = n,
+            .cols = cols,
+            .data = std::span<const float>(w).subspan(static_cast<size_t>(r0 * cols),
+                                                      static_cast<size_t>(n * cols))};
     const auto t0 = std::chrono::steady_clock::now();
     auto m = EncodeAndMeasure(b, method, p);
     r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

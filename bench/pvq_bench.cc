@@ -210,7 +210,7 @@ void BM_EnumerateGmp(benchmark::State& state) {
 }
 #endif
 
-// K at about 1, 3 and 4 bits per dimension of index (papers.md §2.2).
+// K at about 1, 3 and 4 bits per dimension of index (Fischer's counts).
 void EnumerationArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"D", "K"});
   for (auto [d, k] : {std::pair{32, 23}, {32, 51}, {32, 106}, {64, 97}, {64, 200}, {128, 188}, {128, 387}}) {

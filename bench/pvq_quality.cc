@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "tests/testing/hessian.h"
-#include "tests/testing/real_weights.h"
-#include "core/pvq/pvq.h"
 #include "core/common/hadamard.h"
+#include "core/pvq/pvq.h"
 #include "quantd/core/quantize.h"
+#include "tests/testing/hessian.h"
 #include "tests/testing/random_tensors.h"
+#include "tests/testing/real_weights.h"
 
 namespace quantd::bench {
 namespace {
@@ -179,8 +179,7 @@ void HessianTable(int64_t rows, int64_t n) {
   printf("|---|---|---|---|---|---|---|---|\n");
   for (double bits : {2.5, 3.25, 4.125}) {
     for (double damp : {0.01, 0.1}) {
-      Chunk b{
-          .tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
+      Chunk b{.tensor_name = "h", .shape = shape, .rows = rows, .cols = n, .data = w, .calibration = nullptr};
       const Params plain{{"bits", FormatDouble(bits)}};
       Params hp = plain;
       hp.Set("use_hessian", "true");

@@ -39,8 +39,16 @@ void BM_RtnDecode(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * kRows * kCols * 4);
 }
 
-BENCHMARK(BM_RtnEncode)->ArgsProduct({{4, 8}, {1, 0}})->ArgNames({"bits", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_RtnDecode)->ArgsProduct({{4, 8}, {1, 0}})->ArgNames({"bits", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RtnEncode)
+    ->ArgsProduct({{4, 8}, {1, 0}})
+    ->ArgNames({"bits", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_RtnDecode)
+    ->ArgsProduct({{4, 8}, {1, 0}})
+    ->ArgNames({"bits", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

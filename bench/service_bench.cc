@@ -42,13 +42,20 @@ Args Parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--method") a.method = v;
-    else if (k == "--params") a.params = v;
-    else if (k == "--chunk-mib") a.chunk_mib = std::stoi(v);
-    else if (k == "--tensors") a.tensors = std::stoi(v);
-    else if (k == "--rows") a.rows = std::stoll(v);
-    else if (k == "--cols") a.cols = std::stoll(v);
-    else if (k == "--window") a.window = std::stoi(v);
+    if (k == "--method")
+      a.method = v;
+    else if (k == "--params")
+      a.params = v;
+    else if (k == "--chunk-mib")
+      a.chunk_mib = std::stoi(v);
+    else if (k == "--tensors")
+      a.tensors = std::stoi(v);
+    else if (k == "--rows")
+      a.rows = std::stoll(v);
+    else if (k == "--cols")
+      a.cols = std::stoll(v);
+    else if (k == "--window")
+      a.window = std::stoi(v);
     else if (k == "--threads") {
       a.threads.clear();
       std::stringstream ss(v);
@@ -74,9 +81,12 @@ int main(int argc, char** argv) {
   const std::vector<int64_t> shape = {a.rows, a.cols};
   const double mb = static_cast<double>(a.tensors) * a.rows * a.cols * 4 / 1e6;
   std::printf("%s %s, %d tensors of %lldx%lld F32 (%.0f MB), chunks of %lld rows (%.1f MiB), window %d\n",
-              a.method.c_str(), a.params.c_str(), a.tensors, static_cast<long long>(a.rows), static_cast<long long>(a.cols),
-              mb, static_cast<long long>(rows_per_chunk), rows_per_chunk * a.cols * 4 / 1048576.0, a.window);
-  std::printf("| threads | in-process MB/s | quantd MB/s | ratio | server peak budget use / budget |\n|---|---|---|---|---|\n");
+              a.method.c_str(), a.params.c_str(), a.tensors, static_cast<long long>(a.rows),
+              static_cast<long long>(a.cols), mb, static_cast<long long>(rows_per_chunk),
+              rows_per_chunk * a.cols * 4 / 1048576.0, a.window);
+  std::printf(
+      "| threads | in-process MB/s | quantd MB/s | ratio | server peak budget use / budget "
+      "|\n|---|---|---|---|---|\n");
   for (int threads : a.threads) {
     // In-process: the same chunks, encoded and measured, one after another on `threads` threads.
     tbb::task_arena arena(threads);
@@ -85,8 +95,12 @@ int main(int argc, char** argv) {
       for (const auto& w : tensors) {
         for (int64_t r = 0; r < a.rows; r += rows_per_chunk) {
           const int64_t n = std::min(rows_per_chunk, a.rows - r);
-          Chunk b{.tensor_name = "t", .shape = shape, .row_begin = r, .rows = n, .cols = a.cols,
-                     .data = std::span<const float>(w.data() + r * a.cols, n * a.cols)};
+          Chunk b{.tensor_name = "t",
+                  .shape = shape,
+                  .row_begin = r,
+                  .rows = n,
+                  .cols = a.cols,
+                  .data = std::span<const float>(w.data() + r * a.cols, n * a.cols)};
           auto e = EncodeAndMeasure(b, a.method, *params);
           if (!e.ok()) std::abort();
         }
@@ -104,8 +118,8 @@ int main(int argc, char** argv) {
     if (!srv.ok()) return 1;
     grpc::ChannelArguments ca;
     ca.SetMaxReceiveMessageSize(-1);
-    auto stub = v1::Quantizer::NewStub(
-        grpc::CreateCustomChannel("127.0.0.1:" + std::to_string((*srv)->port()), grpc::InsecureChannelCredentials(), ca));
+    auto stub = v1::Quantizer::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string((*srv)->port()), grpc::InsecureChannelCredentials(), ca));
     std::vector<v1::QuantizeRequest> reqs;
     uint64_t id = 0;
     for (size_t t = 0; t < tensors.size(); ++t) {
@@ -148,8 +162,9 @@ int main(int argc, char** argv) {
     reader.join();
     if (!stream->Finish().ok()) return 1;
     const double remote_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    std::printf("| %d | %.0f | %.0f | %.2f | %.1f MiB / %.0f MiB |\n", threads, mb / local_s, mb / remote_s, local_s / remote_s,
-                (*srv)->service().budget().peak() / 1048576.0, o.max_inflight_bytes / 1048576.0);
+    std::printf("| %d | %.0f | %.0f | %.2f | %.1f MiB / %.0f MiB |\n", threads, mb / local_s, mb / remote_s,
+                local_s / remote_s, (*srv)->service().budget().peak() / 1048576.0,
+                o.max_inflight_bytes / 1048576.0);
     (*srv)->Shutdown(1);
   }
   return 0;

@@ -68,8 +68,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (r.name.rfind("BM_Memcpy", 0) == 0) base = &r;
     }
     if (base == nullptr || base->real <= 0 || base->cpu <= 0) return;
-    std::printf("\nratio to memcpy of the same buffer on one core, same run (%.2f GB/s wall, %.2f GB/s CPU):\n",
-                base->real / 1e9, base->cpu / 1e9);
+    std::printf(
+        "\nratio to memcpy of the same buffer on one core, same run (%.2f GB/s wall, %.2f GB/s CPU):\n",
+        base->real / 1e9, base->cpu / 1e9);
     std::printf("  %-56s %9s %6s %9s %6s\n", "", "wall GB/s", "ratio", "CPU GB/s", "ratio");
     for (const Rate& r : rates_) {
       std::printf("  %-56s %9.2f %6.2f %9.2f %6.2f\n", r.name.c_str(), r.real / 1e9, r.real / base->real,

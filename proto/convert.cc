@@ -17,10 +17,10 @@ struct DTypePair {
   v1::DType wire;
 };
 constexpr DTypePair kDTypes[] = {
-    {quantd::DType::kF32, v1::F32},   {quantd::DType::kF16, v1::F16},   {quantd::DType::kBF16, v1::BF16},
-    {quantd::DType::kF64, v1::F64},   {quantd::DType::kU8, v1::U8},     {quantd::DType::kI8, v1::I8},
-    {quantd::DType::kU16, v1::U16},   {quantd::DType::kI16, v1::I16},   {quantd::DType::kU32, v1::U32},
-    {quantd::DType::kI32, v1::I32},   {quantd::DType::kU64, v1::U64},   {quantd::DType::kI64, v1::I64},
+    {quantd::DType::kF32, v1::F32},   {quantd::DType::kF16, v1::F16}, {quantd::DType::kBF16, v1::BF16},
+    {quantd::DType::kF64, v1::F64},   {quantd::DType::kU8, v1::U8},   {quantd::DType::kI8, v1::I8},
+    {quantd::DType::kU16, v1::U16},   {quantd::DType::kI16, v1::I16}, {quantd::DType::kU32, v1::U32},
+    {quantd::DType::kI32, v1::I32},   {quantd::DType::kU64, v1::U64}, {quantd::DType::kI64, v1::I64},
     {quantd::DType::kBool, v1::BOOL},
 };
 
@@ -42,16 +42,26 @@ std::string FieldText(const google::protobuf::Message& m, const google::protobuf
   using google::protobuf::FieldDescriptor;
   const google::protobuf::Reflection* r = m.GetReflection();
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(m, f));
-    case FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(m, f));
-    case FieldDescriptor::CPPTYPE_UINT32: return std::to_string(r->GetUInt32(m, f));
-    case FieldDescriptor::CPPTYPE_UINT64: return std::to_string(r->GetUInt64(m, f));
-    case FieldDescriptor::CPPTYPE_DOUBLE: return FormatDouble(r->GetDouble(m, f));
-    case FieldDescriptor::CPPTYPE_FLOAT: return FormatDouble(r->GetFloat(m, f));
-    case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(m, f) ? "true" : "false";
-    case FieldDescriptor::CPPTYPE_STRING: return r->GetString(m, f);
-    case FieldDescriptor::CPPTYPE_ENUM: return r->GetEnum(m, f)->name();
-    case FieldDescriptor::CPPTYPE_MESSAGE: break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      return std::to_string(r->GetInt32(m, f));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return std::to_string(r->GetInt64(m, f));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return std::to_string(r->GetUInt32(m, f));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return std::to_string(r->GetUInt64(m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return FormatDouble(r->GetDouble(m, f));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return FormatDouble(r->GetFloat(m, f));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(m, f) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_STRING:
+      return r->GetString(m, f);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnum(m, f)->name();
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
   }
   return "";
 }
@@ -69,24 +79,32 @@ StatusOr<quantd::DType> FromProto(v1::DType d, std::string_view field) {
   for (const DTypePair& p : kDTypes) {
     if (p.wire == d) return p.core;
   }
-  return InvalidArgumentError(std::string(field) + ": unknown or unspecified dtype " + std::to_string(static_cast<int>(d)));
+  return InvalidArgumentError(std::string(field) + ": unknown or unspecified dtype " +
+                              std::to_string(static_cast<int>(d)));
 }
 
 v1::Device ToProto(Device d) {
   switch (d) {
-    case Device::kCpu: return v1::DEVICE_CPU;
-    case Device::kCuda: return v1::DEVICE_CUDA;
-    case Device::kAuto: return v1::DEVICE_AUTO;
+    case Device::kCpu:
+      return v1::DEVICE_CPU;
+    case Device::kCuda:
+      return v1::DEVICE_CUDA;
+    case Device::kAuto:
+      return v1::DEVICE_AUTO;
   }
   return v1::DEVICE_AUTO;
 }
 
 StatusOr<Device> FromProto(v1::Device d) {
   switch (d) {
-    case v1::DEVICE_AUTO: return Device::kAuto;
-    case v1::DEVICE_CPU: return Device::kCpu;
-    case v1::DEVICE_CUDA: return Device::kCuda;
-    default: break;
+    case v1::DEVICE_AUTO:
+      return Device::kAuto;
+    case v1::DEVICE_CPU:
+      return Device::kCpu;
+    case v1::DEVICE_CUDA:
+      return Device::kCuda;
+    default:
+      break;
   }
   return InvalidArgumentError("device: unknown value " + std::to_string(static_cast<int>(d)));
 }
@@ -155,7 +173,8 @@ void ToProto(Encoding&& e, v1::Encoding* out) {
 StatusOr<Encoding> FromProto(const v1::Encoding& p) {
   if (p.format_version() != kEncodingMessageVersion) {
     return InvalidArgumentError("encoding.format_version " + std::to_string(p.format_version()) +
-                                " is not supported (expected " + std::to_string(kEncodingMessageVersion) + ")");
+                                " is not supported (expected " + std::to_string(kEncodingMessageVersion) +
+                                ")");
   }
   Encoding e;
   e.method = p.method();
@@ -174,7 +193,8 @@ StatusOr<Encoding> FromProto(const v1::Encoding& p) {
     auto count = MatrixShapeOf(s.shape);
     if (!count.ok()) return count.status().WithContext("encoding.sections[" + ps.name() + "].shape");
     if (static_cast<uint64_t>(count->num_elements()) * DTypeSize(s.dtype) != ps.data().size()) {
-      return InvalidArgumentError("encoding.sections[" + ps.name() + "]: " + std::to_string(ps.data().size()) +
+      return InvalidArgumentError("encoding.sections[" + ps.name() +
+                                  "]: " + std::to_string(ps.data().size()) +
                                   " bytes do not match its shape and dtype");
     }
     s.data.assign(ps.data().begin(), ps.data().end());
@@ -203,10 +223,11 @@ StatusOr<MethodAndParams> FromProto(const v1::MethodParams& p) {
   } else {
     out.method = p.method_name();
   }
-  if (out.method.empty()) return InvalidArgumentError("params: no method given (set a typed message or method_name)");
+  if (out.method.empty())
+    return InvalidArgumentError("params: no method given (set a typed message or method_name)");
   if (!p.method_name().empty() && p.method_name() != out.method) {
-    return InvalidArgumentError("params: method_name '" + p.method_name() + "' contradicts the typed " + out.method +
-                                " parameters");
+    return InvalidArgumentError("params: method_name '" + p.method_name() + "' contradicts the typed " +
+                                out.method + " parameters");
   }
   for (const auto& [k, v] : p.extra()) out.params.Set(k, v);
   return out;

@@ -21,7 +21,8 @@ StatusOr<std::string> ReadSecretFile(const std::string& path, std::string_view f
 
 StatusOr<std::string> ReadTokenFile(const std::string& path, std::string_view flag) {
   QUANTD_ASSIGN_OR_RETURN(std::string token, ReadSecretFile(path, flag));
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
+  while (!token.empty() &&
+         (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) {
     token.pop_back();
   }
   if (token.empty()) return FailedPreconditionError(std::string(flag) + " " + path + " is empty");
@@ -48,12 +49,15 @@ StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(const Clie
 
 StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const ServerTlsFiles& f) {
   if (f.cert.empty() && f.key.empty()) {
-    if (!f.client_ca.empty()) return FailedPreconditionError("--tls-client-ca needs --tls-cert and --tls-key");
+    if (!f.client_ca.empty())
+      return FailedPreconditionError("--tls-client-ca needs --tls-cert and --tls-key");
     return grpc::InsecureServerCredentials();
   }
-  if (f.cert.empty() || f.key.empty()) return FailedPreconditionError("--tls-cert and --tls-key must be given together");
-  grpc::SslServerCredentialsOptions ssl(f.client_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                                            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (f.cert.empty() || f.key.empty())
+    return FailedPreconditionError("--tls-cert and --tls-key must be given together");
+  grpc::SslServerCredentialsOptions ssl(f.client_ca.empty()
+                                            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   QUANTD_ASSIGN_OR_RETURN(pair.private_key, ReadSecretFile(f.key, "--tls-key"));
   QUANTD_ASSIGN_OR_RETURN(pair.cert_chain, ReadSecretFile(f.cert, "--tls-cert"));

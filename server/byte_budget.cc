@@ -40,7 +40,8 @@ bool ByteBudget::CancelWait(uint64_t ticket) {
   bool removed = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.ticket == ticket; });
+    auto it =
+        std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.ticket == ticket; });
     if (it == waiters_.end()) return false;
     const bool was_head = it == waiters_.begin();
     waiters_.erase(it);

@@ -27,19 +27,21 @@ StatusOr<ReceivedChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m
   auto spec = rpc::ChunkSpecFromRequest(m);
   if (!spec.ok()) return spec.status().WithContext(who);
   c.spec = std::move(*spec);
-  if (Status s = ValidateChunkSpec(c.spec); !s.ok()) return s.WithContext("chunk " + std::to_string(m.chunk_id()));
+  if (Status s = ValidateChunkSpec(c.spec); !s.ok())
+    return s.WithContext("chunk " + std::to_string(m.chunk_id()));
   auto device = rpc::FromProto(m.device());
   if (!device.ok()) return device.status().WithContext(who);
   c.device = *device;
   const uint64_t total = ChunkSourceBytes(c.spec);
   if (total > max_chunk_bytes) {
-    return ResourceExhaustedError(who + ": " + std::to_string(total) + " bytes can never fit in the server's " +
-                                  std::to_string(max_chunk_bytes) + "-byte budget (--max-inflight-bytes); send smaller chunks");
+    return ResourceExhaustedError(who + ": " + std::to_string(total) +
+                                  " bytes can never fit in the server's " + std::to_string(max_chunk_bytes) +
+                                  "-byte budget (--max-inflight-bytes); send smaller chunks");
   }
   const int64_t cols = c.spec.shape.back();
   if (m.column_max_size() != 0 && m.column_max_size() != cols) {
-    return InvalidArgumentError(who + ": column_max has " + std::to_string(m.column_max_size()) + " values, rows have " +
-                                std::to_string(cols));
+    return InvalidArgumentError(who + ": column_max has " + std::to_string(m.column_max_size()) +
+                                " values, rows have " + std::to_string(cols));
   }
   c.column_max.assign(m.column_max().begin(), m.column_max().end());
   c.hessian_key = m.hessian_key();
@@ -56,20 +58,23 @@ ChunkAssembler::Need ChunkAssembler::Inspect(const quantd::v1::QuantizeRequest& 
       need.stream_error = InvalidArgumentError("blob part has an empty key");
     } else if (it == blobs_.end()) {
       if (b.total_bytes() == 0 || b.total_bytes() > max_bytes_) {
-        need.stream_error = (b.total_bytes() == 0 ? InvalidArgumentError("blob '" + b.key() + "': total_bytes is 0")
-                                                  : ResourceExhaustedError("blob '" + b.key() + "' of " +
-                                                                           std::to_string(b.total_bytes()) +
-                                                                           " bytes exceeds the server's budget"));
+        need.stream_error =
+            (b.total_bytes() == 0
+                 ? InvalidArgumentError("blob '" + b.key() + "': total_bytes is 0")
+                 : ResourceExhaustedError("blob '" + b.key() + "' of " + std::to_string(b.total_bytes()) +
+                                          " bytes exceeds the server's budget"));
       } else if (b.offset() != 0 || b.data().size() > b.total_bytes()) {
-        need.stream_error = InvalidArgumentError("blob '" + b.key() + "': first part must start at offset 0 and fit");
+        need.stream_error =
+            InvalidArgumentError("blob '" + b.key() + "': first part must start at offset 0 and fit");
       } else {
         need.bytes += b.total_bytes();
       }
     } else if (it->second.data.size() == it->second.total) {
       need.stream_error = InvalidArgumentError("blob '" + b.key() + "' was already uploaded on this stream");
     } else if (b.offset() != it->second.data.size() || b.offset() + b.data().size() > it->second.total) {
-      need.stream_error = InvalidArgumentError("blob '" + b.key() + "': part at offset " + std::to_string(b.offset()) +
-                                               " does not continue at " + std::to_string(it->second.data.size()));
+      need.stream_error =
+          InvalidArgumentError("blob '" + b.key() + "': part at offset " + std::to_string(b.offset()) +
+                               " does not continue at " + std::to_string(it->second.data.size()));
     }
   }
   if (!HasChunkPart(m)) return need;
@@ -80,18 +85,19 @@ ChunkAssembler::Need ChunkAssembler::Inspect(const quantd::v1::QuantizeRequest& 
     if (!header.ok()) {
       need.chunk_error = header.status();
     } else if (m.data_offset() != 0 || m.data().size() > header->budget_bytes) {
-      need.chunk_error = InvalidArgumentError(Who(m) + ": the first part must start at data_offset 0 and hold at most " +
-                                              std::to_string(header->budget_bytes) + " bytes");
+      need.chunk_error =
+          InvalidArgumentError(Who(m) + ": the first part must start at data_offset 0 and hold at most " +
+                               std::to_string(header->budget_bytes) + " bytes");
     } else {
       need.bytes += header->budget_bytes;
     }
   } else {
     const ReceivedChunk& c = it->second;
     if (m.data_offset() != c.data.size() || m.data().size() > c.budget_bytes - c.data.size()) {
-      need.chunk_error = InvalidArgumentError(c.Describe() + ": the split does not reassemble (part at offset " +
-                                              std::to_string(m.data_offset()) + " with " +
-                                              std::to_string(m.data().size()) + " bytes after " +
-                                              std::to_string(c.data.size()) + " of " + std::to_string(c.budget_bytes) + ")");
+      need.chunk_error = InvalidArgumentError(
+          c.Describe() + ": the split does not reassemble (part at offset " +
+          std::to_string(m.data_offset()) + " with " + std::to_string(m.data().size()) + " bytes after " +
+          std::to_string(c.data.size()) + " of " + std::to_string(c.budget_bytes) + ")");
     }
   }
   return need;

@@ -25,12 +25,12 @@ namespace quantd::server {
 // A chunk received on a stream (or in a unary call): what it is, what it asks, its bytes.
 struct ReceivedChunk {
   uint64_t chunk_id = 0;
-  ChunkSpec spec;                  // checked by ValidateChunkSpec
-  Device device = Device::kAuto;   // the request's device
-  std::vector<float> column_max;   // static column maxima sent with it (cols values) or empty
-  std::string hessian_key;         // the Hessian blob it references, or empty
-  std::string data;                // ChunkSourceBytes(spec) bytes once complete
-  uint64_t budget_bytes = 0;       // bytes reserved for it from the server's budget
+  ChunkSpec spec;                 // checked by ValidateChunkSpec
+  Device device = Device::kAuto;  // the request's device
+  std::vector<float> column_max;  // static column maxima sent with it (cols values) or empty
+  std::string hessian_key;        // the Hessian blob it references, or empty
+  std::string data;               // ChunkSourceBytes(spec) bytes once complete
+  uint64_t budget_bytes = 0;      // bytes reserved for it from the server's budget
 
   // "chunk 7 of tensor 'x'", for messages.
   std::string Describe() const;
@@ -59,7 +59,7 @@ class ChunkAssembler {
 
   struct Result {
     std::optional<ReceivedChunk> complete;  // owns its reserved bytes from now on
-    uint64_t released = 0;                   // bytes of dropped pending chunks to give back
+    uint64_t released = 0;                  // bytes of dropped pending chunks to give back
   };
   // Accepts `m` after Inspect and after `need.bytes` were reserved.
   Result Accept(quantd::v1::QuantizeRequest&& m, const Need& need);

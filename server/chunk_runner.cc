@@ -15,11 +15,13 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const ReceivedChunk& c, std::str
   calibration.column_max = c.column_max;  // a view of the chunk's vector
   if (!c.hessian_key.empty()) {
     if (hessian == nullptr) {
-      return FailedPreconditionError(who + ": Hessian blob '" + c.hessian_key + "' was not uploaded on this stream");
+      return FailedPreconditionError(who + ": Hessian blob '" + c.hessian_key +
+                                     "' was not uploaded on this stream");
     }
     const uint64_t n = static_cast<uint64_t>(c.spec.shape.back());
     if (hessian->size() != n * n * 4) {
-      return InvalidArgumentError(who + ": Hessian blob '" + c.hessian_key + "' holds " + std::to_string(hessian->size()) +
+      return InvalidArgumentError(who + ": Hessian blob '" + c.hessian_key + "' holds " +
+                                  std::to_string(hessian->size()) +
                                   " bytes, expected cols^2 F32 = " + std::to_string(n * n * 4));
     }
     if (reinterpret_cast<uintptr_t>(hessian->data()) % alignof(float) != 0) {
@@ -27,8 +29,8 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const ReceivedChunk& c, std::str
     }
     calibration.hessian = std::span<const float>(reinterpret_cast<const float*>(hessian->data()), n * n);
   }
-  auto result = EncodeChunk(c.spec, {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, &calibration,
-                            {.device = c.device, .gpu_allowed = gpu_allowed});
+  auto result = EncodeChunk(c.spec, {reinterpret_cast<const uint8_t*>(data.data()), data.size()},
+                            &calibration, {.device = c.device, .gpu_allowed = gpu_allowed});
   if (!result.ok()) return result.status();
   quantd::v1::QuantizeResponse r;
   r.set_chunk_id(c.chunk_id);
@@ -65,7 +67,8 @@ StatusOr<quantd::v1::DequantizeResponse> RunDequantize(const quantd::v1::Dequant
   r.set_dtype(rpc::ToProto(dtype));
   std::string* data = r.mutable_data();
   data->resize(values.size() * DTypeSize(dtype));
-  QUANTD_RETURN_IF_ERROR(ConvertFromFloat(values, dtype, {reinterpret_cast<uint8_t*>(data->data()), data->size()}));
+  QUANTD_RETURN_IF_ERROR(
+      ConvertFromFloat(values, dtype, {reinterpret_cast<uint8_t*>(data->data()), data->size()}));
   return r;
 }
 

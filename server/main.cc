@@ -1,13 +1,12 @@
 // quantd: the quantization server. See server_options.h for the flags, README.md for usage.
 // Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 1 when it cannot start, 2 usage error.
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
-
-#include "server/log.h"
 #include "quantd/core/device.h"
+#include "server/log.h"
 #include "server/quantd_server.h"
 
 int main(int argc, char** argv) {
@@ -15,35 +14,44 @@ int main(int argc, char** argv) {
   ServerOptions o;
   CLI::App app{"quantd: quantizes tensor chunks over gRPC (service quantd.v1.Quantizer)"};
   app.set_version_flag("--version", "quantd " QUANTD_VERSION);
-  app.add_option("--listen", o.listen, "HOST:PORT to serve gRPC on (port 0 picks one)")->capture_default_str();
-  app.add_option("--threads", o.threads, "encoding threads (0: all cores)")->capture_default_str()->check(CLI::Range(0, 4096));
-  app.add_option("--max-inflight-bytes", o.max_inflight_bytes,
-                 "memory budget: bytes of chunks and calibration blobs held at once; streams pause when it is full")
+  app.add_option("--listen", o.listen, "HOST:PORT to serve gRPC on (port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "encoding threads (0: all cores)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  app.add_option(
+         "--max-inflight-bytes", o.max_inflight_bytes,
+         "memory budget: bytes of chunks and calibration blobs held at once; streams pause when it is full")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 46));
   app.add_option("--max-message-bytes", o.max_message_bytes, "largest gRPC message accepted")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1} << 16, uint64_t{2047} << 20));
-  app.add_option("--device", o.device,
-                 "where chunks are encoded: auto (the GPU for large chunks of methods with a CUDA encoder, when "
-                 "there is one), cpu (never a GPU), cuda (like auto, but refuse to start without a GPU)")
+  app.add_option(
+         "--device", o.device,
+         "where chunks are encoded: auto (the GPU for large chunks of methods with a CUDA encoder, when "
+         "there is one), cpu (never a GPU), cuda (like auto, but refuse to start without a GPU)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("--tls-cert", o.tls_cert, "PEM certificate chain; enables TLS on --listen");
   app.add_option("--tls-key", o.tls_key, "PEM private key for --tls-cert");
-  app.add_option("--tls-client-ca", o.tls_client_ca, "PEM CA bundle; requires and verifies client certificates (mTLS)");
-  app.add_option("--token-file", o.token_file,
-                 "file holding a bearer token; RPCs without 'authorization: Bearer <token>' get UNAUTHENTICATED");
-  app.add_option("--health-listen", o.health_listen,
-                 "HOST:PORT for a plaintext server with only the gRPC health service (probes when --listen uses TLS)");
+  app.add_option("--tls-client-ca", o.tls_client_ca,
+                 "PEM CA bundle; requires and verifies client certificates (mTLS)");
+  app.add_option(
+      "--token-file", o.token_file,
+      "file holding a bearer token; RPCs without 'authorization: Bearer <token>' get UNAUTHENTICATED");
+  app.add_option(
+      "--health-listen", o.health_listen,
+      "HOST:PORT for a plaintext server with only the gRPC health service (probes when --listen uses TLS)");
   app.add_option("--metrics-listen", o.metrics_listen, "HOST:PORT for the Prometheus /metrics endpoint");
   app.add_option("--grace-seconds", o.grace_seconds,
                  "after SIGTERM/SIGINT: time for open streams to finish their in-flight chunks")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--name", o.name, "how this server names itself in responses and logs (default: --listen)");
-  app.add_option("--debug-chunk-delay-ms", o.debug_chunk_delay_ms,
-                 "testing only: sleep this long before encoding each streamed chunk (to exercise failures mid-run)")
+  app.add_option(
+         "--debug-chunk-delay-ms", o.debug_chunk_delay_ms,
+         "testing only: sleep this long before encoding each streamed chunk (to exercise failures mid-run)")
       ->check(CLI::Range(0, 60000))
       ->group("Testing");
   app.add_flag("--quiet", o.quiet, "no log lines on stderr");
@@ -56,7 +64,8 @@ int main(int argc, char** argv) {
   }
   if (o.device == "cuda" && quantd::CudaDevices().empty()) {  // auto and cpu need nothing
     std::cerr << "quantd: --device cuda: "
-              << (quantd::BuiltWithCuda() ? "no usable CUDA device" : "this build has no CUDA backend") << "\n";
+              << (quantd::BuiltWithCuda() ? "no usable CUDA device" : "this build has no CUDA backend")
+              << "\n";
     return 1;
   }
 

@@ -3,7 +3,6 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
-
 #include "proto/credentials.h"
 #include "server/log.h"
 
@@ -26,7 +25,8 @@ StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions&
   }
   QUANTD_ASSIGN_OR_RETURN(
       std::shared_ptr<grpc::ServerCredentials> creds,
-      rpc::ServerCredentials({.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca}));
+      rpc::ServerCredentials(
+          {.cert = options.tls_cert, .key = options.tls_key, .client_ca = options.tls_client_ca}));
 
   if (!options.metrics_listen.empty()) {
     s->metrics_ = std::make_unique<ServerMetrics>();
@@ -46,7 +46,8 @@ StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions&
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, creds, &s->port_);
   builder.RegisterService(s->service_.get());
-  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(-1);
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) return UnavailableError("cannot listen on " + options.listen);
@@ -62,8 +63,9 @@ StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions&
   }
   s->SetServing(true);
   LogLine("serving on " + options.listen + " (port " + std::to_string(s->port_) + "), " +
-          std::to_string(s->service_->pool().threads()) + " threads, budget " + std::to_string(options.max_inflight_bytes) +
-          " bytes" + (token.empty() ? "" : ", token auth") + (options.tls_cert.empty() ? "" : ", TLS") +
+          std::to_string(s->service_->pool().threads()) + " threads, budget " +
+          std::to_string(options.max_inflight_bytes) + " bytes" + (token.empty() ? "" : ", token auth") +
+          (options.tls_cert.empty() ? "" : ", TLS") +
           (options.tls_client_ca.empty() ? "" : " with client certificates"));
   return s;
 }

@@ -26,9 +26,9 @@ class QuantdServer {
   static StatusOr<std::unique_ptr<QuantdServer>> Start(const ServerOptions& options);
   ~QuantdServer();
 
-  int port() const { return port_; }                 // the bound --listen port
-  int health_port() const { return health_port_; }   // 0 without --health-listen
-  int metrics_port() const { return metrics_port_; } // 0 without --metrics-listen
+  int port() const { return port_; }                  // the bound --listen port
+  int health_port() const { return health_port_; }    // 0 without --health-listen
+  int metrics_port() const { return metrics_port_; }  // 0 without --metrics-listen
   QuantizerService& service() { return *service_; }
 
   // Graceful stop: health NOT_SERVING, new RPCs refused, streams drained (their in-flight chunks

@@ -3,9 +3,9 @@
 #include <exception>
 #include <thread>
 
+#include "proto/convert.h"
 #include "server/chunk_runner.h"
 #include "server/log.h"
-#include "proto/convert.h"
 
 namespace quantd::server {
 
@@ -62,7 +62,10 @@ void QuantizeStream::OnReadDone(bool ok) {
     if (!ok) {
       reads_done_ = true;
       for (uint64_t id : assembler_.IncompleteChunks()) {
-        QueueErrorLocked(id, "", InvalidArgumentError("chunk " + std::to_string(id) + ": the stream ended before all of its bytes arrived"), a);
+        QueueErrorLocked(id, "",
+                         InvalidArgumentError("chunk " + std::to_string(id) +
+                                              ": the stream ended before all of its bytes arrived"),
+                         a);
       }
     } else if (!draining_ && !cancelled_ && !finished_) {
       HandleMessageLocked(a);
@@ -125,7 +128,8 @@ void QuantizeStream::SubmitLocked(ReceivedChunk chunk) {
   if (service_->metrics()) service_->metrics()->InflightChunks(1);
   const std::string* hessian = chunk.hessian_key.empty() ? nullptr : assembler_.Blob(chunk.hessian_key);
   const auto arrived = std::chrono::steady_clock::now();
-  service_->pool().Submit([this, chunk = std::move(chunk), hessian, arrived] { RunTask(chunk, hessian, arrived); });
+  service_->pool().Submit(
+      [this, chunk = std::move(chunk), hessian, arrived] { RunTask(chunk, hessian, arrived); });
 }
 
 void QuantizeStream::RunTask(const ReceivedChunk& chunk, const std::string* hessian,
@@ -164,7 +168,8 @@ void QuantizeStream::RunTask(const ReceivedChunk& chunk, const std::string* hess
         if (service_->metrics()) {
           uint64_t out = 0;
           for (const auto& s : result->encoding().sections()) out += s.data().size();
-          service_->metrics()->Chunk(result->encoding().method(), chunk.budget_bytes, out, t->encode_seconds());
+          service_->metrics()->Chunk(result->encoding().method(), chunk.budget_bytes, out,
+                                     t->encode_seconds());
         }
         QueueLocked(std::move(*result), a);
       } else {
@@ -176,7 +181,8 @@ void QuantizeStream::RunTask(const ReceivedChunk& chunk, const std::string* hess
   Run(a);
 }
 
-void QuantizeStream::QueueErrorLocked(uint64_t chunk_id, const std::string& tensor, const Status& error, Actions& a) {
+void QuantizeStream::QueueErrorLocked(uint64_t chunk_id, const std::string& tensor, const Status& error,
+                                      Actions& a) {
   ++chunks_failed_;
   if (service_->metrics()) service_->metrics()->Error(std::string(StatusCodeName(error.code())));
   LogLine("stream " + peer_ + ": chunk " + std::to_string(chunk_id) + " failed: " + error.ToString());
@@ -245,7 +251,8 @@ void QuantizeStream::MaybeFinishLocked(Actions& a) {
   } else if (!fatal_.ok()) {
     status = rpc::ToGrpc(fatal_);
   } else if (draining_) {
-    status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down; resend unanswered chunks to another server");
+    status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "server is shutting down; resend unanswered chunks to another server");
   } else if (reads_done_) {
     status = grpc::Status::OK;
   } else {
@@ -255,8 +262,9 @@ void QuantizeStream::MaybeFinishLocked(Actions& a) {
   a.finish = status;
   a.release += assembler_.HeldBytes();  // blobs and incomplete chunks
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  LogLine("stream " + peer_ + " ended " + std::string(StatusCodeName(static_cast<StatusCode>(status.error_code()))) +
-          ": " + std::to_string(chunks_ok_) + " chunks, " + std::to_string(chunks_failed_) + " failed, " +
+  LogLine("stream " + peer_ + " ended " +
+          std::string(StatusCodeName(static_cast<StatusCode>(status.error_code()))) + ": " +
+          std::to_string(chunks_ok_) + " chunks, " + std::to_string(chunks_failed_) + " failed, " +
           std::to_string(bytes_in_) + " bytes in, " + std::to_string(secs) + " s");
 }
 

@@ -18,13 +18,14 @@
 #include <optional>
 #include <string>
 
-#include "server/chunk_assembler.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
+#include "server/chunk_assembler.h"
 #include "server/quantizer_service.h"
 
 namespace quantd::server {
 
-class QuantizeStream final : public grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse> {
+class QuantizeStream final
+    : public grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse> {
  public:
   QuantizeStream(QuantizerService* service, grpc::CallbackServerContext* context);
   // Admits the stream (auth, draining) and starts reading, or finishes it with the error.
@@ -50,7 +51,8 @@ class QuantizeStream final : public grpc::ServerBidiReactor<quantd::v1::Quantize
   void AcceptLocked(const ChunkAssembler::Need& need, Actions& a);
   void OnBudgetGranted();
   void SubmitLocked(ReceivedChunk chunk);
-  void RunTask(const ReceivedChunk& chunk, const std::string* hessian, std::chrono::steady_clock::time_point arrived);
+  void RunTask(const ReceivedChunk& chunk, const std::string* hessian,
+               std::chrono::steady_clock::time_point arrived);
   void QueueErrorLocked(uint64_t chunk_id, const std::string& tensor, const Status& error, Actions& a);
   void QueueLocked(quantd::v1::QuantizeResponse r, Actions& a);
   void MaybeWriteLocked(Actions& a);

@@ -2,10 +2,10 @@
 
 #include <exception>
 
-#include "server/chunk_runner.h"
-#include "server/log.h"
 #include "proto/convert.h"
 #include "quantd/core/method.h"
+#include "server/chunk_runner.h"
+#include "server/log.h"
 #include "server/quantize_stream.h"
 
 namespace quantd::server {
@@ -37,7 +37,8 @@ grpc::Status QuantizerService::Admit(const grpc::CallbackServerContext* context,
     const auto& md = context->client_metadata();
     auto it = md.find("authorization");
     const std::string expected = "Bearer " + token_;
-    if (it == md.end() || !ConstantTimeEquals(std::string_view(it->second.data(), it->second.size()), expected)) {
+    if (it == md.end() ||
+        !ConstantTimeEquals(std::string_view(it->second.data(), it->second.size()), expected)) {
       if (metrics_) metrics_->Error("UNAUTHENTICATED");
       LogLine(std::string(rpc) + " from " + context->peer() + ": missing or wrong bearer token");
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
@@ -82,8 +83,8 @@ bool QuantizerService::WaitForStreams(std::chrono::steady_clock::time_point dead
   return streams_done_.wait_until(lock, deadline, [&] { return streams_.empty(); });
 }
 
-grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse>* QuantizerService::Quantize(
-    grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse>*
+QuantizerService::Quantize(grpc::CallbackServerContext* context) {
   auto* stream = new QuantizeStream(this, context);
   stream->Start();
   return stream;
@@ -95,8 +96,8 @@ void QuantizerService::FailUnary(grpc::ServerUnaryReactor* reactor, const char* 
   reactor->Finish(rpc::ToGrpc(s));
 }
 
-void QuantizerService::RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
-                                uint64_t bytes, std::function<Status()> work) {
+void QuantizerService::RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                                const char* rpc, uint64_t bytes, std::function<Status()> work) {
   // Runs once `bytes` of the budget are ours: on the pool, never on a gRPC thread.
   auto run = [this, context, reactor, rpc, bytes, work = std::move(work)] {
     pool_.Submit([this, context, reactor, rpc, bytes, work] {
@@ -141,7 +142,8 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
   if (request->data().size() != header->budget_bytes || request->data_offset() != 0) {
     FailUnary(reactor, "QuantizeChunk",
               InvalidArgumentError("chunk " + std::to_string(request->chunk_id()) + " of tensor '" +
-                                   request->tensor_name() + "': QuantizeChunk needs the whole chunk in one message (" +
+                                   request->tensor_name() +
+                                   "': QuantizeChunk needs the whole chunk in one message (" +
                                    std::to_string(header->budget_bytes) + " bytes), got " +
                                    std::to_string(request->data().size()) + " at offset " +
                                    std::to_string(request->data_offset())));
@@ -159,14 +161,15 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
     hessian = &request->blob().data();
   }
   auto chunk = std::make_shared<ReceivedChunk>(std::move(*header));
-  RunUnary(context, reactor, "QuantizeChunk", chunk->budget_bytes, [this, request, response, chunk, hessian]() -> Status {
-    const auto start = std::chrono::steady_clock::now();
-    QUANTD_ASSIGN_OR_RETURN(*response, RunChunk(*chunk, request->data(), hessian, gpu_allowed_));
-    response->mutable_timings()->set_encode_seconds(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    response->set_server(options_.name);
-    return OkStatus();
-  });
+  RunUnary(context, reactor, "QuantizeChunk", chunk->budget_bytes,
+           [this, request, response, chunk, hessian]() -> Status {
+             const auto start = std::chrono::steady_clock::now();
+             QUANTD_ASSIGN_OR_RETURN(*response, RunChunk(*chunk, request->data(), hessian, gpu_allowed_));
+             response->mutable_timings()->set_encode_seconds(
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+             response->set_server(options_.name);
+             return OkStatus();
+           });
   return reactor;
 }
 
@@ -182,7 +185,8 @@ grpc::ServerUnaryReactor* QuantizerService::Dequantize(grpc::CallbackServerConte
   const uint64_t bytes = DequantizeOutputBytes(*request);
   if (bytes > budget_.capacity()) {
     FailUnary(reactor, "Dequantize",
-              ResourceExhaustedError("decoded output of " + std::to_string(bytes) + " bytes exceeds --max-inflight-bytes"));
+              ResourceExhaustedError("decoded output of " + std::to_string(bytes) +
+                                     " bytes exceeds --max-inflight-bytes"));
     return reactor;
   }
   RunUnary(context, reactor, "Dequantize", bytes, [request, response]() -> Status {

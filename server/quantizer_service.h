@@ -20,9 +20,9 @@
 #include <set>
 #include <string>
 
-#include "server/byte_budget.h"
 #include "quantd/core/device.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
+#include "server/byte_budget.h"
 #include "server/server_metrics.h"
 #include "server/server_options.h"
 #include "server/work_pool.h"
@@ -39,11 +39,14 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
 
   grpc::ServerBidiReactor<quantd::v1::QuantizeRequest, quantd::v1::QuantizeResponse>* Quantize(
       grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* QuantizeChunk(grpc::CallbackServerContext* context, const quantd::v1::QuantizeRequest* request,
+  grpc::ServerUnaryReactor* QuantizeChunk(grpc::CallbackServerContext* context,
+                                          const quantd::v1::QuantizeRequest* request,
                                           quantd::v1::QuantizeResponse* response) override;
-  grpc::ServerUnaryReactor* Dequantize(grpc::CallbackServerContext* context, const quantd::v1::DequantizeRequest* request,
+  grpc::ServerUnaryReactor* Dequantize(grpc::CallbackServerContext* context,
+                                       const quantd::v1::DequantizeRequest* request,
                                        quantd::v1::DequantizeResponse* response) override;
-  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context, const quantd::v1::GetInfoRequest* request,
+  grpc::ServerUnaryReactor* GetInfo(grpc::CallbackServerContext* context,
+                                    const quantd::v1::GetInfoRequest* request,
                                     quantd::v1::GetInfoResponse* response) override;
 
   void BeginDrain();
@@ -68,8 +71,8 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   void PublishBudget();
   // The unary RPCs' common path: reserve `bytes` of the budget (waiting without blocking a gRPC
   // thread), run `work` on the pool unless the call was cancelled, give the bytes back, finish.
-  void RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc, uint64_t bytes,
-                std::function<Status()> work);
+  void RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
+                uint64_t bytes, std::function<Status()> work);
   void FailUnary(grpc::ServerUnaryReactor* reactor, const char* rpc, const Status& s);
 
   const ServerOptions options_;

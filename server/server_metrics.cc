@@ -11,8 +11,14 @@ prometheus::Histogram::BucketBoundaries SecondsBuckets() {
 
 ServerMetrics::ServerMetrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      requests_(prometheus::BuildCounter().Name("quantd_requests_total").Help("RPCs started, by RPC").Register(*registry_)),
-      chunks_(prometheus::BuildCounter().Name("quantd_chunks_total").Help("Chunks encoded, by method").Register(*registry_)),
+      requests_(prometheus::BuildCounter()
+                    .Name("quantd_requests_total")
+                    .Help("RPCs started, by RPC")
+                    .Register(*registry_)),
+      chunks_(prometheus::BuildCounter()
+                  .Name("quantd_chunks_total")
+                  .Help("Chunks encoded, by method")
+                  .Register(*registry_)),
       bytes_in_(prometheus::BuildCounter()
                     .Name("quantd_bytes_received_total")
                     .Help("Chunk bytes received")
@@ -23,7 +29,10 @@ ServerMetrics::ServerMetrics()
                      .Help("Encoded section bytes sent")
                      .Register(*registry_)
                      .Add({})),
-      errors_(prometheus::BuildCounter().Name("quantd_errors_total").Help("Failed chunks and RPCs, by gRPC code").Register(*registry_)),
+      errors_(prometheus::BuildCounter()
+                  .Name("quantd_errors_total")
+                  .Help("Failed chunks and RPCs, by gRPC code")
+                  .Register(*registry_)),
       seconds_(prometheus::BuildHistogram()
                    .Name("quantd_chunk_seconds")
                    .Help("Encode time per chunk, by method")

@@ -6,10 +6,9 @@
 #ifndef QUANTD_CLIENT_CLI_COMMAND_H_
 #define QUANTD_CLIENT_CLI_COMMAND_H_
 
+#include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "quantd/core/status.h"
 

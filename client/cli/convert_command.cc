@@ -19,9 +19,9 @@ class ConvertLlama2cCommand final : public Command {
   ExitCode Run() override {
     auto cfg = ConvertLlama2cToSafetensors(input_, output_);
     if (!cfg.ok()) return ReportFailure(cfg.status());
-    std::cout << "wrote " << output_ << ": dim " << cfg->dim << ", hidden " << cfg->hidden_dim << ", " << cfg->n_layers
-              << " layers, " << cfg->n_heads << "/" << cfg->n_kv_heads << " heads, vocab " << cfg->vocab_size << ", "
-              << cfg->parameter_count() << " parameters\n";
+    std::cout << "wrote " << output_ << ": dim " << cfg->dim << ", hidden " << cfg->hidden_dim << ", "
+              << cfg->n_layers << " layers, " << cfg->n_heads << "/" << cfg->n_kv_heads << " heads, vocab "
+              << cfg->vocab_size << ", " << cfg->parameter_count() << " parameters\n";
     return ExitCode::kOk;
   }
 

@@ -15,7 +15,8 @@ class DequantizeCommand final : public Command {
     dq->add_option("OUTPUT", options_.output, "a .safetensors file or a folder")->required();
     dq->add_option("--dtype", dtype_, "output dtype of decoded tensors (default: each tensor's source dtype)")
         ->check(CLI::IsMember({"f32", "f16", "bf16"}));
-    dq->add_option("--max-shard-size", options_.max_shard_bytes, "folder outputs: start a new shard file past this size")
+    dq->add_option("--max-shard-size", options_.max_shard_bytes,
+                   "folder outputs: start a new shard file past this size")
         ->capture_default_str()
         ->transform(CLI::AsSizeValue(false));
     return dq;

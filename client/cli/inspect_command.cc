@@ -1,7 +1,6 @@
 // quantctl inspect: a readable listing of a (quantized or plain) safetensors checkpoint.
 #include <cstdio>
 #include <iostream>
-
 #include <nlohmann/json.hpp>
 
 #include "client/cli/command.h"
@@ -37,10 +36,11 @@ Status Inspect(const std::string& path, std::ostream& out) {
         }
       }
       const double bpw = j.value("bits_per_weight", 0.0);
-      const double sqnr = j.contains("sqnr_db") && j["sqnr_db"].is_number() ? j["sqnr_db"].get<double>() : 0.0;
+      const double sqnr =
+          j.contains("sqnr_db") && j["sqnr_db"].is_number() ? j["sqnr_db"].get<double>() : 0.0;
       std::snprintf(line, sizeof(line), "  %-40s %-5s %-14s %-10s %6.3f bpw %7.2f dB  %s\n", e.name.c_str(),
-                    std::string(DTypeName(e.source_dtype)).c_str(), ShapeText(e.shape).c_str(), e.method.c_str(),
-                    bpw, sqnr, params.c_str());
+                    std::string(DTypeName(e.source_dtype)).c_str(), ShapeText(e.shape).c_str(),
+                    e.method.c_str(), bpw, sqnr, params.c_str());
       out << line;
     }
   }

@@ -7,10 +7,9 @@
 #ifndef QUANTD_CLIENT_CLI_METHOD_FLAGS_H_
 #define QUANTD_CLIENT_CLI_METHOD_FLAGS_H_
 
+#include <CLI/CLI.hpp>
 #include <map>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "quantd/core/params.h"
 

@@ -21,9 +21,12 @@ namespace {
 class QuantizeCommand final : public Command {
  public:
   CLI::App* Register(CLI::App& app) override {
-    CLI::App* q = app.add_subcommand("quantize", "Quantize a checkpoint (in-process when no --servers are given)");
-    q->add_option("INPUT", job_.input, "a .safetensors file, a model.safetensors.index.json, or a folder")->required();
-    q->add_option("OUTPUT", job_.output, "a .safetensors file, or a folder (gets model.safetensors and side files)")
+    CLI::App* q =
+        app.add_subcommand("quantize", "Quantize a checkpoint (in-process when no --servers are given)");
+    q->add_option("INPUT", job_.input, "a .safetensors file, a model.safetensors.index.json, or a folder")
+        ->required();
+    q->add_option("OUTPUT", job_.output,
+                  "a .safetensors file, or a folder (gets model.safetensors and side files)")
         ->required();
     std::vector<std::string> method_names;
     for (const Method* m : AllMethods()) method_names.emplace_back(m->name());
@@ -33,40 +36,49 @@ class QuantizeCommand final : public Command {
     // Repeatable options take one value per occurrence, so they never swallow INPUT or OUTPUT.
     q->add_option("--param", raw_params_, "method parameter KEY=VALUE (repeatable; same as the flags below)")
         ->allow_extra_args(false);
-    q->add_option("--skip", job_.plan.skip,
-                  "copy tensors whose name matches this regular expression unquantized (repeatable); 1-D tensors, "
-                  "non-float dtypes and embeddings (names containing 'embed') are always copied unless "
-                  "--quantize-embeddings")
+    q->add_option(
+         "--skip", job_.plan.skip,
+         "copy tensors whose name matches this regular expression unquantized (repeatable); 1-D tensors, "
+         "non-float dtypes and embeddings (names containing 'embed') are always copied unless "
+         "--quantize-embeddings")
         ->allow_extra_args(false);
     q->add_flag("--quantize-embeddings", job_.plan.quantize_embeddings, "quantize embedding tables too");
-    q->add_option("--override", overrides_,
-                  "REGEX=method[:key=value,...]: per-tensor method and parameters (repeatable; first match wins; "
-                  "method 'copy' keeps a tensor unquantized)")
+    q->add_option(
+         "--override", overrides_,
+         "REGEX=method[:key=value,...]: per-tensor method and parameters (repeatable; first match wins; "
+         "method 'copy' keeps a tensor unquantized)")
         ->allow_extra_args(false);
-    q->add_option("--chunk-bytes", job_.plan.chunk_bytes,
-                  "largest chunk of source bytes encoded as one unit (rows are never split; units like 4MiB work)")
+    q->add_option(
+         "--chunk-bytes", job_.plan.chunk_bytes,
+         "largest chunk of source bytes encoded as one unit (rows are never split; units like 4MiB work)")
         ->capture_default_str()
         ->transform(CLI::AsSizeValue(false))
         ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
-    q->add_option("--max-shard-size", job_.max_shard_bytes,
-                  "folder outputs: start a new shard file past this size (model-0000K-of-0000N.safetensors + index)")
+    q->add_option(
+         "--max-shard-size", job_.max_shard_bytes,
+         "folder outputs: start a new shard file past this size (model-0000K-of-0000N.safetensors + index)")
         ->capture_default_str()
         ->transform(CLI::AsSizeValue(false));
-    q->add_option("--journal", job_.journal_dir,
-                  "resume journal folder (default OUTPUT.journal); re-running the same command after a crash redoes "
-                  "only unfinished chunks; removed after success");
-    q->add_option("--hessian", hessian_,
-                  "safetensors file of per-tensor Hessians (F32 [cols, cols], keyed by tensor name): methods that "
-                  "take one (pvq) encode the tensors it names Hessian-aware (use_hessian=true is recorded)");
-    q->add_option("--column-max", column_max_,
-                  "safetensors file of per-tensor static column maxima (F32 [cols], keyed by tensor name): methods "
-                  "that take them (crossquant) use them for the tensors it names (static_columns=true is recorded)");
-    q->add_option("--progress", progress_, "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
+    q->add_option(
+        "--journal", job_.journal_dir,
+        "resume journal folder (default OUTPUT.journal); re-running the same command after a crash redoes "
+        "only unfinished chunks; removed after success");
+    q->add_option(
+        "--hessian", hessian_,
+        "safetensors file of per-tensor Hessians (F32 [cols, cols], keyed by tensor name): methods that "
+        "take one (pvq) encode the tensors it names Hessian-aware (use_hessian=true is recorded)");
+    q->add_option(
+        "--column-max", column_max_,
+        "safetensors file of per-tensor static column maxima (F32 [cols], keyed by tensor name): methods "
+        "that take them (crossquant) use them for the tensors it names (static_columns=true is recorded)");
+    q->add_option("--progress", progress_,
+                  "progress display: auto (bar on a terminal, lines otherwise), bar, lines, none")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
-    q->add_option("--device", device_,
-                  "where chunks are encoded: auto (a GPU for large chunks when there is one), cpu, or cuda (fail "
-                  "without one); with --servers, asked of the servers")
+    q->add_option(
+         "--device", device_,
+         "where chunks are encoded: auto (a GPU for large chunks when there is one), cpu, or cuda (fail "
+         "without one); with --servers, asked of the servers")
         ->capture_default_str()
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     q->add_option("--report", job_.report_path, "write the per-tensor quality report as JSON to this file");
@@ -99,7 +111,8 @@ class QuantizeCommand final : public Command {
       if (rule->method != "copy" && rule->method != "none") {
         auto m = RequireMethod(rule->method);
         if (!m.ok()) return ReportUsage("--override '" + o + "': " + m.status().message());
-        if (Status s = (*m)->CheckParams(rule->params); !s.ok()) return ReportUsage("--override '" + o + "': " + s.message());
+        if (Status s = (*m)->CheckParams(rule->params); !s.ok())
+          return ReportUsage("--override '" + o + "': " + s.message());
       }
       job_.plan.overrides.push_back(std::move(*rule));
     }
@@ -117,7 +130,7 @@ class QuantizeCommand final : public Command {
       auto remote = MakeRemoteExecutor();
       if (!remote.ok()) {
         return remote.status().code() == StatusCode::kInvalidArgument ? ReportUsage(remote.status().message())
-                                                                        : ReportFailure(remote.status());
+                                                                      : ReportFailure(remote.status());
       }
       executor = std::move(*remote);
     }
@@ -130,9 +143,10 @@ class QuantizeCommand final : public Command {
  private:
   void RegisterRemote(CLI::App* q) {
     const char* group = "Remote execution";
-    q->add_option("--servers", servers_,
-                  "ADDR[,ADDR...]: quantd servers (HOST:PORT, or dns:///NAME:PORT for one backend per resolved "
-                  "address, e.g. a Kubernetes headless Service); without it the job runs in-process")
+    q->add_option(
+         "--servers", servers_,
+         "ADDR[,ADDR...]: quantd servers (HOST:PORT, or dns:///NAME:PORT for one backend per resolved "
+         "address, e.g. a Kubernetes headless Service); without it the job runs in-process")
         ->group(group);
     q->add_option("--window", remote_.session.window, "chunks in flight per server")
         ->capture_default_str()
@@ -147,7 +161,8 @@ class QuantizeCommand final : public Command {
         ->capture_default_str()
         ->check(CLI::Range(1.0, 86400.0))
         ->group(group);
-    q->add_option("--max-message-bytes", remote_.session.max_message_bytes, "largest message sent; larger chunks are split")
+    q->add_option("--max-message-bytes", remote_.session.max_message_bytes,
+                  "largest message sent; larger chunks are split")
         ->capture_default_str()
         ->transform(CLI::AsSizeValue(false))
         ->check(CLI::Range(uint64_t{256} << 10, uint64_t{1} << 30))
@@ -173,7 +188,8 @@ class QuantizeCommand final : public Command {
     std::cerr << "quantizing on " << remote_.servers.size() << " server(s):";
     for (const auto& s : remote_.servers) std::cerr << " " << s;
     std::cerr << "\n";
-    return std::unique_ptr<ChunkExecutor>(std::make_unique<RemoteExecutor>(remote_, NewGrpcTransport(transport_)));
+    return std::unique_ptr<ChunkExecutor>(
+        std::make_unique<RemoteExecutor>(remote_, NewGrpcTransport(transport_)));
   }
 
   QuantizeJobOptions job_;

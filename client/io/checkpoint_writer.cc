@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 namespace quantd::client {
@@ -48,7 +47,8 @@ uint64_t TensorGroup::bytes() const {
 }
 
 TensorToWrite CopyOfEntry(const Checkpoint::Entry& e) {
-  TensorToWrite t = TensorToWrite::FromBytes(e.info->name, e.info->dtype, e.info->shape, e.file->Data(*e.info));
+  TensorToWrite t =
+      TensorToWrite::FromBytes(e.info->name, e.info->dtype, e.info->shape, e.file->Data(*e.info));
   auto inner = std::move(t.write);
   t.write = [inner = std::move(inner), &e](ByteSink& sink) {
     Status s = inner(sink);
@@ -60,7 +60,8 @@ TensorToWrite CopyOfEntry(const Checkpoint::Entry& e) {
 
 bool IsFileOutput(const std::string& output) { return EndsWith(output, ".safetensors"); }
 
-StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions& o, std::vector<TensorGroup> groups) {
+StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions& o,
+                                                   std::vector<TensorGroup> groups) {
   uint64_t total = 0;
   for (const TensorGroup& g : groups) total += g.bytes();
   if (IsFileOutput(o.output)) {
@@ -117,7 +118,8 @@ StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions&
   index["metadata"]["total_size"] = total;
   std::map<std::string, std::string> weight_map;
   for (size_t i = 0; i < shards.size(); ++i) {
-    Status s = WriteFile((fs::path(tmp) / names[i]).string(), groups, shards[i].first, shards[i].second, o.metadata);
+    Status s =
+        WriteFile((fs::path(tmp) / names[i]).string(), groups, shards[i].first, shards[i].second, o.metadata);
     if (!s.ok()) {
       cleanup();
       return s;
@@ -128,7 +130,8 @@ StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions&
   }
   if (shards.size() > 1) {
     index["weight_map"] = weight_map;
-    Status s = WriteFileAtomically((fs::path(tmp) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
+    Status s =
+        WriteFileAtomically((fs::path(tmp) / "model.safetensors.index.json").string(), index.dump(2) + "\n");
     if (!s.ok()) {
       cleanup();
       return s;

@@ -28,10 +28,10 @@ struct TensorGroup {
 };
 
 struct CheckpointWriteOptions {
-  std::string output;                          // "x.safetensors" or a folder
-  uint64_t max_shard_bytes = 0;                // 0: never shard
-  std::map<std::string, std::string> metadata; // written into every file
-  std::string side_files_from;                 // copy config/tokenizer files from this folder ("" none)
+  std::string output;                           // "x.safetensors" or a folder
+  uint64_t max_shard_bytes = 0;                 // 0: never shard
+  std::map<std::string, std::string> metadata;  // written into every file
+  std::string side_files_from;                  // copy config/tokenizer files from this folder ("" none)
 };
 
 // An input checkpoint's tensor copied unchanged; its pages are dropped once written, so that
@@ -39,7 +39,8 @@ struct CheckpointWriteOptions {
 TensorToWrite CopyOfEntry(const Checkpoint::Entry& entry);
 
 // Writes `groups` in order. Returns the files written (final paths).
-StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions& options, std::vector<TensorGroup> groups);
+StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions& options,
+                                                   std::vector<TensorGroup> groups);
 
 // True for "x.safetensors" outputs, false for folders.
 bool IsFileOutput(const std::string& output);

@@ -1,9 +1,8 @@
 #include "client/io/quantized_layout.h"
 
 #include <cmath>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace quantd::client {
 namespace {
@@ -68,7 +67,8 @@ StatusOr<TensorGroup> EncodedTensorGroup(const std::string& name, const FlatTens
     TensorToWrite t;
     t.name = SectionEntryName(name, s.name);
     if (taken(t.name)) {
-      return InvalidArgumentError("tensor '" + name + "': section name '" + t.name + "' collides with an input tensor");
+      return InvalidArgumentError("tensor '" + name + "': section name '" + t.name +
+                                  "' collides with an input tensor");
     }
     t.dtype = s.dtype;
     t.shape = s.shape;
@@ -92,7 +92,8 @@ StatusOr<std::unique_ptr<QuantizedCheckpoint>> QuantizedCheckpoint::Open(const s
       if (k == kCheckpointFormatKey) {
         if (v != kCheckpointFormatVersion) {
           return InvalidArgumentError(f->path() + ": quantd format version '" + v +
-                                      "' is not supported (this build reads version " + kCheckpointFormatVersion + ")");
+                                      "' is not supported (this build reads version " +
+                                      kCheckpointFormatVersion + ")");
         }
         any_format = true;
       } else if (k.rfind(kTensorKeyPrefix, 0) == 0) {
@@ -101,7 +102,8 @@ StatusOr<std::unique_ptr<QuantizedCheckpoint>> QuantizedCheckpoint::Open(const s
     }
   }
   if (!any_format && !tensor_meta.empty()) {
-    return InvalidArgumentError(path + ": encoded tensors but no '" + std::string(kCheckpointFormatKey) + "' key");
+    return InvalidArgumentError(path + ": encoded tensors but no '" + std::string(kCheckpointFormatKey) +
+                                "' key");
   }
   std::set<std::string> section_entries;
   for (const auto& [name, text] : tensor_meta) {
@@ -117,7 +119,8 @@ StatusOr<std::unique_ptr<QuantizedCheckpoint>> QuantizedCheckpoint::Open(const s
       auto d = ParseDType(dt);
       if (!d) return InvalidArgumentError(path + ": tensor '" + name + "' has unknown dtype '" + dt + "'");
       info.source_dtype = *d;
-      for (const auto& s : j.at("sections")) section_entries.insert(SectionEntryName(name, s.get<std::string>()));
+      for (const auto& s : j.at("sections"))
+        section_entries.insert(SectionEntryName(name, s.get<std::string>()));
     } catch (const json::exception& e) {
       return InvalidArgumentError(path + ": metadata of tensor '" + name + "' is malformed: " + e.what());
     }

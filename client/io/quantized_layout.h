@@ -18,11 +18,11 @@
 #include <string>
 #include <vector>
 
+#include "client/io/checkpoint_writer.h"
+#include "client/io/safetensors_reader.h"
+#include "client/io/safetensors_writer.h"
 #include "quantd/core/metrics.h"
 #include "quantd/core/tensor_encoding.h"
-#include "client/io/safetensors_reader.h"
-#include "client/io/checkpoint_writer.h"
-#include "client/io/safetensors_writer.h"
 
 namespace quantd::client {
 

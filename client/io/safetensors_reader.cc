@@ -5,10 +5,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 namespace quantd::client {
 namespace {
@@ -44,9 +43,10 @@ StatusOr<json> ParseJsonObject(std::string_view text, const std::string& path) {
 
 }  // namespace
 
-StatusOr<std::vector<TensorInfo>> SafetensorsFile::ParseHeader(
-    std::string_view header_json, uint64_t data_size, std::map<std::string, std::string>* metadata,
-    const std::string& path) {
+StatusOr<std::vector<TensorInfo>> SafetensorsFile::ParseHeader(std::string_view header_json,
+                                                               uint64_t data_size,
+                                                               std::map<std::string, std::string>* metadata,
+                                                               const std::string& path) {
   QUANTD_ASSIGN_OR_RETURN(json j, ParseJsonObject(header_json, path));
   std::vector<TensorInfo> tensors;
   for (auto it = j.begin(); it != j.end(); ++it) {
@@ -99,9 +99,8 @@ StatusOr<std::vector<TensorInfo>> SafetensorsFile::ParseHeader(
                            std::to_string(data_size) + " bytes); the file may be truncated");
     }
     if (elements * DTypeSize(t.dtype) != t.size_bytes()) {
-      return Err(path, who + " shape needs " + std::to_string(elements * DTypeSize(t.dtype)) +
-                           " bytes of " + dtype_name + " but data_offsets span " +
-                           std::to_string(t.size_bytes()));
+      return Err(path, who + " shape needs " + std::to_string(elements * DTypeSize(t.dtype)) + " bytes of " +
+                           dtype_name + " but data_offsets span " + std::to_string(t.size_bytes()));
     }
     tensors.push_back(std::move(t));
   }
@@ -138,9 +137,11 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::stri
   for (int i = 0; i < 8; ++i) header_len |= static_cast<uint64_t>(map[i]) << (8 * i);
   if (header_len > size - 8) {
     return Err(path, "header length " + std::to_string(header_len) + " exceeds the file's " +
-                         std::to_string(size - 8) + " remaining bytes; the file is truncated or not safetensors");
+                         std::to_string(size - 8) +
+                         " remaining bytes; the file is truncated or not safetensors");
   }
-  if (header_len > kMaxHeaderBytes) return Err(path, "header length " + std::to_string(header_len) + " exceeds 100 MiB");
+  if (header_len > kMaxHeaderBytes)
+    return Err(path, "header length " + std::to_string(header_len) + " exceeds 100 MiB");
   if (header_len < 2 || map[8] != '{') return Err(path, "header does not start with '{'");
   f->data_start_ = 8 + header_len;
   const std::string_view header(reinterpret_cast<const char*>(map + 8), header_len);
@@ -206,7 +207,8 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& path) 
     }
     std::set<std::string> shards;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) return InvalidArgumentError(index_path + ": weight_map value of '" + it.key() + "' is not a string");
+      if (!it.value().is_string())
+        return InvalidArgumentError(index_path + ": weight_map value of '" + it.key() + "' is not a string");
       const std::string file = it.value().get<std::string>();
       if (file.find('/') != std::string::npos || file == ".." || file.empty()) {
         return InvalidArgumentError(index_path + ": shard name '" + file + "' must be a plain file name");

@@ -6,9 +6,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace quantd::client {
 namespace {
@@ -69,7 +68,8 @@ std::string SafetensorsHeader(const std::vector<TensorToWrite>& tensors,
 Status WriteAtomically(const std::string& path, const std::function<Status(std::FILE*)>& fill) {
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  const std::string tmp =
+      (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return IoError(tmp, "cannot create");
   std::vector<char> buffer(1 << 20);

@@ -21,7 +21,8 @@ Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log) 
   wo.output = options.output;
   wo.max_shard_bytes = options.max_shard_bytes;
   wo.metadata = DecodedFileMetadata(q->checkpoint().metadata());
-  if (q->checkpoint().sharded() || fs::is_directory(options.input)) wo.side_files_from = q->checkpoint().directory();
+  if (q->checkpoint().sharded() || fs::is_directory(options.input))
+    wo.side_files_from = q->checkpoint().directory();
   // Name order; decoded tensors are produced inside the write callback, so at most one decoded
   // tensor is in memory at a time.
   std::map<std::string, TensorToWrite> by_name;
@@ -29,7 +30,8 @@ Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log) 
   for (const auto& info : q->encoded()) {
     const DType dtype = options.dtype.value_or(info.source_dtype);
     if (!(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16)) {
-      return InvalidArgumentError("tensor '" + info.name + "': cannot decode to " + std::string(DTypeName(dtype)));
+      return InvalidArgumentError("tensor '" + info.name + "': cannot decode to " +
+                                  std::string(DTypeName(dtype)));
     }
     TensorToWrite t;
     t.name = info.name;
@@ -49,7 +51,8 @@ Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log) 
       }
       return OkStatus();
     };
-    if (by_name.count(info.name)) return InvalidArgumentError("tensor '" + info.name + "' is both encoded and plain");
+    if (by_name.count(info.name))
+      return InvalidArgumentError("tensor '" + info.name + "' is both encoded and plain");
     by_name[info.name] = std::move(t);
   }
   std::vector<TensorGroup> groups;
@@ -60,8 +63,8 @@ Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log) 
   }
   QUANTD_ASSIGN_OR_RETURN(std::vector<std::string> files, WriteCheckpoint(wo, std::move(groups)));
   if (log) {
-    *log << "decoded " << q->encoded().size() << " tensors, copied " << q->plain().size() << " into " << files.size()
-         << " file(s) at " << options.output << "\n";
+    *log << "decoded " << q->encoded().size() << " tensors, copied " << q->plain().size() << " into "
+         << files.size() << " file(s) at " << options.output << "\n";
   }
   return OkStatus();
 }

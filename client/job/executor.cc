@@ -24,10 +24,11 @@ Status LocalExecutor::RunAll(std::span<const ChunkInput> chunks, Device device, 
           if (c.release) c.release(c.source);
           std::lock_guard<std::mutex> lock(mu);
           if (!first_error.ok()) return;
-          Status s = result.ok() ? on_done(i, ChunkRecord{.tensor = c.spec.tensor,
-                                                          .result = std::move(*result),
-                                                          .provenance = {.worker = "in-process", .seconds = secs}})
-                                 : result.status();
+          Status s = result.ok()
+                         ? on_done(i, ChunkRecord{.tensor = c.spec.tensor,
+                                                  .result = std::move(*result),
+                                                  .provenance = {.worker = "in-process", .seconds = secs}})
+                         : result.status();
           if (!s.ok()) {
             first_error = s;
             ctx.cancel_group_execution();

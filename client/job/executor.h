@@ -20,7 +20,7 @@ namespace quantd::client {
 // A chunk ready to encode: its spec (resolved parameters), source bytes and calibration.
 struct ChunkInput {
   ChunkSpec spec;
-  std::span<const uint8_t> source;         // the rows' bytes in spec.dtype (a view)
+  std::span<const uint8_t> source;           // the rows' bytes in spec.dtype (a view)
   const Calibration* calibration = nullptr;  // may be null
   // Drops `source`'s pages once they were read (the mapped checkpoint's ReleasePages); may be
   // null.

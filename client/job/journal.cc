@@ -24,7 +24,9 @@ StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   return j;
 }
 
-std::string Journal::Path(const ChunkKey& key) const { return (fs::path(dir_) / (key.Hex() + ".chunk")).string(); }
+std::string Journal::Path(const ChunkKey& key) const {
+  return (fs::path(dir_) / (key.Hex() + ".chunk")).string();
+}
 
 bool Journal::Contains(const ChunkKey& key) const {
   std::error_code ec;
@@ -55,7 +57,8 @@ StatusOr<std::unique_ptr<JournalEntry>> Journal::Load(const ChunkKey& key, bool 
   const std::string path = Path(key);
   auto file = MappedFile::Open(path);
   if (!file.ok()) {
-    if (file.status().code() == StatusCode::kNotFound) return NotFoundError("journal entry " + path + " is missing");
+    if (file.status().code() == StatusCode::kNotFound)
+      return NotFoundError("journal entry " + path + " is missing");
     return DataLossError("journal entry " + path + ": " + file.status().message());
   }
   auto view = ParseChunkRecord((*file)->bytes(), verify);

@@ -16,7 +16,8 @@ StatusOr<std::span<const float>> F32View(const SafetensorsFile& file, const std:
   auto bytes = file.Data(*t);
   const std::string what = std::string(CalibrationKindName(kind)) + " of tensor '" + name + "'";
   if (t->dtype != DType::kF32 || bytes.size() != static_cast<uint64_t>(expect) * 4) {
-    return InvalidArgumentError(file.path() + ": " + what + " must be F32 with " + std::to_string(expect) + " values");
+    return InvalidArgumentError(file.path() + ": " + what + " must be F32 with " + std::to_string(expect) +
+                                " values");
   }
   if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) != 0) {
     return InvalidArgumentError(file.path() + ": " + what + " is not 4-byte aligned in the file");
@@ -37,7 +38,8 @@ Status Resolve(TensorPlan& p, const Method& method) {
 std::span<const uint8_t> TensorPlan::Source(const ChunkSpec& chunk) const {
   const auto bytes = entry->file->Data(*entry->info);
   const size_t row_bytes = static_cast<size_t>(matrix.cols) * DTypeSize(entry->info->dtype);
-  return bytes.subspan(static_cast<size_t>(chunk.row_begin) * row_bytes, static_cast<size_t>(chunk.row_count) * row_bytes);
+  return bytes.subspan(static_cast<size_t>(chunk.row_begin) * row_bytes,
+                       static_cast<size_t>(chunk.row_count) * row_bytes);
 }
 
 StatusOr<OverrideRule> OverrideRule::Parse(const std::string& text) {
@@ -175,8 +177,9 @@ Status AttachCalibration(std::vector<TensorPlan>& plans, std::span<const Calibra
   }
   for (size_t i = 0; i < files.size(); ++i) {
     if (used[i] == 0) {
-      return InvalidArgumentError(files[i].file->path() + " holds no " + std::string(CalibrationKindName(files[i].kind)) +
-                                  " for any tensor quantized with a method that takes one (keys must be the tensors' names)");
+      return InvalidArgumentError(
+          files[i].file->path() + " holds no " + std::string(CalibrationKindName(files[i].kind)) +
+          " for any tensor quantized with a method that takes one (keys must be the tensors' names)");
     }
   }
   return OkStatus();

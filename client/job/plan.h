@@ -52,7 +52,7 @@ struct TensorPlan {
   bool quantize = false;
   std::string reason;  // why it is copied ("1-D", "embedding", "--skip ...", "dtype I64")
   std::string method;
-  Params params;       // resolved
+  Params params;  // resolved
   MatrixShape matrix;
   // Calibration data for this tensor (views into calibration files), or null.
   std::shared_ptr<const Calibration> calibration;

@@ -8,7 +8,8 @@ namespace quantd::client {
 
 Progress::Style Progress::AutoStyle() { return ::isatty(STDERR_FILENO) ? Style::kBar : Style::kLines; }
 
-Progress::Progress(std::ostream* out, Style style, uint64_t total_bytes, uint64_t resumed_bytes, double interval)
+Progress::Progress(std::ostream* out, Style style, uint64_t total_bytes, uint64_t resumed_bytes,
+                   double interval)
     : out_(out),
       style_(out == nullptr ? Style::kNone : style),
       total_(total_bytes),
@@ -36,12 +37,12 @@ std::string Progress::Line(bool final) {
     const int width = 30;
     std::string bar(static_cast<size_t>(frac * width), '#');
     bar.resize(width, '.');
-    std::snprintf(buf, sizeof(buf), "\r[%s] %5.1f%%  %8.1f MB/s  ETA %6.0f s%s", bar.c_str(), 100 * frac, rate / 1e6,
-                  final ? 0.0 : eta, final ? "\n" : "");
+    std::snprintf(buf, sizeof(buf), "\r[%s] %5.1f%%  %8.1f MB/s  ETA %6.0f s%s", bar.c_str(), 100 * frac,
+                  rate / 1e6, final ? 0.0 : eta, final ? "\n" : "");
   } else {
-    std::snprintf(buf, sizeof(buf), "progress: %.1f%% (%llu of %llu bytes), %.1f MB/s, ETA %.0f s\n", 100 * frac,
-                  static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_), rate / 1e6,
-                  final ? 0.0 : eta);
+    std::snprintf(buf, sizeof(buf), "progress: %.1f%% (%llu of %llu bytes), %.1f MB/s, ETA %.0f s\n",
+                  100 * frac, static_cast<unsigned long long>(done), static_cast<unsigned long long>(total_),
+                  rate / 1e6, final ? 0.0 : eta);
   }
   return buf;
 }

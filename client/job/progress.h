@@ -22,7 +22,8 @@ class Progress {
   static Style AutoStyle();
 
   // `total_bytes` of source to quantize, of which `resumed_bytes` were already done.
-  Progress(std::ostream* out, Style style, uint64_t total_bytes, uint64_t resumed_bytes, double interval_seconds = 10);
+  Progress(std::ostream* out, Style style, uint64_t total_bytes, uint64_t resumed_bytes,
+           double interval_seconds = 10);
   ~Progress();
   void Add(uint64_t bytes);
   // Final line; stops the reporter.

@@ -30,7 +30,7 @@ struct JobState {
   // Chunks still to encode, and the key each one's record goes under.
   std::vector<ChunkInput> pending;
   std::vector<ChunkKey> pending_keys;
-  std::vector<FlatTensorEncoding> flats;    // [tensor]: sections' shapes and the slice index
+  std::vector<FlatTensorEncoding> flats;  // [tensor]: sections' shapes and the slice index
   JobReport report;
   uint64_t resumed_bytes = 0;
 };
@@ -58,8 +58,9 @@ Status Plan(const QuantizeJobOptions& options, JobState& job) {
 // Keys every chunk; those the journal holds intact are done, damaged ones are forgotten, the
 // rest become `pending`.
 Status Resume(const QuantizeJobOptions& options, JobState& job) {
-  QUANTD_ASSIGN_OR_RETURN(job.journal, Journal::Open(options.journal_dir.empty() ? DefaultJournalDir(options.output)
-                                                                                  : options.journal_dir));
+  QUANTD_ASSIGN_OR_RETURN(
+      job.journal,
+      Journal::Open(options.journal_dir.empty() ? DefaultJournalDir(options.output) : options.journal_dir));
   job.keys.resize(job.plans.size());
   for (size_t i = 0; i < job.plans.size(); ++i) {
     const TensorPlan& p = job.plans[i];
@@ -192,7 +193,8 @@ StatusOr<std::vector<std::string>> Write(const QuantizeJobOptions& options, JobS
   wo.output = options.output;
   wo.max_shard_bytes = options.max_shard_bytes;
   wo.metadata = QuantizedFileMetadata(job.checkpoint->metadata());
-  if (job.checkpoint->sharded() || fs::is_directory(options.input)) wo.side_files_from = job.checkpoint->directory();
+  if (job.checkpoint->sharded() || fs::is_directory(options.input))
+    wo.side_files_from = job.checkpoint->directory();
   const Checkpoint* input = job.checkpoint.get();
   auto taken = [input](const std::string& name) { return input->Find(name) != nullptr; };
   std::vector<TensorGroup> groups;
@@ -205,11 +207,13 @@ StatusOr<std::vector<std::string>> Write(const QuantizeJobOptions& options, JobS
       continue;
     }
     const FlatTensorEncoding& flat = job.flats[i];
-    auto records = std::make_shared<TensorRecords>(job.journal.get(), &job.keys[i], flat.section_names.size());
+    auto records =
+        std::make_shared<TensorRecords>(job.journal.get(), &job.keys[i], flat.section_names.size());
     QUANTD_ASSIGN_OR_RETURN(
         TensorGroup g,
-        EncodedTensorGroup(p.name(), flat, job.report.tensors[i].metrics,
-                           [records](size_t k, ByteSink& sink) { return records->WriteSection(k, sink); }, taken));
+        EncodedTensorGroup(
+            p.name(), flat, job.report.tensors[i].metrics,
+            [records](size_t k, ByteSink& sink) { return records->WriteSection(k, sink); }, taken));
     groups.push_back(std::move(g));
   }
   return WriteCheckpoint(wo, std::move(groups));
@@ -217,7 +221,8 @@ StatusOr<std::vector<std::string>> Write(const QuantizeJobOptions& options, JobS
 
 }  // namespace
 
-StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecutor& executor, std::ostream* log) {
+StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecutor& executor,
+                                   std::ostream* log) {
   const auto start = std::chrono::steady_clock::now();
   JobState job;
   job.report.input = options.input;
@@ -233,7 +238,8 @@ StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecu
   report.output = IsFileOutput(options.output) ? files.front() : options.output;
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   report.peak_rss_bytes = PeakRssBytes();
-  if (!options.report_path.empty()) QUANTD_RETURN_IF_ERROR(WriteFileAtomically(options.report_path, report.ToJson()));
+  if (!options.report_path.empty())
+    QUANTD_RETURN_IF_ERROR(WriteFileAtomically(options.report_path, report.ToJson()));
   QUANTD_RETURN_IF_ERROR(job.journal->RemoveAll());
   return std::move(report);
 }

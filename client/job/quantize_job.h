@@ -48,7 +48,8 @@ struct QuantizeJobOptions {
 };
 
 // Runs the job with `executor`. Progress and notes go to `log` (may be null).
-StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecutor& executor, std::ostream* log);
+StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecutor& executor,
+                                   std::ostream* log);
 
 }  // namespace quantd::client
 

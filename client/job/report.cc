@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 namespace quantd::client {
@@ -82,12 +81,12 @@ void JobReport::PrintTable(std::ostream& out) const {
   std::map<std::string, Sum> by_method;
   for (const TensorReport& t : tensors) {
     if (!t.quantized) {
-      std::snprintf(line, sizeof(line), "%-40s %-12s copied (%s)\n", t.name.c_str(), ShapeText(t.shape).c_str(),
-                    t.reason.c_str());
+      std::snprintf(line, sizeof(line), "%-40s %-12s copied (%s)\n", t.name.c_str(),
+                    ShapeText(t.shape).c_str(), t.reason.c_str());
     } else {
       std::snprintf(line, sizeof(line), "%-40s %-12s %-11s %7.3f %8.2f %8.4f\n", t.name.c_str(),
-                    ShapeText(t.shape).c_str(), t.method.c_str(), t.metrics.bits_per_weight, t.metrics.sqnr_db,
-                    t.metrics.relative_error);
+                    ShapeText(t.shape).c_str(), t.method.c_str(), t.metrics.bits_per_weight,
+                    t.metrics.sqnr_db, t.metrics.relative_error);
       Sum& s = by_method[t.method];
       s.tensors++;
       s.weights += static_cast<double>(t.metrics.count);
@@ -103,10 +102,12 @@ void JobReport::PrintTable(std::ostream& out) const {
   out << line;
   for (const auto& [m, s] : by_method) {
     std::snprintf(line, sizeof(line), "%-11s %8lld %12.0f %8.3f %13.2f %10.3f\n", m.c_str(),
-                  static_cast<long long>(s.tensors), s.weights, s.bits / s.weights, s.sqnr / s.tensors, s.seconds);
+                  static_cast<long long>(s.tensors), s.weights, s.bits / s.weights, s.sqnr / s.tensors,
+                  s.seconds);
     out << line;
   }
-  std::snprintf(line, sizeof(line), "wall %.3f s, %.1f MB/s of quantized source, output %llu bytes, peak RSS %.0f MB\n",
+  std::snprintf(line, sizeof(line),
+                "wall %.3f s, %.1f MB/s of quantized source, output %llu bytes, peak RSS %.0f MB\n",
                 wall_seconds, wall_seconds > 0 ? static_cast<double>(input_bytes) / wall_seconds / 1e6 : 0.0,
                 static_cast<unsigned long long>(output_bytes), static_cast<double>(peak_rss_bytes) / 1e6);
   out << line;

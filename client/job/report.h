@@ -25,10 +25,10 @@ struct TensorReport {
   std::string reason;  // why copied
   std::string method;
   Params params;
-  Metrics metrics;     // bits_per_weight counts every stored byte of the tensor
+  Metrics metrics;  // bits_per_weight counts every stored byte of the tensor
   std::map<std::string, double> stats;
   int64_t chunks = 0;
-  double seconds = 0;  // summed over chunks
+  double seconds = 0;                               // summed over chunks
   std::map<std::string, int64_t> chunks_by_worker;  // "in-process" or a server address
   int64_t retries = 0;
 };
@@ -41,10 +41,10 @@ struct JobReport {
   std::string output;
   std::vector<TensorReport> tensors;
   double wall_seconds = 0;
-  uint64_t input_bytes = 0;   // bytes of the quantized tensors' source data
-  uint64_t output_bytes = 0;  // size of the written file(s)
-  int64_t resumed_chunks = 0; // chunks taken from the resume journal instead of being encoded
-  uint64_t peak_rss_bytes = 0; // this process's peak resident memory (VmHWM), 0 where unknown
+  uint64_t input_bytes = 0;     // bytes of the quantized tensors' source data
+  uint64_t output_bytes = 0;    // size of the written file(s)
+  int64_t resumed_chunks = 0;   // chunks taken from the resume journal instead of being encoded
+  uint64_t peak_rss_bytes = 0;  // this process's peak resident memory (VmHWM), 0 where unknown
 
   std::string ToJson() const;
   // One line per tensor, then a line per method: tensors, bits per weight, mean SQNR, time.

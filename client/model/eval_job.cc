@@ -6,9 +6,8 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <optional>
-
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "client/io/safetensors_writer.h"
 
@@ -30,7 +29,8 @@ void Append(std::string& out, const T* data, size_t count) {
 
 std::string EvalReport::ToText() const {
   std::string s = "nll=" + Fixed(result.nll, 6) + " ppl=" + Fixed(result.ppl(), 4) +
-                  " windows=" + std::to_string(result.windows) + " positions=" + std::to_string(result.positions);
+                  " windows=" + std::to_string(result.windows) +
+                  " positions=" + std::to_string(result.positions);
   if (result.kl) {
     s += " kl=" + Fixed(*result.kl, 6) + " top1=" + Fixed(*result.top1, 4) +
          " reference_nll=" + Fixed(*result.reference_nll, 6);
@@ -51,7 +51,8 @@ std::string EvalReport::ToJson() const {
   j["nll"] = result.nll;
   j["ppl"] = result.ppl();
   if (result.kl) {
-    j["reference"] = {{"model", options.reference}, {"nll", *result.reference_nll},
+    j["reference"] = {{"model", options.reference},
+                      {"nll", *result.reference_nll},
                       {"ppl", std::exp(*result.reference_nll)}};
     j["kl"] = *result.kl;
     j["top1"] = *result.top1;
@@ -72,9 +73,9 @@ StatusOr<EvalReport> RunEvalJob(const EvalJobOptions& options) {
   }
   QUANTD_ASSIGN_OR_RETURN(Llama2cTokenizer tokenizer, Llama2cTokenizer::Load(options.tokenizer));
   if (tokenizer.vocab_size() != model.config().vocab_size) {
-    return InvalidArgumentError(options.tokenizer + ": tokenizer has " + std::to_string(tokenizer.vocab_size()) +
-                                " tokens; model " + options.model + " has vocabulary " +
-                                std::to_string(model.config().vocab_size));
+    return InvalidArgumentError(options.tokenizer + ": tokenizer has " +
+                                std::to_string(tokenizer.vocab_size()) + " tokens; model " + options.model +
+                                " has vocabulary " + std::to_string(model.config().vocab_size));
   }
   std::ifstream in(options.text, std::ios::binary);
   if (!in) return NotFoundError(options.text + ": cannot open text");

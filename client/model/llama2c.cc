@@ -59,7 +59,8 @@ StatusOr<Llama2cConfig> Llama2cConfig::FromMetadata(const std::map<std::string, 
 
 std::vector<std::pair<std::string, std::vector<int64_t>>> Llama2cConfig::TensorShapes() const {
   const int64_t d = dim, q_dim = int64_t{n_heads} * head_size(), kv_dim = int64_t{n_kv_heads} * head_size();
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {{"tok_embeddings.weight", {vocab_size, d}}};
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+      {"tok_embeddings.weight", {vocab_size, d}}};
   for (int l = 0; l < n_layers; ++l) {
     const std::string p = "layers." + std::to_string(l) + ".";
     out.push_back({p + "attention_norm.weight", {d}});
@@ -84,15 +85,17 @@ StatusOr<Llama2cConfig> ParseLlama2cHeader(std::span<const uint8_t> file) {
   Llama2cConfig c{h[0], h[1], h[2], h[3], h[4], h[5] < 0 ? -h[5] : h[5], h[6], h[5] > 0};
   if (!c.Plausible()) {
     return InvalidArgumentError("llama2.c header is not plausible: dim=" + std::to_string(c.dim) +
-                                " hidden=" + std::to_string(c.hidden_dim) + " layers=" + std::to_string(c.n_layers) +
+                                " hidden=" + std::to_string(c.hidden_dim) +
+                                " layers=" + std::to_string(c.n_layers) +
                                 " heads=" + std::to_string(c.n_heads) + "/" + std::to_string(c.n_kv_heads) +
                                 " vocab=" + std::to_string(h[5]) + " seq=" + std::to_string(c.seq_len));
   }
   const uint64_t rope = static_cast<uint64_t>(c.seq_len) * static_cast<uint64_t>(c.head_size());
   const uint64_t expect = 28 + 4 * (static_cast<uint64_t>(c.parameter_count()) + rope);
   if (file.size() != expect) {
-    return InvalidArgumentError("llama2.c file has " + std::to_string(file.size()) + " bytes; its header implies " +
-                                std::to_string(expect) + " (truncated or not a llama2.c checkpoint)");
+    return InvalidArgumentError("llama2.c file has " + std::to_string(file.size()) +
+                                " bytes; its header implies " + std::to_string(expect) +
+                                " (truncated or not a llama2.c checkpoint)");
   }
   return c;
 }
@@ -155,7 +158,8 @@ StatusOr<std::unique_ptr<Llama2cFile>> ReadLlama2c(const std::string& path) {
   take("norm.weight", {dim}, false);
   offset += static_cast<size_t>(c.seq_len) * static_cast<size_t>(hs) * 4;  // unused RoPE tables
   if (!c.shared_classifier) take("output.weight", {c.vocab_size, dim}, false);
-  if (offset != f->bytes.size()) return InternalError(path + ": reader consumed " + std::to_string(offset) + " bytes");
+  if (offset != f->bytes.size())
+    return InternalError(path + ": reader consumed " + std::to_string(offset) + " bytes");
   return f;
 }
 

@@ -20,7 +20,8 @@ StatusOr<Llama2cTokenizer> Llama2cTokenizer::Parse(std::span<const uint8_t> byte
   size_t off = 4;  // max_token_length: llama2.c sizes a buffer with it; nothing here needs it
   while (off < bytes.size()) {
     const std::string who = name + ": token " + std::to_string(t.pieces_.size());
-    if (bytes.size() - off < 8) return InvalidArgumentError(who + " is truncated (score and length need 8 bytes)");
+    if (bytes.size() - off < 8)
+      return InvalidArgumentError(who + " is truncated (score and length need 8 bytes)");
     float score;
     int32_t len;
     memcpy(&score, bytes.data() + off, 4);
@@ -39,9 +40,11 @@ StatusOr<Llama2cTokenizer> Llama2cTokenizer::Parse(std::span<const uint8_t> byte
     return InvalidArgumentError(name + ": tokenizer has " + std::to_string(t.pieces_.size()) +
                                 " tokens; <unk>, <s> and </s> need at least 3");
   }
-  for (size_t i = 0; i < t.pieces_.size(); ++i) t.ids_.emplace(t.pieces_[i], static_cast<int32_t>(i));  // first wins
+  for (size_t i = 0; i < t.pieces_.size(); ++i)
+    t.ids_.emplace(t.pieces_[i], static_cast<int32_t>(i));  // first wins
   t.space_id_ = t.Find(" ");
-  if (t.space_id_ < 0) return InvalidArgumentError(name + ": tokenizer has no \" \" piece for the dummy prefix");
+  if (t.space_id_ < 0)
+    return InvalidArgumentError(name + ": tokenizer has no \" \" piece for the dummy prefix");
   t.byte_fallback_ = t.pieces_.size() >= kFirstByteToken + 256u;
   for (int b = 0; b < 256 && t.byte_fallback_; ++b) {
     char hex[8];

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "client/io/quantized_layout.h"
+#include "client/model/parallel_blocks.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/quantize.h"
 #include "quantd/core/tensor_encoding.h"
-#include "client/io/quantized_layout.h"
-#include "client/model/parallel_blocks.h"
 
 namespace quantd::client {
 namespace {
@@ -75,8 +75,8 @@ StatusOr<std::vector<float>> ReadTensor(const QuantizedCheckpoint& q, const std:
   for (const auto& info : q.encoded()) {
     if (info.name != name) continue;
     if (info.shape != shape) {
-      return InvalidArgumentError(who + " has shape " + ShapeText(info.shape) + "; the configuration implies " +
-                                  ShapeText(shape));
+      return InvalidArgumentError(who + " has shape " + ShapeText(info.shape) +
+                                  "; the configuration implies " + ShapeText(shape));
     }
     std::vector<float> out(static_cast<size_t>(Product(shape)));
     QUANTD_ASSIGN_OR_RETURN(FlatTensorEncoding flat, q.Load(info));
@@ -84,7 +84,8 @@ StatusOr<std::vector<float>> ReadTensor(const QuantizedCheckpoint& q, const std:
     if (!slices.ok()) return slices.status().WithContext(who);
     for (const Encoding& e : *slices) {
       const int64_t begin = e.row_begin * e.cols, count = e.rows() * e.cols;
-      if (e.cols != shape.back() || begin < 0 || count < 0 || begin + count > static_cast<int64_t>(out.size())) {
+      if (e.cols != shape.back() || begin < 0 || count < 0 ||
+          begin + count > static_cast<int64_t>(out.size())) {
         return InvalidArgumentError(who + ": a slice's rows lie outside the tensor");
       }
       Status s = DecodeRows(e, std::span<float>(out.data() + begin, static_cast<size_t>(count)));
@@ -95,12 +96,13 @@ StatusOr<std::vector<float>> ReadTensor(const QuantizedCheckpoint& q, const std:
   for (const Checkpoint::Entry* e : q.plain()) {
     if (e->info->name != name) continue;
     if (e->info->shape != shape) {
-      return InvalidArgumentError(who + " has shape " + ShapeText(e->info->shape) + "; the configuration implies " +
-                                  ShapeText(shape));
+      return InvalidArgumentError(who + " has shape " + ShapeText(e->info->shape) +
+                                  "; the configuration implies " + ShapeText(shape));
     }
     const DType dt = e->info->dtype;
     if (!(dt == DType::kF32 || dt == DType::kF16 || dt == DType::kBF16)) {
-      return InvalidArgumentError(who + " has dtype " + std::string(DTypeName(dt)) + "; F32, F16 or BF16 expected");
+      return InvalidArgumentError(who + " has dtype " + std::string(DTypeName(dt)) +
+                                  "; F32, F16 or BF16 expected");
     }
     std::vector<float> out(static_cast<size_t>(Product(shape)));
     QUANTD_RETURN_IF_ERROR(ConvertToFloat(dt, e->file->Data(*e->info), out));
@@ -115,10 +117,12 @@ StatusOr<LlamaModel> LlamaModel::Load(const std::string& path) {
   QUANTD_ASSIGN_OR_RETURN(auto q, QuantizedCheckpoint::Open(path));
   auto config = Llama2cConfig::FromMetadata(q->checkpoint().metadata());
   if (!config.ok()) {
-    return InvalidArgumentError(path + ": not a llama2.c-architecture checkpoint (" + config.status().message() +
+    return InvalidArgumentError(path + ": not a llama2.c-architecture checkpoint (" +
+                                config.status().message() +
                                 "; convert the model with quantctl convert-llama2c)");
   }
-  if (!Plausible(*config)) return InvalidArgumentError(path + ": the llama2c.* configuration is not plausible");
+  if (!Plausible(*config))
+    return InvalidArgumentError(path + ": the llama2c.* configuration is not plausible");
   std::map<std::string, std::vector<float>> tensors;
   for (const auto& [name, shape] : config->TensorShapes()) {
     auto t = ReadTensor(*q, name, shape);
@@ -131,14 +135,15 @@ StatusOr<LlamaModel> LlamaModel::Load(const std::string& path) {
 }
 
 StatusOr<LlamaModel> LlamaModel::FromTensors(const Llama2cConfig& config,
-                                              std::map<std::string, std::vector<float>> tensors) {
+                                             std::map<std::string, std::vector<float>> tensors) {
   if (!Plausible(config)) return InvalidArgumentError("the llama2.c configuration is not plausible");
   for (const auto& [name, shape] : config.TensorShapes()) {
     auto it = tensors.find(name);
     if (it == tensors.end()) return InvalidArgumentError("tensor '" + name + "' is missing");
     if (static_cast<int64_t>(it->second.size()) != Product(shape)) {
       return InvalidArgumentError("tensor '" + name + "' has " + std::to_string(it->second.size()) +
-                                  " values; shape " + ShapeText(shape) + " needs " + std::to_string(Product(shape)));
+                                  " values; shape " + ShapeText(shape) + " needs " +
+                                  std::to_string(Product(shape)));
     }
   }
   LlamaModel m;
@@ -160,8 +165,9 @@ StatusOr<LlamaModel> LlamaModel::FromTensors(const Llama2cConfig& config,
   m.rope_sin_.resize(m.rope_cos_.size());
   for (int64_t pos = 0; pos < config.seq_len; ++pos) {
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = static_cast<double>(pos) * std::pow(10000.0, -2.0 * static_cast<double>(i) /
-                                                                             static_cast<double>(config.head_size()));
+      const double angle =
+          static_cast<double>(pos) *
+          std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(config.head_size()));
       m.rope_cos_[pos * half + i] = static_cast<float>(std::cos(angle));
       m.rope_sin_[pos * half + i] = static_cast<float>(std::sin(angle));
     }
@@ -170,7 +176,8 @@ StatusOr<LlamaModel> LlamaModel::FromTensors(const Llama2cConfig& config,
 }
 
 LlamaModel::KvCache LlamaModel::NewCache() const {
-  const size_t n = static_cast<size_t>(config_.n_layers) * config_.seq_len * config_.n_kv_heads * config_.head_size();
+  const size_t n =
+      static_cast<size_t>(config_.n_layers) * config_.seq_len * config_.n_kv_heads * config_.head_size();
   return {0, std::vector<float>(n), std::vector<float>(n)};
 }
 
@@ -181,8 +188,8 @@ Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache& cache, std:
   const int64_t dim = c.dim, hs = c.head_size(), hidden = c.hidden_dim, vocab = c.vocab_size;
   const int64_t q_dim = c.n_heads * hs, kv_dim = c.n_kv_heads * hs, group = c.n_heads / c.n_kv_heads;
   const int64_t cache_floats = static_cast<int64_t>(c.n_layers) * c.seq_len * kv_dim;
-  if (static_cast<int64_t>(cache.k.size()) != cache_floats || static_cast<int64_t>(cache.v.size()) != cache_floats ||
-      p0 < 0) {
+  if (static_cast<int64_t>(cache.k.size()) != cache_floats ||
+      static_cast<int64_t>(cache.v.size()) != cache_floats || p0 < 0) {
     return InvalidArgumentError("the KV cache was not made by this model's NewCache()");
   }
   if (p0 + rows > c.seq_len) {
@@ -221,7 +228,8 @@ Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache& cache, std:
   };
   const float inv_sqrt_hs = 1.0f / std::sqrt(static_cast<float>(hs));
   auto observe = [&](int layer, std::string_view site, const std::vector<float>& v, int64_t width) {
-    if (observer != nullptr) (*observer)(layer, site, rows, width, std::span<const float>(v.data(), rows * width));
+    if (observer != nullptr)
+      (*observer)(layer, site, rows, width, std::span<const float>(v.data(), rows * width));
   };
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const Layer& L = layers_[l];
@@ -236,31 +244,31 @@ Status LlamaModel::Forward(std::span<const int32_t> tokens, KvCache& cache, std:
     rope(kc + p0 * kv_dim, c.n_kv_heads);
     // Causal attention, one (position, head) per item.
     ParallelBlocks(0, rows * c.n_heads, std::max<int64_t>(1, kGrainMacs / (2 * hs * (p0 + rows))),
-                [&](int64_t b, int64_t e) {
-                  std::vector<float> score(static_cast<size_t>(p0 + rows));
-                  for (int64_t item = b; item < e; ++item) {
-                    const int64_t t = item / c.n_heads, h = item % c.n_heads, kvh = h / group;
-                    const int64_t n = p0 + t + 1;  // positions visible from p0 + t
-                    const float* qh = q.data() + t * q_dim + h * hs;
-                    float mx = -INFINITY;
-                    for (int64_t s = 0; s < n; ++s) {
-                      score[s] = Dot(qh, kc + s * kv_dim + kvh * hs, hs) * inv_sqrt_hs;
-                      mx = std::max(mx, score[s]);
-                    }
-                    float sum = 0;
-                    for (int64_t s = 0; s < n; ++s) {
-                      score[s] = std::exp(score[s] - mx);
-                      sum += score[s];
-                    }
-                    float* out = att.data() + t * q_dim + h * hs;
-                    std::fill_n(out, hs, 0.0f);
-                    for (int64_t s = 0; s < n; ++s) {
-                      const float a = score[s] / sum;
-                      const float* vs = vc + s * kv_dim + kvh * hs;
-                      for (int64_t i = 0; i < hs; ++i) out[i] += a * vs[i];
-                    }
-                  }
-                });
+                   [&](int64_t b, int64_t e) {
+                     std::vector<float> score(static_cast<size_t>(p0 + rows));
+                     for (int64_t item = b; item < e; ++item) {
+                       const int64_t t = item / c.n_heads, h = item % c.n_heads, kvh = h / group;
+                       const int64_t n = p0 + t + 1;  // positions visible from p0 + t
+                       const float* qh = q.data() + t * q_dim + h * hs;
+                       float mx = -INFINITY;
+                       for (int64_t s = 0; s < n; ++s) {
+                         score[s] = Dot(qh, kc + s * kv_dim + kvh * hs, hs) * inv_sqrt_hs;
+                         mx = std::max(mx, score[s]);
+                       }
+                       float sum = 0;
+                       for (int64_t s = 0; s < n; ++s) {
+                         score[s] = std::exp(score[s] - mx);
+                         sum += score[s];
+                       }
+                       float* out = att.data() + t * q_dim + h * hs;
+                       std::fill_n(out, hs, 0.0f);
+                       for (int64_t s = 0; s < n; ++s) {
+                         const float a = score[s] / sum;
+                         const float* vs = vc + s * kv_dim + kvh * hs;
+                         for (int64_t i = 0; i < hs; ++i) out[i] += a * vs[i];
+                       }
+                     }
+                   });
     observe(static_cast<int>(l), "attention_out", att, q_dim);
     MatMul(att.data(), rows, L.wo.data(), dim, q_dim, xb.data());
     AddInPlace(x.data(), xb.data(), rows * dim);

@@ -43,8 +43,8 @@ namespace quantd::client {
 
 // Receives [rows, width] row-major inputs of linear layers (see above). Called on the thread
 // that runs Forward, in layer order.
-using ActivationObserver =
-    std::function<void(int layer, std::string_view site, int64_t rows, int64_t width, std::span<const float> values)>;
+using ActivationObserver = std::function<void(int layer, std::string_view site, int64_t rows, int64_t width,
+                                              std::span<const float> values)>;
 
 class LlamaModel {
  public:
@@ -80,10 +80,10 @@ class LlamaModel {
   LlamaModel() = default;
 
   Llama2cConfig config_;
-  std::vector<float> embedding_;   // [vocab, dim]
+  std::vector<float> embedding_;  // [vocab, dim]
   std::vector<Layer> layers_;
-  std::vector<float> final_norm_;  // [dim]
-  std::vector<float> classifier_;  // [vocab, dim]; empty when shared with the embedding
+  std::vector<float> final_norm_;           // [dim]
+  std::vector<float> classifier_;           // [vocab, dim]; empty when shared with the embedding
   std::vector<float> rope_cos_, rope_sin_;  // [seq_len, head_size / 2]
 };
 

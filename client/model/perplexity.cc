@@ -27,11 +27,15 @@ void LogSoftmax(std::span<const float> logits, std::vector<double>& out) {
   for (size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - log_z;
 }
 
-size_t ArgMax(std::span<const float> v) { return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin()); }
+size_t ArgMax(std::span<const float> v) {
+  return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 }  // namespace
 
-std::string_view TextSplitName(TextSplit split) { return split == TextSplit::kLines ? "lines" : "paragraphs"; }
+std::string_view TextSplitName(TextSplit split) {
+  return split == TextSplit::kLines ? "lines" : "paragraphs";
+}
 
 StatusOr<TextSplit> ParseTextSplit(std::string_view name) {
   if (name == "paragraphs") return TextSplit::kParagraphs;
@@ -58,8 +62,8 @@ std::vector<std::string> SplitParagraphs(std::string_view text, TextSplit split,
   return out;
 }
 
-std::vector<int32_t> EncodeParagraphs(const Llama2cTokenizer& tokenizer, const std::vector<std::string>& paragraphs,
-                                      int64_t tokens_needed) {
+std::vector<int32_t> EncodeParagraphs(const Llama2cTokenizer& tokenizer,
+                                      const std::vector<std::string>& paragraphs, int64_t tokens_needed) {
   std::vector<int32_t> stream;
   for (const std::string& p : paragraphs) {
     if (tokens_needed > 0 && static_cast<int64_t>(stream.size()) >= tokens_needed) break;
@@ -86,19 +90,19 @@ StatusOr<EvalResult> EvaluateStream(const LlamaModel& model, const LlamaModel* r
     return InvalidArgumentError("window " + std::to_string(w) + " does not fit the model's seq_len " +
                                 std::to_string(model.config().seq_len));
   }
-  if (reference != nullptr &&
-      (reference->config().vocab_size != vocab || reference->config().seq_len < w)) {
-    return InvalidArgumentError("the reference model has vocabulary " + std::to_string(reference->config().vocab_size) +
-                                " and seq_len " + std::to_string(reference->config().seq_len) +
-                                "; the model has vocabulary " + std::to_string(vocab) + " and the window is " +
-                                std::to_string(w));
+  if (reference != nullptr && (reference->config().vocab_size != vocab || reference->config().seq_len < w)) {
+    return InvalidArgumentError("the reference model has vocabulary " +
+                                std::to_string(reference->config().vocab_size) + " and seq_len " +
+                                std::to_string(reference->config().seq_len) + "; the model has vocabulary " +
+                                std::to_string(vocab) + " and the window is " + std::to_string(w));
   }
   const int64_t available = static_cast<int64_t>(stream.size()) / w;
   const int64_t windows = protocol.windows > 0 ? protocol.windows : available;
   if (windows < 1 || windows > available) {
-    return InvalidArgumentError(std::to_string(std::max<int64_t>(windows, 1)) + " windows of " + std::to_string(w) +
-                                " tokens need " + std::to_string(std::max<int64_t>(windows, 1) * w) +
-                                " tokens; the text gives " + std::to_string(stream.size()) + " under the protocol");
+    return InvalidArgumentError(
+        std::to_string(std::max<int64_t>(windows, 1)) + " windows of " + std::to_string(w) + " tokens need " +
+        std::to_string(std::max<int64_t>(windows, 1) * w) + " tokens; the text gives " +
+        std::to_string(stream.size()) + " under the protocol");
   }
   EvalResult r;
   r.windows = windows;
@@ -111,7 +115,8 @@ StatusOr<EvalResult> EvaluateStream(const LlamaModel& model, const LlamaModel* r
   std::vector<double> pos_nll(static_cast<size_t>(w)), pos_ref_nll(pos_nll.size()), pos_kl(pos_nll.size());
   std::vector<char> pos_agree(pos_nll.size());
   for (int64_t win = 0; win < windows; ++win) {
-    const std::span<const int32_t> targets = stream.subspan(static_cast<size_t>(win * w), static_cast<size_t>(w));
+    const std::span<const int32_t> targets =
+        stream.subspan(static_cast<size_t>(win * w), static_cast<size_t>(w));
     inputs[0] = Llama2cTokenizer::kBos;
     std::copy(targets.begin(), targets.end() - 1, inputs.begin() + 1);
     LlamaModel::KvCache cache = model.NewCache();

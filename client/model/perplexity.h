@@ -52,8 +52,8 @@ StatusOr<TextSplit> ParseTextSplit(std::string_view name);
 std::vector<std::string> SplitParagraphs(std::string_view text, TextSplit split, int64_t max_paragraphs);
 
 // Step 2. Stops encoding once the stream holds `tokens_needed` ids (0: encode everything).
-std::vector<int32_t> EncodeParagraphs(const Llama2cTokenizer& tokenizer, const std::vector<std::string>& paragraphs,
-                                      int64_t tokens_needed);
+std::vector<int32_t> EncodeParagraphs(const Llama2cTokenizer& tokenizer,
+                                      const std::vector<std::string>& paragraphs, int64_t tokens_needed);
 
 // Steps 1 and 2 for a whole protocol: only as many paragraphs are encoded as the windows need.
 std::vector<int32_t> BuildEvalStream(const Llama2cTokenizer& tokenizer, std::string_view text,

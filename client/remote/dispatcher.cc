@@ -4,7 +4,10 @@ namespace quantd::client {
 
 Dispatcher::Dispatcher(std::span<const ChunkInput> chunks, Device device, const ChunkDone& on_done,
                        std::vector<std::string> backends, WorkQueue::Options options)
-    : chunks_(chunks), device_(device), on_done_(on_done), backends_(backends),
+    : chunks_(chunks),
+      device_(device),
+      on_done_(on_done),
+      backends_(backends),
       queue_(chunks.size(), std::move(backends), options) {}
 
 void Dispatcher::Subscribe(const std::function<void()>* wake) {

@@ -22,7 +22,8 @@ Status SplitHostPort(const std::string& addr, std::string* host, std::string* po
     colon = close + 1;
   } else {
     colon = addr.rfind(':');
-    if (colon == std::string::npos) return InvalidArgumentError("--servers entry '" + addr + "' has no :PORT");
+    if (colon == std::string::npos)
+      return InvalidArgumentError("--servers entry '" + addr + "' has no :PORT");
     *host = addr.substr(0, colon);
     if (host->find(':') != std::string::npos) {
       return InvalidArgumentError("--servers entry '" + addr + "': write IPv6 addresses as [ADDR]:PORT");
@@ -30,8 +31,8 @@ Status SplitHostPort(const std::string& addr, std::string* host, std::string* po
   }
   *port = addr.substr(colon + 1);
   if (host->empty()) return InvalidArgumentError("--servers entry '" + addr + "' has an empty host");
-  if (port->empty() || port->size() > 5 || !std::all_of(port->begin(), port->end(), ::isdigit) || std::stoi(*port) == 0 ||
-      std::stoi(*port) > 65535) {
+  if (port->empty() || port->size() > 5 || !std::all_of(port->begin(), port->end(), ::isdigit) ||
+      std::stoi(*port) == 0 || std::stoi(*port) > 65535) {
     return InvalidArgumentError("--servers entry '" + addr + "': port must be 1..65535");
   }
   return OkStatus();
@@ -62,7 +63,9 @@ StatusOr<std::vector<std::string>> ResolveServers(const std::string& list) {
       hints.ai_socktype = SOCK_STREAM;
       addrinfo* res = nullptr;
       const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
-      if (rc != 0) return UnavailableError("--servers entry '" + item + "': cannot resolve " + host + ": " + gai_strerror(rc));
+      if (rc != 0)
+        return UnavailableError("--servers entry '" + item + "': cannot resolve " + host + ": " +
+                                gai_strerror(rc));
       for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
         char buf[INET6_ADDRSTRLEN];
         if (a->ai_family == AF_INET) {
@@ -75,7 +78,8 @@ StatusOr<std::vector<std::string>> ResolveServers(const std::string& list) {
       }
       freeaddrinfo(res);
     } else if (item.find("://") != std::string::npos) {
-      return InvalidArgumentError("--servers entry '" + item + "': only HOST:PORT and dns:///NAME:PORT are supported");
+      return InvalidArgumentError("--servers entry '" + item +
+                                  "': only HOST:PORT and dns:///NAME:PORT are supported");
     } else {
       QUANTD_RETURN_IF_ERROR(SplitHostPort(item, &host, &port));
       add(item);

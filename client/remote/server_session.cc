@@ -26,8 +26,8 @@ void ServerSession::Run() {
   std::unique_ptr<ChunkStream> stream = transport_.Open(address_);
   dispatcher_.Subscribe(&wake_);
   std::thread reader([&] { ReadLoop(*stream); });
-  const auto timeout =
-      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.chunk_timeout_seconds));
+  const auto timeout = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(options_.chunk_timeout_seconds));
   bool broken = false;     // a write failed
   bool timed_out = false;  // an answer came too late
   uint64_t next_id = 1;
@@ -111,7 +111,8 @@ void ServerSession::Run() {
 
 bool ServerSession::Send(ChunkStream& stream, size_t task, uint64_t chunk_id) {
   const ChunkInput& c = dispatcher_.chunks()[task];
-  const size_t part = static_cast<size_t>(std::max<uint64_t>(options_.max_message_bytes, 128 << 10) - (64 << 10));
+  const size_t part =
+      static_cast<size_t>(std::max<uint64_t>(options_.max_message_bytes, 128 << 10) - (64 << 10));
   const Calibration* cal = c.calibration;
   // A Hessian is uploaded once per stream, keyed by its tensor, and referenced by every chunk.
   if (cal != nullptr && !cal->hessian.empty() && !uploaded_.count(c.spec.tensor)) {
@@ -162,7 +163,8 @@ void ServerSession::ReadLoop(ChunkStream& stream) {
       inflight_.erase(it);
       // Set before the window shows room, so that the writer sends nothing more to a server
       // that just said it cannot take work.
-      if (r.has_error() && ActionForChunkError(rpc::FromProto(r.error()).code()) == ChunkErrorAction::kRetryElsewhere) {
+      if (r.has_error() &&
+          ActionForChunkError(rpc::FromProto(r.error()).code()) == ChunkErrorAction::kRetryElsewhere) {
         chunk_failure_ = rpc::FromProto(r.error()).ToString();
       }
       woken_ = true;  // the window has room again
@@ -182,7 +184,8 @@ void ServerSession::Handle(size_t task, v1::QuantizeResponse& r) {
     if (ActionForChunkError(s.code()) == ChunkErrorAction::kRetryElsewhere) {
       dispatcher_.Retry(task, address_ + ": " + s.ToString());
     } else {
-      dispatcher_.Fail(Status(s.code(), spec.Describe() + " failed on server " + address_ + ": " + s.message()));
+      dispatcher_.Fail(
+          Status(s.code(), spec.Describe() + " failed on server " + address_ + ": " + s.message()));
     }
     return;
   }
@@ -202,7 +205,8 @@ StatusOr<ChunkRecord> ServerSession::ToRecord(size_t task, v1::QuantizeResponse&
   // determinism across servers): that server is wrong, and the run stops.
   if (enc->row_begin != spec.row_begin || enc->row_end != spec.row_end() || enc->method != spec.method ||
       !(enc->params == spec.params) || enc->shape != spec.shape || enc->source_dtype != spec.dtype) {
-    return InternalError("server " + address_ + " answered " + spec.Describe() + " with an encoding of something else");
+    return InternalError("server " + address_ + " answered " + spec.Describe() +
+                         " with an encoding of something else");
   }
   ChunkRecord rec;
   rec.tensor = spec.tensor;

@@ -26,9 +26,9 @@
 namespace quantd::client {
 
 struct SessionOptions {
-  int window = 4;                          // chunks in flight
-  uint64_t max_message_bytes = 4u << 20;   // largest message sent
-  double chunk_timeout_seconds = 600;      // an answer later than this breaks the stream
+  int window = 4;                         // chunks in flight
+  uint64_t max_message_bytes = 4u << 20;  // largest message sent
+  double chunk_timeout_seconds = 600;     // an answer later than this breaks the stream
 };
 
 class ServerSession {

@@ -77,7 +77,8 @@ void PackByteCodes(std::span<const uint8_t> codes, int bits, std::span<uint8_t> 
     case 2: {
       const size_t whole = n / 4;
       for (size_t b = 0; b < whole; ++b) {
-        out[b] = static_cast<uint8_t>(q[4 * b] | (q[4 * b + 1] << 2) | (q[4 * b + 2] << 4) | (q[4 * b + 3] << 6));
+        out[b] =
+            static_cast<uint8_t>(q[4 * b] | (q[4 * b + 1] << 2) | (q[4 * b + 2] << 4) | (q[4 * b + 3] << 6));
       }
       if (n % 4 != 0) {
         uint8_t b = 0;

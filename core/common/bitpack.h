@@ -16,9 +16,7 @@
 namespace quantd {
 
 // Bytes needed for `count` codes of `bits` bits.
-constexpr size_t PackedBytes(size_t count, int bits) {
-  return (count * static_cast<size_t>(bits) + 7) / 8;
-}
+constexpr size_t PackedBytes(size_t count, int bits) { return (count * static_cast<size_t>(bits) + 7) / 8; }
 
 // Packs codes[i] & ((1<<bits)-1) into out. REQUIRES: 1 <= bits <= 32,
 // out.size() >= PackedBytes(codes.size(), bits). Bytes of `out` past the packed length are not

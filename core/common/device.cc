@@ -6,9 +6,12 @@ namespace quantd {
 
 std::string_view DeviceName(Device d) {
   switch (d) {
-    case Device::kAuto: return "auto";
-    case Device::kCpu: return "cpu";
-    case Device::kCuda: return "cuda";
+    case Device::kAuto:
+      return "auto";
+    case Device::kCpu:
+      return "cpu";
+    case Device::kCuda:
+      return "cuda";
   }
   return "auto";
 }
@@ -40,13 +43,15 @@ StatusOr<DevicePlan> PlanDevice(const DevicePolicy& policy, bool has_cuda_encode
         return FailedPreconditionError("device cuda requested from a server running with --device cpu");
       }
       if (CudaDevices().empty()) {
-        return UnavailableError(std::string("device cuda requested but ") +
-                                (BuiltWithCuda() ? "no CUDA device is usable" : "this build has no CUDA support"));
+        return UnavailableError(
+            std::string("device cuda requested but ") +
+            (BuiltWithCuda() ? "no CUDA device is usable" : "this build has no CUDA support"));
       }
       if (!has_cuda_encoder) return UnimplementedError("the method has no CUDA encoder");
       return DevicePlan{Device::kCuda, false};
     case Device::kAuto:
-      if (policy.gpu_allowed && has_cuda_encoder && weights >= kAutoCudaMinWeights && !CudaDevices().empty()) {
+      if (policy.gpu_allowed && has_cuda_encoder && weights >= kAutoCudaMinWeights &&
+          !CudaDevices().empty()) {
         return DevicePlan{Device::kCuda, true};
       }
       return DevicePlan{Device::kCpu, false};

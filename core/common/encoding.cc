@@ -81,9 +81,8 @@ StatusOr<const Section*> Encoding::Require(std::string_view name, DType dtype,
   if (s->dtype != dtype || s->shape.size() != shape.size() ||
       !std::equal(shape.begin(), shape.end(), s->shape.begin())) {
     return InvalidArgumentError(method + " section '" + std::string(name) + "' is " +
-                                std::string(DTypeName(s->dtype)) + ShapeString(s->shape) +
-                                ", expected " + std::string(DTypeName(dtype)) +
-                                ShapeString(shape));
+                                std::string(DTypeName(s->dtype)) + ShapeString(s->shape) + ", expected " +
+                                std::string(DTypeName(dtype)) + ShapeString(shape));
   }
   if (s->data.size() != static_cast<size_t>(s->num_elements()) * DTypeSize(dtype)) {
     return InvalidArgumentError(method + " section '" + std::string(name) + "' holds " +

@@ -37,11 +37,13 @@ RandomizedHadamard::RandomizedHadamard(int64_t n, uint64_t seed) : n_(n), p_(1) 
   assert(n >= 1 && n <= (int64_t{1} << 30));
   while (p_ * 2 <= n_) p_ *= 2;
   signs_.resize(static_cast<size_t>(n_));
-  for (int64_t i = 0; i < n_; ++i) signs_[static_cast<size_t>(i)] = SeededSign(seed, kStreamHadamardSigns, static_cast<uint64_t>(i));
+  for (int64_t i = 0; i < n_; ++i)
+    signs_[static_cast<size_t>(i)] = SeededSign(seed, kStreamHadamardSigns, static_cast<uint64_t>(i));
   if (p_ != n_) {
     second_signs_.resize(static_cast<size_t>(p_));
     for (int64_t i = 0; i < p_; ++i) {
-      second_signs_[static_cast<size_t>(i)] = SeededSign(seed, kStreamHadamardSigns, static_cast<uint64_t>(n_ + i));
+      second_signs_[static_cast<size_t>(i)] =
+          SeededSign(seed, kStreamHadamardSigns, static_cast<uint64_t>(n_ + i));
     }
   }
 }

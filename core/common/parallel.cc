@@ -26,8 +26,7 @@ void ParallelFor(int64_t begin, int64_t end, int64_t grain,
     // rows share a block never depends on the number of threads.
     tbb::parallel_for(
         tbb::blocked_range<int64_t>(begin, end, grain),
-        [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); },
-        tbb::simple_partitioner());
+        [&](const tbb::blocked_range<int64_t>& r) { body(r.begin(), r.end()); }, tbb::simple_partitioner());
     return;
   }
   for (int64_t b = begin; b < end; b += grain) body(b, std::min(end, b + grain));

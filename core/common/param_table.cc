@@ -6,10 +6,14 @@ namespace quantd {
 
 std::string_view ParamTypeName(ParamType type) {
   switch (type) {
-    case ParamType::kInt: return "int";
-    case ParamType::kDouble: return "double";
-    case ParamType::kBool: return "bool";
-    case ParamType::kChoice: return "enum";
+    case ParamType::kInt:
+      return "int";
+    case ParamType::kDouble:
+      return "double";
+    case ParamType::kBool:
+      return "bool";
+    case ParamType::kChoice:
+      return "enum";
   }
   return "int";
 }
@@ -21,8 +25,8 @@ std::string ParamTableMarkdown(std::span<const ParamSpec> specs) {
     // A '|' inside a table cell must be escaped.
     for (size_t i = 0; (i = range.find('|', i)) != std::string::npos; i += 2) range.replace(i, 1, "\\|");
     const std::string def = "`" + p.default_value + "`" + (p.derived ? " (chosen per tensor)" : "");
-    s += "| `" + p.name + "` | " + std::string(ParamTypeName(p.type)) + " | " + def + " | " + range + " | " + p.help +
-         " |\n";
+    s += "| `" + p.name + "` | " + std::string(ParamTypeName(p.type)) + " | " + def + " | " + range + " | " +
+         p.help + " |\n";
   }
   return s;
 }

@@ -27,42 +27,36 @@ std::string FormatDouble(double value) {
 void Params::SetInt(std::string_view key, int64_t value) { Set(key, std::to_string(value)); }
 void Params::SetDouble(std::string_view key, double value) { Set(key, FormatDouble(value)); }
 
-StatusOr<int64_t> Params::GetInt(std::string_view key, int64_t fallback, int64_t lo,
-                                 int64_t hi) const {
+StatusOr<int64_t> Params::GetInt(std::string_view key, int64_t fallback, int64_t lo, int64_t hi) const {
   auto it = values_.find(std::string(key));
   int64_t v = fallback;
   if (it != values_.end()) {
     const std::string& s = it->second;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-      return InvalidArgumentError("parameter " + Quote(key) + " must be an integer, got " +
-                                  Quote(s));
+      return InvalidArgumentError("parameter " + Quote(key) + " must be an integer, got " + Quote(s));
     }
   }
   if (v < lo || v > hi) {
-    return InvalidArgumentError("parameter " + Quote(key) + " = " + std::to_string(v) +
-                                " is out of range [" + std::to_string(lo) + ", " +
-                                std::to_string(hi) + "]");
+    return InvalidArgumentError("parameter " + Quote(key) + " = " + std::to_string(v) + " is out of range [" +
+                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   return v;
 }
 
-StatusOr<double> Params::GetDouble(std::string_view key, double fallback, double lo,
-                                   double hi) const {
+StatusOr<double> Params::GetDouble(std::string_view key, double fallback, double lo, double hi) const {
   auto it = values_.find(std::string(key));
   double v = fallback;
   if (it != values_.end()) {
     const std::string& s = it->second;
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || end != s.data() + s.size() || s.empty()) {
-      return InvalidArgumentError("parameter " + Quote(key) + " must be a number, got " +
-                                  Quote(s));
+      return InvalidArgumentError("parameter " + Quote(key) + " must be a number, got " + Quote(s));
     }
   }
   if (!std::isfinite(v) || v < lo || v > hi) {
-    return InvalidArgumentError("parameter " + Quote(key) + " = " + FormatDouble(v) +
-                                " is out of range [" + FormatDouble(lo) + ", " +
-                                FormatDouble(hi) + "]");
+    return InvalidArgumentError("parameter " + Quote(key) + " = " + FormatDouble(v) + " is out of range [" +
+                                FormatDouble(lo) + ", " + FormatDouble(hi) + "]");
   }
   return v;
 }
@@ -73,8 +67,7 @@ StatusOr<bool> Params::GetBool(std::string_view key, bool fallback) const {
   const std::string& s = it->second;
   if (s == "true" || s == "1") return true;
   if (s == "false" || s == "0") return false;
-  return InvalidArgumentError("parameter " + Quote(key) + " must be true or false, got " +
-                              Quote(s));
+  return InvalidArgumentError("parameter " + Quote(key) + " must be true or false, got " + Quote(s));
 }
 
 StatusOr<std::string> Params::GetEnum(std::string_view key, std::string_view fallback,
@@ -87,8 +80,7 @@ StatusOr<std::string> Params::GetEnum(std::string_view key, std::string_view fal
     if (!list.empty()) list += ", ";
     list += a;
   }
-  return InvalidArgumentError("parameter " + Quote(key) + " = " + Quote(v) + " is not one of " +
-                              list);
+  return InvalidArgumentError("parameter " + Quote(key) + " = " + Quote(v) + " is not one of " + list);
 }
 
 std::string Params::GetString(std::string_view key, std::string_view fallback) const {
@@ -96,8 +88,7 @@ std::string Params::GetString(std::string_view key, std::string_view fallback) c
   return it == values_.end() ? std::string(fallback) : it->second;
 }
 
-Status Params::CheckKnown(std::string_view method,
-                          const std::set<std::string, std::less<>>& known) const {
+Status Params::CheckKnown(std::string_view method, const std::set<std::string, std::less<>>& known) const {
   for (const auto& [k, v] : values_) {
     if (known.count(k) == 0) {
       std::string list;
@@ -105,8 +96,8 @@ Status Params::CheckKnown(std::string_view method,
         if (!list.empty()) list += ", ";
         list += n;
       }
-      return InvalidArgumentError("unknown parameter " + Quote(k) + " for method " +
-                                  std::string(method) + " (known: " + list + ")");
+      return InvalidArgumentError("unknown parameter " + Quote(k) + " for method " + std::string(method) +
+                                  " (known: " + list + ")");
     }
   }
   return OkStatus();

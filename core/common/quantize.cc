@@ -9,8 +9,8 @@
 #include <new>
 #include <string>
 
-#include "quantd/core/method.h"
 #include "core/common/parallel.h"
+#include "quantd/core/method.h"
 
 namespace quantd {
 namespace {
@@ -70,7 +70,8 @@ Status ValidateChunk(const Chunk& in) {
   if (bad.load() != INT64_MAX) {
     const int64_t i = bad.load();
     return InvalidArgumentError(who + ": non-finite value " + std::to_string(in.data[i]) + " at row " +
-                                std::to_string(in.row_begin + i / in.cols) + ", column " + std::to_string(i % in.cols));
+                                std::to_string(in.row_begin + i / in.cols) + ", column " +
+                                std::to_string(i % in.cols));
   }
   if (in.calibration != nullptr) {
     const auto& cm = in.calibration->column_max;
@@ -174,8 +175,9 @@ StatusOr<ChunkResult> EncodeChunk(const ChunkSpec& spec, std::span<const uint8_t
   QUANTD_RETURN_IF_ERROR(ValidateChunkSpec(spec));
   const uint64_t expect = ChunkSourceBytes(spec);
   if (bytes.size() != expect) {
-    return InvalidArgumentError(spec.Describe() + ": " + std::to_string(bytes.size()) + " data bytes, expected " +
-                                std::to_string(expect) + " (row_count x cols x dtype size)");
+    return InvalidArgumentError(spec.Describe() + ": " + std::to_string(bytes.size()) +
+                                " data bytes, expected " + std::to_string(expect) +
+                                " (row_count x cols x dtype size)");
   }
   const int64_t cols = spec.shape.back();
   // F32 rows are read where they lie (little-endian host) when aligned for float; other dtypes
@@ -219,8 +221,8 @@ Status ValidateEncodingHeader(const Encoding& enc) {
 Status DecodeRows(const Encoding& enc, std::span<float> out) {
   QUANTD_RETURN_IF_ERROR(ValidateEncodingHeader(enc));
   if (out.size() != static_cast<size_t>(enc.num_weights())) {
-    return InvalidArgumentError("decode buffer has " + std::to_string(out.size()) +
-                                " values for " + std::to_string(enc.num_weights()));
+    return InvalidArgumentError("decode buffer has " + std::to_string(out.size()) + " values for " +
+                                std::to_string(enc.num_weights()));
   }
   const Method* method = FindMethod(enc.method);
   // Parameters come from the encoding and may be untrusted: resolve them again, which checks
@@ -228,8 +230,8 @@ Status DecodeRows(const Encoding& enc, std::span<float> out) {
   auto resolved = method->Resolve(enc.params, enc.cols);
   if (!resolved.ok()) return resolved.status().WithContext("encoding parameters");
   if (!(*resolved == enc.params)) {
-    return InvalidArgumentError("encoding parameters are incomplete: expected " +
-                                resolved->ToString() + ", got " + enc.params.ToString());
+    return InvalidArgumentError("encoding parameters are incomplete: expected " + resolved->ToString() +
+                                ", got " + enc.params.ToString());
   }
   try {
     return method->Decode(enc, out);

@@ -44,18 +44,24 @@ StatusOr<const Method*> RequireMethod(std::string_view name) {
 
 std::string_view CalibrationKindName(CalibrationKind kind) {
   switch (kind) {
-    case CalibrationKind::kNone: return "none";
-    case CalibrationKind::kHessian: return "hessian";
-    case CalibrationKind::kColumnMax: return "column_max";
+    case CalibrationKind::kNone:
+      return "none";
+    case CalibrationKind::kHessian:
+      return "hessian";
+    case CalibrationKind::kColumnMax:
+      return "column_max";
   }
   return "none";
 }
 
 std::span<const float> CalibrationData(const Calibration& calibration, CalibrationKind kind) {
   switch (kind) {
-    case CalibrationKind::kHessian: return calibration.hessian;
-    case CalibrationKind::kColumnMax: return calibration.column_max;
-    case CalibrationKind::kNone: break;
+    case CalibrationKind::kHessian:
+      return calibration.hessian;
+    case CalibrationKind::kColumnMax:
+      return calibration.column_max;
+    case CalibrationKind::kNone:
+      break;
   }
   return {};
 }

@@ -47,8 +47,8 @@ StatusOr<FlatTensorEncoding> FlattenSlices(const std::vector<Encoding>& slices) 
   int64_t expect_row = 0;
   for (size_t i = 0; i < slices.size(); ++i) {
     const Encoding& e = slices[i];
-    const std::string where = "slice " + std::to_string(i) + " (rows " +
-                              std::to_string(e.row_begin) + ".." + std::to_string(e.row_end) + ")";
+    const std::string where = "slice " + std::to_string(i) + " (rows " + std::to_string(e.row_begin) + ".." +
+                              std::to_string(e.row_end) + ")";
     if (e.method != first.method || !(e.params == first.params) || e.shape != first.shape ||
         e.source_dtype != first.source_dtype || e.cols != first.cols) {
       return InvalidArgumentError(where + " differs from slice 0 in method, parameters or shape");
@@ -66,8 +66,8 @@ StatusOr<FlatTensorEncoding> FlattenSlices(const std::vector<Encoding>& slices) 
       const Section& b = e.sections[k];
       if (b.name != a.name || b.dtype != a.dtype || b.shape.size() != a.shape.size() ||
           !std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1)) {
-        return InvalidArgumentError(where + " section '" + b.name +
-                                    "' does not match slice 0's '" + a.name + "'");
+        return InvalidArgumentError(where + " section '" + b.name + "' does not match slice 0's '" + a.name +
+                                    "'");
       }
     }
     for (const auto& [k, v] : e.stats) {
@@ -80,8 +80,8 @@ StatusOr<FlatTensorEncoding> FlattenSlices(const std::vector<Encoding>& slices) 
     }
   }
   if (expect_row != m.rows) {
-    return InvalidArgumentError("slices cover rows 0.." + std::to_string(expect_row) +
-                                " of a tensor with " + std::to_string(m.rows) + " rows");
+    return InvalidArgumentError("slices cover rows 0.." + std::to_string(expect_row) + " of a tensor with " +
+                                std::to_string(m.rows) + " rows");
   }
   Section index = Section::Zeros(kSliceIndexSection, DType::kI64,
                                  {static_cast<int64_t>(slices.size()), static_cast<int64_t>(2 + nsec)});
@@ -146,9 +146,9 @@ StatusOr<std::vector<Encoding>> SplitSlices(const FlatTensorEncoding& flat) {
   for (int64_t i = 0; i < nslices; ++i) {
     const int64_t* row = idx.data() + i * static_cast<int64_t>(2 + nsec);
     if (row[0] != expect_row || row[1] <= row[0] || row[1] > m.rows) {
-      return InvalidArgumentError("slice " + std::to_string(i) + " row range " +
-                                  std::to_string(row[0]) + ".." + std::to_string(row[1]) +
-                                  " does not continue at row " + std::to_string(expect_row));
+      return InvalidArgumentError("slice " + std::to_string(i) + " row range " + std::to_string(row[0]) +
+                                  ".." + std::to_string(row[1]) + " does not continue at row " +
+                                  std::to_string(expect_row));
     }
     expect_row = row[1];
     Encoding e;

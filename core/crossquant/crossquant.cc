@@ -8,8 +8,8 @@
 
 #include "core/common/bitpack.h"
 #include "core/common/cuda_encoder.h"
-#include "core/crossquant/crossquant_cuda.h"
 #include "core/common/parallel.h"
+#include "core/crossquant/crossquant_cuda.h"
 
 namespace quantd {
 namespace crossquant_internal {
@@ -221,10 +221,12 @@ const ParamTable<CrossQuantOptions>& Table() {
   static const ParamTable<CrossQuantOptions> kTable(
       "crossquant",
       {
-          IntParam("bits", &CrossQuantOptions::bits, 2, 8, "bits per code (codes in [-(2^(b-1)-1), 2^(b-1)-1])"),
+          IntParam("bits", &CrossQuantOptions::bits, 2, 8,
+                   "bits per code (codes in [-(2^(b-1)-1), 2^(b-1)-1])"),
           DoubleParam("alpha", &CrossQuantOptions::alpha, 0.0, 1.0,
                       "row exponent: 1 is per-token (per-row), 0 per-column"),
-          ChoiceParam("scale_dtype", &CrossQuantOptions::scale_dtype, {{"f32", DType::kF32}, {"f16", DType::kF16}},
+          ChoiceParam("scale_dtype", &CrossQuantOptions::scale_dtype,
+                      {{"f32", DType::kF32}, {"f16", DType::kF16}},
                       "storage type of the row and column maxima"),
           BoolParam("static_columns", &CrossQuantOptions::static_columns,
                     "take the column maxima from calibration (column_max) instead of the chunk's rows"),

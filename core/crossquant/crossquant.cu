@@ -4,11 +4,11 @@
 #include <cstring>
 #include <vector>
 
+#include "core/common/bitpack.h"
 #include "core/crossquant/crossquant.h"
 #include "core/crossquant/crossquant_cuda.h"
 #include "core/cuda/cuda_util.h"
 #include "core/cuda/pack_kernels.cuh"
-#include "core/common/bitpack.h"
 
 namespace quantd::crossquant_cuda {
 namespace {
@@ -58,8 +58,8 @@ struct Counts {
 };
 
 // Codes (one per byte, offset by qmax + 1) and the kernel counts.
-__global__ void Quantize(const float* x, int64_t rows, int64_t cols, const float* s, const float* v, const float* per_token,
-                         int qmax, uint8_t* code_bytes, Counts* counts) {
+__global__ void Quantize(const float* x, int64_t rows, int64_t cols, const float* s, const float* v,
+                         const float* per_token, int qmax, uint8_t* code_bytes, Counts* counts) {
   unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
   const int64_t n = rows * cols;
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
@@ -127,7 +127,8 @@ __global__ void Maxima(const float* __restrict__ x, int64_t rows, int64_t cols, 
 
 // The maxima pass (t_c: rows + cols bit patterns, zeroed by the caller; columns skipped when
 // static).
-void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c, bool columns, cudaStream_t st) {
+void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c, bool columns,
+                  cudaStream_t st) {
   dim3 grid(static_cast<unsigned>((cols + kMaximaThreads - 1) / kMaximaThreads),
             static_cast<unsigned>((rows + kTileRows - 1) / kTileRows));
   Maxima<<<grid, kMaximaThreads, 0, st>>>(x, rows, cols, t_c, columns ? t_c + rows : nullptr);
@@ -137,10 +138,10 @@ void LaunchMaxima(const float* x, int64_t rows, int64_t cols, unsigned int* t_c,
 // stores their `bits` packed bytes directly (the 8 codes fill exactly `bits` bytes).
 // `inv` holds 1/s (rows), 1/v (cols) and 1/per_token (rows) in binary32, or is null: then every
 // quotient is the exact double one.
-__global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_t cols, const float* __restrict__ s,
-                               const float* __restrict__ v, const float* __restrict__ per_token,
-                               const float* __restrict__ inv, int qmax, int bits, uint8_t* __restrict__ codes,
-                               int64_t row_bytes, Counts* counts) {
+__global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_t cols,
+                               const float* __restrict__ s, const float* __restrict__ v,
+                               const float* __restrict__ per_token, const float* __restrict__ inv, int qmax,
+                               int bits, uint8_t* __restrict__ codes, int64_t row_bytes, Counts* counts) {
   const int64_t j0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
   unsigned long long nonzero = 0, kernel = 0, per_token_kernel = 0, clamp = 0;
   // Rows stride by gridDim.y so that each block adds its counts once (few atomics).
@@ -156,7 +157,14 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
     if (inv) {
       const float4* ip = reinterpret_cast<const float4*>(inv + rows + j0);
       const float4 ia = ip[0], ib = ip[1];
-      ivs[0] = ia.x; ivs[1] = ia.y; ivs[2] = ia.z; ivs[3] = ia.w; ivs[4] = ib.x; ivs[5] = ib.y; ivs[6] = ib.z; ivs[7] = ib.w;
+      ivs[0] = ia.x;
+      ivs[1] = ia.y;
+      ivs[2] = ia.z;
+      ivs[3] = ia.w;
+      ivs[4] = ib.x;
+      ivs[5] = ib.y;
+      ivs[6] = ib.z;
+      ivs[7] = ib.w;
     }
     uint64_t acc = 0;
 #pragma unroll
@@ -165,7 +173,8 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
       const int q = inv ? QuantizeFast(xs[k], si, vs[k], inv_si, ivs[k], qmax, &clamped)
                         : QuantizeOne(xs[k], si * vs[k], qmax, &clamped);
       clamp += clamped;
-      const int qt = inv ? QuantizeFast(xs[k], pi, 1.0f, inv_pi, 1.0f, qmax, &unused) : QuantizeOne(xs[k], pi, qmax, &unused);
+      const int qt = inv ? QuantizeFast(xs[k], pi, 1.0f, inv_pi, 1.0f, qmax, &unused)
+                         : QuantizeOne(xs[k], pi, qmax, &unused);
       if (xs[k] != 0.0f) {
         ++nonzero;
         kernel += q == 0;
@@ -175,9 +184,16 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
     }
     uint8_t* out = codes + i * row_bytes + j0 * bits / 8;
     switch (bits) {
-      case 8: *reinterpret_cast<uint2*>(out) = make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32)); break;
-      case 4: *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc); break;
-      case 2: *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc); break;
+      case 8:
+        *reinterpret_cast<uint2*>(out) =
+            make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32));
+        break;
+      case 4:
+        *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc);
+        break;
+      case 2:
+        *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc);
+        break;
       default:
         for (int k = 0; k < bits; ++k) out[k] = static_cast<uint8_t>(acc >> (8 * k));
     }
@@ -201,7 +217,8 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
   if (threadIdx.x < 4) {
     unsigned long long sum = 0;
     for (int w = 0; w < static_cast<int>(blockDim.x) / kWarp; ++w) sum += part[threadIdx.x][w];
-    unsigned long long* dst[4] = {&counts->nonzero, &counts->kernel, &counts->per_token_kernel, &counts->clamp};
+    unsigned long long* dst[4] = {&counts->nonzero, &counts->kernel, &counts->per_token_kernel,
+                                  &counts->clamp};
     if (sum) atomicAdd(dst[threadIdx.x], sum);
   }
 }
@@ -209,20 +226,23 @@ __global__ void QuantizePacked(const float* __restrict__ x, int64_t rows, int64_
 // The quantizing pass: packed directly when rows hold a multiple of 8 weights, else one code per
 // byte into `code_bytes` and a packing kernel.
 void LaunchQuantize(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                    const float* per_token, const float* inv, uint8_t* code_bytes, uint8_t* codes, Counts* counts,
-                    cudaStream_t st) {
+                    const float* per_token, const float* inv, uint8_t* code_bytes, uint8_t* codes,
+                    Counts* counts, cudaStream_t st) {
   const int qmax = (1 << (bits - 1)) - 1;
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, bits));
   if (cols % 8 == 0) {
-    dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256), static_cast<unsigned>(std::min<int64_t>(rows, 1024)));
-    QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, inv, qmax, bits, codes, row_bytes, counts);
+    dim3 grid(static_cast<unsigned>((cols / 8 + 255) / 256),
+              static_cast<unsigned>(std::min<int64_t>(rows, 1024)));
+    QuantizePacked<<<grid, 256, 0, st>>>(x, rows, cols, s, v, per_token, inv, qmax, bits, codes, row_bytes,
+                                         counts);
     return;
   }
   const unsigned qblocks = static_cast<unsigned>(std::min<int64_t>((rows * cols + 255) / 256, 132 * 64));
-  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits == 8 ? codes : code_bytes, counts);
+  Quantize<<<qblocks, 256, 0, st>>>(x, rows, cols, s, v, per_token, qmax, bits == 8 ? codes : code_bytes,
+                                    counts);
   if (bits != 8) {
-    cuda::PackRowBytes<<<static_cast<unsigned>((rows * row_bytes + 255) / 256), 256, 0, st>>>(code_bytes, rows, cols, bits,
-                                                                                               codes, row_bytes);
+    cuda::PackRowBytes<<<static_cast<unsigned>((rows * row_bytes + 255) / 256), 256, 0, st>>>(
+        code_bytes, rows, cols, bits, codes, row_bytes);
   }
 }
 
@@ -230,13 +250,15 @@ float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(Fl
 
 }  // namespace
 
-Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                          const float* per_token, const float* inv, float* t_c, uint8_t* code_bytes, uint8_t* codes,
-                          void* counts, void* stream) {
+Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s,
+                          const float* v, const float* per_token, const float* inv, float* t_c,
+                          uint8_t* code_bytes, uint8_t* codes, void* counts, void* stream) {
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t_c, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(t_c, 0, static_cast<size_t>(rows + cols) * 4, st),
+                              "crossquant maxima");
   LaunchMaxima(x, rows, cols, reinterpret_cast<unsigned int*>(t_c), true, st);
-  LaunchQuantize(x, rows, cols, bits, s, v, per_token, inv, code_bytes, codes, static_cast<Counts*>(counts), st);
+  LaunchQuantize(x, rows, cols, bits, s, v, per_token, inv, code_bytes, codes, static_cast<Counts*>(counts),
+                 st);
   QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "crossquant kernels");
   return OkStatus();
 }
@@ -264,13 +286,16 @@ StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
   Counts* d_counts = reinterpret_cast<Counts*>(static_cast<uint8_t*>(d_codes) + counts_at);
 
   cuda::ParallelCopy(h_x, in.data.data(), n * 4);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_x, h_x, n * 4, cudaMemcpyHostToDevice, st), "crossquant upload");
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_max, 0, static_cast<size_t>(rows + cols) * 4, st), "crossquant maxima");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_x, h_x, n * 4, cudaMemcpyHostToDevice, st),
+                              "crossquant upload");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_max, 0, static_cast<size_t>(rows + cols) * 4, st),
+                              "crossquant maxima");
   const float* x = static_cast<const float*>(d_x);
   LaunchMaxima(x, rows, cols, reinterpret_cast<unsigned int*>(dt), static_col_max == nullptr, st);
   float* h_max = static_cast<float*>(h_small);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_max, d_max, static_cast<size_t>(rows + cols) * 4, cudaMemcpyDeviceToHost, st),
-                              "crossquant maxima download");
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(h_max, d_max, static_cast<size_t>(rows + cols) * 4, cudaMemcpyDeviceToHost, st),
+      "crossquant maxima download");
   QUANTD_RETURN_IF_ERROR(res->Sync("crossquant maxima on CUDA"));
 
   // The factors, on the host with the CPU path's arithmetic.
@@ -311,14 +336,17 @@ StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
     inv[k] = f == 0.0f ? 0.0f : 1.0f / f;
   }
   memcpy(h_small, factors.data(), factors.size() * 4);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_factors, h_small, factors.size() * 4, cudaMemcpyHostToDevice, st),
-                              "crossquant factors upload");
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(d_factors, h_small, factors.size() * 4, cudaMemcpyHostToDevice, st),
+      "crossquant factors upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_counts, 0, sizeof(Counts), st), "crossquant counts");
   const float* df = static_cast<const float*>(d_factors);
-  LaunchQuantize(x, rows, cols, o.bits, df, df + rows, df + rows + cols, fast ? df + 2 * rows + cols : nullptr,
-                 static_cast<uint8_t*>(d_bytes), static_cast<uint8_t*>(d_codes), d_counts, st);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_codes, d_codes, counts_at + sizeof(Counts), cudaMemcpyDeviceToHost, st),
-                              "crossquant download");
+  LaunchQuantize(x, rows, cols, o.bits, df, df + rows, df + rows + cols,
+                 fast ? df + 2 * rows + cols : nullptr, static_cast<uint8_t*>(d_bytes),
+                 static_cast<uint8_t*>(d_codes), d_counts, st);
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(h_codes, d_codes, counts_at + sizeof(Counts), cudaMemcpyDeviceToHost, st),
+      "crossquant download");
   QUANTD_RETURN_IF_ERROR(res->Sync("crossquant on CUDA"));
   b.codes.resize(codes_bytes);
   cuda::ParallelCopy(b.codes.data(), h_codes, codes_bytes);

@@ -8,8 +8,8 @@
 #ifndef QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
 #define QUANTD_CORE_CROSSQUANT_CROSSQUANT_CUDA_H_
 
-#include "quantd/core/encoding.h"
 #include "quantd/core/chunk.h"
+#include "quantd/core/encoding.h"
 
 namespace quantd::crossquant_cuda {
 
@@ -20,9 +20,9 @@ StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 // same order (or null: exact double quotients). `t_c` holds rows + cols floats,
 // `code_bytes` rows*cols bytes, `codes` the packed output, `counts` 4 uint64. `stream` is a
 // cudaStream_t.
-Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s, const float* v,
-                          const float* per_token, const float* inv, float* t_c, uint8_t* code_bytes, uint8_t* codes,
-                          void* counts, void* stream);
+Status LaunchDevicePasses(const float* x, int64_t rows, int64_t cols, int bits, const float* s,
+                          const float* v, const float* per_token, const float* inv, float* t_c,
+                          uint8_t* code_bytes, uint8_t* codes, void* counts, void* stream);
 
 }  // namespace quantd::crossquant_cuda
 

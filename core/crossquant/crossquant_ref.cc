@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/crossquant/crossquant.h"
 #include "core/common/bitpack.h"
+#include "core/crossquant/crossquant.h"
 
 namespace quantd::crossquant_internal {
 namespace {

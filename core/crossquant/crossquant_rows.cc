@@ -204,17 +204,17 @@ bool DecodeRowPortable(const uint8_t* q, int64_t cols, float s, const float* v, 
 
 #if QUANTD_CROSSQUANT_X86
 // One set of wrappers per instruction set; the bodies are inlined into each.
-#define QUANTD_CROSSQUANT_VARIANT(suffix, target)                                                          \
-  target float RowAbsMax##suffix(const float* x, int64_t n, float* col_max) {                             \
-    return RowAbsMaxBits(x, n, col_max);                                                                  \
-  }                                                                                                       \
+#define QUANTD_CROSSQUANT_VARIANT(suffix, target)                                                            \
+  target float RowAbsMax##suffix(const float* x, int64_t n, float* col_max) {                                \
+    return RowAbsMaxBits(x, n, col_max);                                                                     \
+  }                                                                                                          \
   target void QuantizeRow##suffix(const float* x, int64_t cols, float s, const float* v, const float* inv_v, \
-                                  bool st, float pts, int qmax, uint8_t* q, KernelCounts* counts) {        \
-    QuantizeRowBody(x, cols, s, v, inv_v, st, pts, qmax, q, counts);                                      \
-  }                                                                                                       \
-  target bool DecodeRow##suffix(const uint8_t* q, int64_t cols, float s, const float* v, int qmax,         \
-                                float* out) {                                                             \
-    return DecodeRowBody(q, cols, s, v, qmax, out);                                                       \
+                                  bool st, float pts, int qmax, uint8_t* q, KernelCounts* counts) {          \
+    QuantizeRowBody(x, cols, s, v, inv_v, st, pts, qmax, q, counts);                                         \
+  }                                                                                                          \
+  target bool DecodeRow##suffix(const uint8_t* q, int64_t cols, float s, const float* v, int qmax,           \
+                                float* out) {                                                                \
+    return DecodeRowBody(q, cols, s, v, qmax, out);                                                          \
   }
 QUANTD_CROSSQUANT_VARIANT(Avx2, QUANTD_TARGET_AVX2)
 QUANTD_CROSSQUANT_VARIANT(Avx512, QUANTD_TARGET_AVX512)

@@ -1,10 +1,9 @@
-#include "core/cuda/cuda_util.h"
-
 #include <atomic>
 #include <cstring>
 #include <memory>
 
 #include "core/common/parallel.h"
+#include "core/cuda/cuda_util.h"
 
 namespace quantd::cuda {
 
@@ -26,7 +25,8 @@ void ParallelCopy(void* dst, const void* src, size_t bytes) {
   ParallelFor(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const size_t off = static_cast<size_t>(b) * kBlock;
-      memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off, std::min<size_t>(kBlock, bytes - off));
+      memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off,
+             std::min<size_t>(kBlock, bytes - off));
     }
   });
 }
@@ -61,7 +61,8 @@ StatusOr<ThreadResources*> ThreadResources::Get() {
   if (!holder.r) {
     QUANTD_CUDA_RETURN_IF_ERROR(cudaSetDevice(0), "cudaSetDevice");
     auto r = std::unique_ptr<ThreadResources>(new ThreadResources());
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    QUANTD_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&r->stream_, cudaStreamNonBlocking),
+                                "cudaStreamCreate");
     holder.r = std::move(r);
   }
   return holder.r.get();

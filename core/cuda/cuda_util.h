@@ -21,9 +21,9 @@ namespace quantd::cuda {
 // driver), or INTERNAL, with `what` and CUDA's own message.
 Status ToStatus(cudaError_t e, const char* what);
 
-#define QUANTD_CUDA_RETURN_IF_ERROR(expr, what)                          \
-  do {                                                                   \
-    cudaError_t quantd_cuda_e_ = (expr);                                 \
+#define QUANTD_CUDA_RETURN_IF_ERROR(expr, what)                                               \
+  do {                                                                                        \
+    cudaError_t quantd_cuda_e_ = (expr);                                                      \
     if (quantd_cuda_e_ != cudaSuccess) return ::quantd::cuda::ToStatus(quantd_cuda_e_, what); \
   } while (0)
 

@@ -28,9 +28,9 @@ QUANTD_HOST_DEVICE inline int DctWorkFloats(const DctTables& t) {
 }
 
 // One output group of a Stockham stage: butterfly (j, k) of radix p.
-QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* si, float* dr, float* di, int p, int l,
-                                                 int mp, const float* wr, const float* wi, const float* rr,
-                                                 const float* ri, int j, int k) {
+QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* si, float* dr, float* di,
+                                                 int p, int l, int mp, const float* wr, const float* wi,
+                                                 const float* rr, const float* ri, int j, int k) {
   const int m = p * mp;
   if (p == 2) {
     const float xr = sr[j * m + k], xi = si[j * m + k], yr = sr[j * m + k + mp], yi = si[j * m + k + mp];
@@ -79,8 +79,8 @@ QUANTD_HOST_DEVICE inline void StockhamButterfly(const float* sr, const float* s
 
 // FftPlan::Stockham on (re, im), t.n values each; work: 2 t.n floats.
 template <typename Sync>
-QUANTD_HOST_DEVICE inline void StockhamInBlock(const StockhamTables& t, const float* base, float* re, float* im,
-                                               float* work, int tid, int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline void StockhamInBlock(const StockhamTables& t, const float* base, float* re,
+                                               float* im, float* work, int tid, int threads, Sync& sync) {
   float *sr = re, *si = im, *dr = work, *di = work + t.n;
   for (int s = 0; s < t.count; ++s) {
     const int p = t.radix[s], l = t.l[s], mp = t.m[s] / p;
@@ -88,7 +88,8 @@ QUANTD_HOST_DEVICE inline void StockhamInBlock(const StockhamTables& t, const fl
     const float* wi = wr + (p - 1) * mp;
     const float* rr = base + t.roots_at[s];
     const float* ri = rr + p;
-    for (int b = tid; b < l * mp; b += threads) StockhamButterfly(sr, si, dr, di, p, l, mp, wr, wi, rr, ri, b / mp, b % mp);
+    for (int b = tid; b < l * mp; b += threads)
+      StockhamButterfly(sr, si, dr, di, p, l, mp, wr, wi, rr, ri, b / mp, b % mp);
     sync();
     float* x = sr;
     sr = dr;
@@ -108,8 +109,8 @@ QUANTD_HOST_DEVICE inline void StockhamInBlock(const StockhamTables& t, const fl
 
 // FftPlan::Forward on (re, im); work: FftWorkFloats(t).
 template <typename Sync>
-QUANTD_HOST_DEVICE inline void FftInBlock(const FftTables& t, const float* base, float* re, float* im, float* work,
-                                          int tid, int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline void FftInBlock(const FftTables& t, const float* base, float* re, float* im,
+                                          float* work, int tid, int threads, Sync& sync) {
   if (!t.bluestein) {
     StockhamInBlock(t.direct, base, re, im, work, tid, threads, sync);
     return;
@@ -149,8 +150,8 @@ QUANTD_HOST_DEVICE inline void FftInBlock(const FftTables& t, const float* base,
 
 // x <- C x (DctPlan::Forward); work: DctWorkFloats(t).
 template <typename Sync>
-QUANTD_HOST_DEVICE inline void DctForwardInBlock(const DctTables& t, const float* base, float* x, float* work, int tid,
-                                                 int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline void DctForwardInBlock(const DctTables& t, const float* base, float* x, float* work,
+                                                 int tid, int threads, Sync& sync) {
   const int n = t.n;
   if (n == 1) return;
   const float* shr = base + t.shift_at;
@@ -186,8 +187,8 @@ QUANTD_HOST_DEVICE inline void DctForwardInBlock(const DctTables& t, const float
 
 // x <- C^T x (DctPlan::Inverse); work: DctWorkFloats(t).
 template <typename Sync>
-QUANTD_HOST_DEVICE inline void DctInverseInBlock(const DctTables& t, const float* base, float* x, float* work, int tid,
-                                                 int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline void DctInverseInBlock(const DctTables& t, const float* base, float* x, float* work,
+                                                 int tid, int threads, Sync& sync) {
   const int n = t.n;
   if (n == 1) return;
   const float* ishr = base + t.ishift_at;

@@ -20,7 +20,8 @@ struct Radix4Out {
   T b0r, b0i, b1r, b1i, b2r, b2i, b3r, b3i;
 };
 template <typename T>
-QUANTD_HOST_DEVICE inline Radix4Out<T> Radix4Butterfly(T a0r, T a0i, T a1r, T a1i, T a2r, T a2i, T a3r, T a3i) {
+QUANTD_HOST_DEVICE inline Radix4Out<T> Radix4Butterfly(T a0r, T a0i, T a1r, T a1i, T a2r, T a2i, T a3r,
+                                                       T a3i) {
   const T t0r = a0r + a2r, t0i = a0i + a2i, t1r = a0r - a2r, t1i = a0i - a2i;
   const T t2r = a1r + a3r, t2i = a1i + a3i, t3r = a1r - a3r, t3i = a1i - a3i;
   return {t0r + t2r, t0i + t2i, t1r + t3i, t1i - t3r, t0r - t2r, t0i - t2i, t1r - t3i, t1i + t3r};
@@ -47,8 +48,8 @@ QUANTD_HOST_DEVICE inline int64_t MakhoulSource(int64_t k, int64_t n) {
 // Even n, forward, k in [0, h]: untangles the half-length DFT Z of z[k] = v[2k] + i v[2k+1] into
 // V[k] = E[k] + t^k O[k], then writes X[k] = Re(shift[k] V[k]) and X[n-k] = -Im(shift[k] V[k]).
 template <typename T>
-QUANTD_HOST_DEVICE inline void DctUntangle(int64_t k, int64_t h, int64_t n, const T* zr, const T* zi, const T* twr,
-                                           const T* twi, const T* shr, const T* shi, T* x) {
+QUANTD_HOST_DEVICE inline void DctUntangle(int64_t k, int64_t h, int64_t n, const T* zr, const T* zi,
+                                           const T* twr, const T* twi, const T* shr, const T* shi, T* x) {
   const int64_t a = k == h ? 0 : k;
   const int64_t c = k == 0 ? 0 : h - k;
   const T ar = zr[a], ai = zi[a], cr = zr[c], ci = -zi[c];  // Z[k] and conj(Z[h-k])
@@ -64,8 +65,8 @@ QUANTD_HOST_DEVICE inline void DctUntangle(int64_t k, int64_t h, int64_t n, cons
 
 // Inverse, k in [0, count): V[k] = ishift[k] (X[k] - i X[n-k]).
 template <typename T>
-QUANTD_HOST_DEVICE inline void DctInverseShift(int64_t k, int64_t n, const T* x, const T* ishr, const T* ishi, T* vr,
-                                               T* vi) {
+QUANTD_HOST_DEVICE inline void DctInverseShift(int64_t k, int64_t n, const T* x, const T* ishr, const T* ishi,
+                                               T* vr, T* vi) {
   const T xr = x[k], xi = k == 0 ? T(0) : -x[n - k];
   vr[k] = ishr[k] * xr - ishi[k] * xi;
   vi[k] = ishr[k] * xi + ishi[k] * xr;
@@ -74,8 +75,8 @@ QUANTD_HOST_DEVICE inline void DctInverseShift(int64_t k, int64_t n, const T* x,
 // Even n, inverse, k in [0, h): Z[k] = E[k] + i O[k] with E = (V[k] + conj V[h-k]) / 2 and
 // O = (V[k] - conj V[h-k]) conj(t^k) / 2.
 template <typename T>
-QUANTD_HOST_DEVICE inline void DctTangle(int64_t k, int64_t h, const T* vr, const T* vi, const T* twr, const T* twi,
-                                         T* zr, T* zi) {
+QUANTD_HOST_DEVICE inline void DctTangle(int64_t k, int64_t h, const T* vr, const T* vi, const T* twr,
+                                         const T* twi, T* zr, T* zi) {
   const T ar = vr[k], ai = vi[k], cr = vr[h - k], ci = -vi[h - k];
   const T er = (ar + cr) * T(0.5), ei = (ai + ci) * T(0.5);
   const T dr = (ar - cr) * T(0.5), di = (ai - ci) * T(0.5);

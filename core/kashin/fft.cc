@@ -76,7 +76,8 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
       // The eight output streams are disjoint parts of one buffer.
       QUANTD_IVDEP
       for (int64_t k = 0; k < mp; ++k) {
-        const Radix4Out<T> b = Radix4Butterfly(x0r[k], x0i[k], x1r[k], x1i[k], x2r[k], x2i[k], x3r[k], x3i[k]);
+        const Radix4Out<T> b =
+            Radix4Butterfly(x0r[k], x0i[k], x1r[k], x1i[k], x2r[k], x2i[k], x3r[k], x3i[k]);
         o0r[k] = b.b0r;
         o0i[k] = b.b0i;
         o1r[k] = TwiddleRe(b.b1r, b.b1i, w1r[k], w1i[k]);
@@ -94,8 +95,8 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
     const T c1r = w1r[k], c1i = w1i[k], c2r = w2r[k], c2i = w2i[k], c3r = w3r[k], c3i = w3i[k];
     for (int64_t j = 0; j < l; ++j) {
       const int64_t s = j * m + k;
-      const Radix4Out<T> b = Radix4Butterfly(sr[s], si[s], sr[s + mp], si[s + mp], sr[s + 2 * mp], si[s + 2 * mp],
-                                             sr[s + 3 * mp], si[s + 3 * mp]);
+      const Radix4Out<T> b = Radix4Butterfly(sr[s], si[s], sr[s + mp], si[s + mp], sr[s + 2 * mp],
+                                             si[s + 2 * mp], sr[s + 3 * mp], si[s + 3 * mp]);
       const int64_t d = j * mp + k;
       dr[d] = b.b0r;
       di[d] = b.b0i;
@@ -113,8 +114,8 @@ void Radix4(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T*
 // first stages, where the odd radices are placed) accumulate each output over q with the inner
 // loop running over k, which vectorises; short runs fall back to one butterfly at a time.
 template <typename T>
-void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T* __restrict di, int64_t l,
-                  int64_t mp, int p, const T* __restrict wr, const T* __restrict wi) {
+void RadixGeneric(const T* __restrict sr, const T* __restrict si, T* __restrict dr, T* __restrict di,
+                  int64_t l, int64_t mp, int p, const T* __restrict wr, const T* __restrict wi) {
   const int64_t m = static_cast<int64_t>(p) * mp;
   T rr[64], ri[64];  // p-th roots of unity, p <= kMaxDirectRadix
   for (int t = 0; t < p; ++t) {

@@ -40,7 +40,7 @@ struct StockhamTables {
 
 struct FftTables {
   int n = 0;
-  int bluestein = 0;     // 1: chirp-z through the power-of-two `inner`
+  int bluestein = 0;      // 1: chirp-z through the power-of-two `inner`
   StockhamTables direct;  // bluestein == 0
   StockhamTables inner;   // bluestein == 1, length big
   int big = 0;

@@ -16,9 +16,9 @@
 #include <functional>
 #include <vector>
 
+#include "core/common/parallel.h"
 #include "core/kashin/kashin.h"
 #include "core/kashin/kashin_kernels.h"
-#include "core/common/parallel.h"
 
 namespace quantd::kashin_internal {
 namespace {

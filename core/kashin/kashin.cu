@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "core/common/bitpack.h"
 #include "core/cuda/cuda_util.h"
 #include "core/cuda/pack_kernels.cuh"
 #include "core/kashin/kashin.h"
 #include "core/kashin/kashin_cuda.h"
 #include "core/kashin/kashin_kernels.h"
-#include "core/common/bitpack.h"
 
 namespace quantd::kashin_cuda {
 namespace {
@@ -40,7 +40,8 @@ struct Slice {
   int64_t len;
 };
 
-static_assert(std::is_trivially_copyable_v<kashin_internal::RowVector> && sizeof(kashin_internal::RowVector) == 24);
+static_assert(std::is_trivially_copyable_v<kashin_internal::RowVector> &&
+              sizeof(kashin_internal::RowVector) == 24);
 
 __device__ VectorArrays ArraysOf(const Slice& s, int64_t i) {
   const int64_t o = s.vectors[i].offset;
@@ -61,16 +62,17 @@ __global__ void InitKernel(Slice s, ScratchLayout l, double tolerance) {
   const int64_t i = blockIdx.x;
   const BlockScratch sc = Scratch(l);
   auto sync = [] { __syncthreads(); };
-  const GreedyState st = kashin_internal::GreedyInit(ArraysOf(s, i), TransformOf(s, i), tolerance, sc,
-                                                     static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), sync);
+  const GreedyState st =
+      kashin_internal::GreedyInit(ArraysOf(s, i), TransformOf(s, i), tolerance, sc,
+                                  static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), sync);
   if (threadIdx.x == 0) s.states[i] = st;
 }
 
 // Stage 2's choice: SliceChoice's sums in vector order, with the states read a tile at a time by
 // the whole block (thread 0 adds them in order).
 constexpr int kChoiceThreads = 256;
-__global__ void __launch_bounds__(kChoiceThreads) ChoiceKernel(const GreedyState* states, int64_t count,
-                                                              SliceDecision* decision) {
+__global__ void __launch_bounds__(kChoiceThreads)
+    ChoiceKernel(const GreedyState* states, int64_t count, SliceDecision* decision) {
   __shared__ double by_u_tile[kChoiceThreads], by_v_tile[kChoiceThreads];
   __shared__ int running_tile[kChoiceThreads];
   double by_u = 0, by_v = 0;
@@ -126,7 +128,8 @@ __global__ void OwnStepsKernel(Slice s, ScratchLayout l, int64_t max_iterations)
 constexpr int kPointThreads = 256;
 
 // The sample's points (k-means step 1), one thread each.
-__global__ void GatherKernel(const float* u, const float* v, const int64_t* idx, int64_t m, float* su, float* sv) {
+__global__ void GatherKernel(const float* u, const float* v, const int64_t* idx, int64_t m, float* su,
+                             float* sv) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= m) return;
   su[i] = u[idx[i]];
@@ -134,8 +137,8 @@ __global__ void GatherKernel(const float* u, const float* v, const int64_t* idx,
 }
 
 // Every point's nearest centroid, one thread per point; the codebook in shared memory.
-__global__ void __launch_bounds__(kPointThreads) AssignKernel(const float* u, const float* v, int64_t n,
-                                                             const float* centroids, int k, uint8_t* labels) {
+__global__ void __launch_bounds__(kPointThreads)
+    AssignKernel(const float* u, const float* v, int64_t n, const float* centroids, int k, uint8_t* labels) {
   __shared__ float cu[256], cv[256];
   for (int j = threadIdx.x; j < k; j += blockDim.x) {
     cu[j] = centroids[2 * j];
@@ -228,8 +231,10 @@ void FillTables(const kashin_internal::TransformTables& t, const TablesAt& at, u
 }
 
 // t over the device copy of its tables at `at` in `device`.
-BlockTransform DeviceView(const kashin_internal::TransformTables& t, const TablesAt& at, const uint8_t* device) {
-  return t.View(reinterpret_cast<const float*>(device + at.signs), reinterpret_cast<const float*>(device + at.second),
+BlockTransform DeviceView(const kashin_internal::TransformTables& t, const TablesAt& at,
+                          const uint8_t* device) {
+  return t.View(reinterpret_cast<const float*>(device + at.signs),
+                reinterpret_cast<const float*>(device + at.second),
                 reinterpret_cast<const kashin_internal::DctTables*>(device + at.dct),
                 reinterpret_cast<const float*>(device + at.dct_data));
 }
@@ -239,10 +244,12 @@ BlockTransform DeviceView(const kashin_internal::TransformTables& t, const Table
 // lowers it below what another one launches with.
 Status SetSharedMemory(size_t bytes, int max_smem) {
   if (bytes <= 48 * 1024) return OkStatus();
-  for (const void* f : {reinterpret_cast<const void*>(InitKernel), reinterpret_cast<const void*>(SharedStepKernel),
-                        reinterpret_cast<const void*>(OwnStepsKernel)}) {
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem),
-                                "cudaFuncSetAttribute");
+  for (const void* f :
+       {reinterpret_cast<const void*>(InitKernel), reinterpret_cast<const void*>(SharedStepKernel),
+        reinterpret_cast<const void*>(OwnStepsKernel)}) {
+    QUANTD_CUDA_RETURN_IF_ERROR(
+        cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem),
+        "cudaFuncSetAttribute");
   }
   return OkStatus();
 }
@@ -279,21 +286,25 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
   // (2); sample indices | sample points | centroids | per-block sums | totals (3).
   const size_t weights = static_cast<size_t>(n);
   const SmallLayout sl = LayOutSmall(count, full, last);
-  const size_t idx_at = 0, pts_at = Align(static_cast<size_t>(m) * 8), cent_at = pts_at + Align(static_cast<size_t>(m) * 8),
+  const size_t idx_at = 0, pts_at = Align(static_cast<size_t>(m) * 8),
+               cent_at = pts_at + Align(static_cast<size_t>(m) * 8),
                parts_at = cent_at + Align(static_cast<size_t>(k) * 8),
                totals_at = parts_at + Align(static_cast<size_t>(sum_blocks * k) * sizeof(CentroidSum)),
                kmeans_bytes = totals_at + Align(static_cast<size_t>(k) * sizeof(CentroidSum));
   QUANTD_ASSIGN_OR_RETURN(void* d_arrays, res->Device(0, 5 * weights * 4));
-  QUANTD_ASSIGN_OR_RETURN(void* d_labels, res->Device(1, Align(weights) + static_cast<size_t>(rows * row_bytes)));
+  QUANTD_ASSIGN_OR_RETURN(void* d_labels,
+                          res->Device(1, Align(weights) + static_cast<size_t>(rows * row_bytes)));
   QUANTD_ASSIGN_OR_RETURN(void* d_small, res->Device(2, sl.bytes));
   QUANTD_ASSIGN_OR_RETURN(void* d_kmeans, res->Device(3, kmeans_bytes));
   // Pinned host: the normalised rows (0) | the codes (1) | the small buffer's upload, then the
   // states, the sample points and the sums coming back (2).
-  const size_t back_bytes = std::max({static_cast<size_t>(count) * sizeof(GreedyState), static_cast<size_t>(m) * 8,
-                                      static_cast<size_t>(k) * sizeof(CentroidSum)});
+  const size_t back_bytes =
+      std::max({static_cast<size_t>(count) * sizeof(GreedyState), static_cast<size_t>(m) * 8,
+                static_cast<size_t>(k) * sizeof(CentroidSum)});
   QUANTD_ASSIGN_OR_RETURN(void* h_rows, res->Host(0, weights * 4));
   QUANTD_ASSIGN_OR_RETURN(void* h_codes, res->Host(1, static_cast<size_t>(rows * row_bytes)));
-  QUANTD_ASSIGN_OR_RETURN(void* h_small, res->Host(2, std::max(sl.bytes, back_bytes) + Align(static_cast<size_t>(m) * 8)));
+  QUANTD_ASSIGN_OR_RETURN(void* h_small,
+                          res->Host(2, std::max(sl.bytes, back_bytes) + Align(static_cast<size_t>(m) * 8)));
 
   cudaStream_t st = res->stream();
   cuda::Events events;
@@ -326,13 +337,16 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
     std::copy(sample.begin(), sample.end(), h_idx);
   }
   cuda::ParallelCopy(h_rows, nr.xn.data(), weights * 4);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(x, h_rows, weights * 4, cudaMemcpyHostToDevice, st), "kashin upload");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(x, h_rows, weights * 4, cudaMemcpyHostToDevice, st),
+                              "kashin upload");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(s.u, 0, 2 * weights * 4, st), "kashin factors");  // u and v
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_small, h_small, sl.bytes, cudaMemcpyHostToDevice, st), "kashin tables");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_small, h_small, sl.bytes, cudaMemcpyHostToDevice, st),
+                              "kashin tables");
   uint8_t* km = static_cast<uint8_t*>(d_kmeans);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(km + idx_at, static_cast<uint8_t*>(h_small) + std::max(sl.bytes, back_bytes),
-                                              static_cast<size_t>(m) * 8, cudaMemcpyHostToDevice, st),
-                              "kashin sample");
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(km + idx_at, static_cast<uint8_t*>(h_small) + std::max(sl.bytes, back_bytes),
+                      static_cast<size_t>(m) * 8, cudaMemcpyHostToDevice, st),
+      "kashin sample");
   QUANTD_CUDA_RETURN_IF_ERROR(cudaEventRecord(marks[0], st), "kashin event");
 
   // The decompositions.
@@ -348,9 +362,10 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
     }
     OwnStepsKernel<<<grid, threads, smem, st>>>(s, plan.scratch, g.max_iterations);
     QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "kashin greedy launch");
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_small, s.states, static_cast<size_t>(count) * sizeof(GreedyState),
-                                                cudaMemcpyDeviceToHost, st),
-                                "kashin states");
+    QUANTD_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(h_small, s.states, static_cast<size_t>(count) * sizeof(GreedyState),
+                        cudaMemcpyDeviceToHost, st),
+        "kashin states");
   }
   QUANTD_CUDA_RETURN_IF_ERROR(cudaEventRecord(marks[1], st), "kashin event");
   QUANTD_RETURN_IF_ERROR(res->Sync("kashin greedy on CUDA"));
@@ -362,14 +377,18 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
 
   std::vector<kashin_internal::GreedyResult> results(static_cast<size_t>(count));
   const GreedyState* states = static_cast<const GreedyState*>(h_small);
-  for (int64_t i = 0; i < count; ++i) results[static_cast<size_t>(i)] = {states[i].iterations, states[i].converged != 0, states[i].residual};
+  for (int64_t i = 0; i < count; ++i)
+    results[static_cast<size_t>(i)] = {states[i].iterations, states[i].converged != 0, states[i].residual};
   Encoding enc;
-  const std::vector<int64_t> fallback = kashin_internal::AddRowsStats(rows, cols, o, nr.vectors, results, &enc);
+  const std::vector<int64_t> fallback =
+      kashin_internal::AddRowsStats(rows, cols, o, nr.vectors, results, &enc);
   if (!fallback.empty()) {
     // Some rows are kept unquantized: the CPU clusters the others (a rare path).
     std::vector<float> u(weights), v(weights);
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(u.data(), s.u, weights * 4, cudaMemcpyDeviceToHost, st), "kashin factors");
-    QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(v.data(), s.v, weights * 4, cudaMemcpyDeviceToHost, st), "kashin factors");
+    QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(u.data(), s.u, weights * 4, cudaMemcpyDeviceToHost, st),
+                                "kashin factors");
+    QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(v.data(), s.v, weights * 4, cudaMemcpyDeviceToHost, st),
+                                "kashin factors");
     QUANTD_RETURN_IF_ERROR(res->Sync("kashin factors from CUDA"));
     events.Done();
     kashin_internal::Clustered cl =
@@ -385,12 +404,12 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
   float* su = reinterpret_cast<float*>(km + pts_at);
   float* sv = su + m;
   if (m > 0) {
-    GatherKernel<<<Blocks(m, kPointThreads), kPointThreads, 0, st>>>(s.u, s.v, reinterpret_cast<const int64_t*>(km + idx_at),
-                                                                     m, su, sv);
+    GatherKernel<<<Blocks(m, kPointThreads), kPointThreads, 0, st>>>(
+        s.u, s.v, reinterpret_cast<const int64_t*>(km + idx_at), m, su, sv);
     QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "kashin gather launch");
   }
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_small, su, static_cast<size_t>(m) * 8, cudaMemcpyDeviceToHost, st),
-                              "kashin sample");
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(h_small, su, static_cast<size_t>(m) * 8, cudaMemcpyDeviceToHost, st), "kashin sample");
   QUANTD_RETURN_IF_ERROR(res->Sync("kashin sample on CUDA"));
   const float* h_su = static_cast<const float*>(h_small);
   kashin_internal::Codebook c = kashin_internal::FitSample(h_su, h_su + m, m, ko);
@@ -408,24 +427,26 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
   CentroidSum* totals = reinterpret_cast<CentroidSum*>(km + totals_at);
   uint8_t* labels = static_cast<uint8_t*>(d_labels);
   uint8_t* codes = labels + Align(weights);
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(d_cent, h_cent, static_cast<size_t>(k) * 8, cudaMemcpyHostToDevice, st),
-                              "kashin codebook");
+  QUANTD_CUDA_RETURN_IF_ERROR(
+      cudaMemcpyAsync(d_cent, h_cent, static_cast<size_t>(k) * 8, cudaMemcpyHostToDevice, st),
+      "kashin codebook");
   if (n > 0) {
     AssignKernel<<<Blocks(n, kPointThreads), kPointThreads, 0, st>>>(s.u, s.v, n, d_cent, k, labels);
-    SumKernel<<<static_cast<unsigned>(sum_blocks), std::max(32, (k + 31) / 32 * 32), 0, st>>>(s.u, s.v, labels, n, k,
-                                                                                             parts);
+    SumKernel<<<static_cast<unsigned>(sum_blocks), std::max(32, (k + 31) / 32 * 32), 0, st>>>(
+        s.u, s.v, labels, n, k, parts);
     CombineKernel<<<1, std::max(32, (k + 31) / 32 * 32), 0, st>>>(parts, sum_blocks, k, totals);
-    cuda::PackRowBytes<<<Blocks(rows * row_bytes, kPointThreads), kPointThreads, 0, st>>>(labels, rows, cols, o.bits,
-                                                                                           codes, row_bytes);
+    cuda::PackRowBytes<<<Blocks(rows * row_bytes, kPointThreads), kPointThreads, 0, st>>>(
+        labels, rows, cols, o.bits, codes, row_bytes);
     QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "kashin assignment launch");
   }
   // The codebook upload read h_small; the totals may overwrite it only after the copy ran, which
   // stream order guarantees.
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_small, totals, static_cast<size_t>(k) * sizeof(CentroidSum),
+                                              cudaMemcpyDeviceToHost, st),
+                              "kashin sums");
   QUANTD_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(h_small, totals, static_cast<size_t>(k) * sizeof(CentroidSum), cudaMemcpyDeviceToHost, st),
-      "kashin sums");
-  QUANTD_CUDA_RETURN_IF_ERROR(
-      cudaMemcpyAsync(h_codes, codes, static_cast<size_t>(rows * row_bytes), cudaMemcpyDeviceToHost, st), "kashin codes");
+      cudaMemcpyAsync(h_codes, codes, static_cast<size_t>(rows * row_bytes), cudaMemcpyDeviceToHost, st),
+      "kashin codes");
   QUANTD_RETURN_IF_ERROR(res->Sync("kashin k-means on CUDA"));
   events.Done();
   t.assign_ms = MsSince(clock);
@@ -448,6 +469,8 @@ StatusOr<Encoding> EncodeTimed(const Chunk& in, const Params& resolved, StageTim
   return enc;
 }
 
-StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) { return EncodeTimed(in, resolved, nullptr); }
+StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
+  return EncodeTimed(in, resolved, nullptr);
+}
 
 }  // namespace quantd::kashin_cuda

@@ -1,7 +1,7 @@
 // File: kashin.h
 //
 // Kashin quantization (Merkulov et al., "Quantization of Large Language Models with an
-// Overdetermined Basis", UAI 2024; specification: shared/research/papers.md section 1).
+// Overdetermined Basis", UAI 2024, and its authors' code; the stored format is docs/FORMAT.md).
 //
 // A vector x (a row, a block of a row, or in `matrix` mode the whole tensor) is normalised to
 // unit RMS, x~ = x / s with s = |x|_2 / sqrt(n), and decomposed over the overdetermined basis
@@ -89,11 +89,11 @@
 #include <vector>
 
 #include "core/kashin/transform.h"
+#include "quantd/core/chunk.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/method.h"
 #include "quantd/core/params.h"
-#include "quantd/core/chunk.h"
 
 namespace quantd {
 

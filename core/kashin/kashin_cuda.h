@@ -21,9 +21,9 @@
 #ifndef QUANTD_CORE_KASHIN_KASHIN_CUDA_H_
 #define QUANTD_CORE_KASHIN_KASHIN_CUDA_H_
 
+#include "quantd/core/chunk.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
-#include "quantd/core/chunk.h"
 
 namespace quantd::kashin_cuda {
 

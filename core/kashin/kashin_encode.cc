@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "core/kashin/kashin.h"
 #include "core/common/bitpack.h"
 #include "core/common/parallel.h"
 #include "core/common/seed.h"
+#include "core/kashin/kashin.h"
 
 namespace quantd::kashin_internal {
 namespace {
@@ -74,16 +74,17 @@ Clustered ClusterAndPack(const Chunk& in, const KashinOptions& o, const Kernels&
       std::copy_n(u.begin() + static_cast<std::ptrdiff_t>(src), cols, ku.begin() + i * cols);
       std::copy_n(v.begin() + static_cast<std::ptrdiff_t>(src), cols, kv.begin() + i * cols);
     }
-    out.codebook =
-        std::make_unique<Codebook>(kernels.kmeans(ku.data(), kv.data(), nk * cols, KMeansOptionsFor(o), kl.data()));
+    out.codebook = std::make_unique<Codebook>(
+        kernels.kmeans(ku.data(), kv.data(), nk * cols, KMeansOptionsFor(o), kl.data()));
     for (int64_t i = 0; i < nk; ++i) {
       std::copy_n(kl.begin() + i * cols, cols, labels.begin() + kept[static_cast<size_t>(i)] * cols);
     }
   }
   ParallelFor(0, rows, RowGrain(cols), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      PackByteCodes(std::span<const uint8_t>(labels.data() + r * cols, static_cast<size_t>(cols)), o.bits,
-                    std::span<uint8_t>(out.codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
+      PackByteCodes(
+          std::span<const uint8_t>(labels.data() + r * cols, static_cast<size_t>(cols)), o.bits,
+          std::span<uint8_t>(out.codes.data.data() + r * row_bytes, static_cast<size_t>(row_bytes)));
     }
   });
   return out;
@@ -121,8 +122,9 @@ StatusOr<Encoding> EncodeRowsMode(const Chunk& in, const KashinOptions& o, const
         work.resize(static_cast<size_t>(3 * q.full->size()));
         for (int64_t i = i0; i < i1; ++i) {
           const RowVector& w = nr.vectors[static_cast<size_t>(i)];
-          results[static_cast<size_t>(i)] = kernels.decompose(q.Of(w.length), nr.xn.data() + w.offset, g,
-                                                              u.data() + w.offset, v.data() + w.offset, work.data());
+          results[static_cast<size_t>(i)] =
+              kernels.decompose(q.Of(w.length), nr.xn.data() + w.offset, g, u.data() + w.offset,
+                                v.data() + w.offset, work.data());
         }
       });
     });
@@ -160,7 +162,8 @@ StatusOr<Encoding> EncodeMatrixMode(const Chunk& in, const KashinOptions& o, con
   double ss = 0;
   for (double x : row_ss) ss += x;
   Section scales = Section::Zeros("scales", o.scale_dtype, {1, 1});
-  const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype, scales.data.data());
+  const float s = StoreScalar(static_cast<float>(std::sqrt(ss / static_cast<double>(n))), o.scale_dtype,
+                              scales.data.data());
   if (!std::isfinite(s)) return ScaleOverflow(in.row_begin);
   std::vector<float> u(static_cast<size_t>(n), 0.0f), v(u.size(), 0.0f);
   GreedyResult g{0, true, 0};
@@ -249,7 +252,8 @@ StatusOr<RowTransforms> GetRowTransforms(const KashinOptions& o, int64_t cols) {
 }
 
 GreedyOptions RowsGreedyOptions(const KashinOptions& o) {
-  return GreedyOptions{o.tolerance, o.max_iterations, o.step_choice == KashinStepChoice::kSlice ? o.bits + 2 : 0};
+  return GreedyOptions{o.tolerance, o.max_iterations,
+                       o.step_choice == KashinStepChoice::kSlice ? o.bits + 2 : 0};
 }
 
 StatusOr<NormalisedRows> NormaliseRows(const Chunk& in, const KashinOptions& o) {
@@ -285,15 +289,16 @@ StatusOr<NormalisedRows> NormaliseRows(const Chunk& in, const KashinOptions& o) 
   for (int64_t r = 0; r < rows; ++r) {
     if (!finite[static_cast<size_t>(r)]) return ScaleOverflow(in.row_begin + r);
     for (int64_t b = 0; b < nb; ++b) {
-      if (live[static_cast<size_t>(r * nb + b)]) out.vectors.push_back({r, r * cols + b * len, b + 1 == nb ? last : len});
+      if (live[static_cast<size_t>(r * nb + b)])
+        out.vectors.push_back({r, r * cols + b * len, b + 1 == nb ? last : len});
     }
   }
   return out;
 }
 
 std::vector<int64_t> AddRowsStats(int64_t rows, int64_t cols, const KashinOptions& o,
-                                  std::span<const RowVector> vectors,
-                                  std::span<const GreedyResult> results, Encoding* enc) {
+                                  std::span<const RowVector> vectors, std::span<const GreedyResult> results,
+                                  Encoding* enc) {
   std::vector<RowOutcome> outcome(static_cast<size_t>(rows));
   for (size_t i = 0; i < vectors.size(); ++i) outcome[static_cast<size_t>(vectors[i].row)].Add(results[i]);
   RowOutcome total;

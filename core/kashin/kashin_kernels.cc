@@ -4,9 +4,9 @@
 #include <cmath>
 #include <string>
 
-#include "core/kashin/kashin.h"
 #include "core/common/hadamard.h"
 #include "core/common/seed.h"
+#include "core/kashin/kashin.h"
 
 namespace quantd::kashin_internal {
 
@@ -48,14 +48,16 @@ StatusOr<TransformTables> MakeTransformTables(TransformKind kind, int64_t n, uin
 
 StatusOr<KashinCudaPlan> PlanKashinCuda(const KashinOptions& o, int64_t cols, int64_t max_smem_per_block) {
   if (o.mode != KashinMode::kRows) {
-    return UnimplementedError("kashin on CUDA: mode=matrix (one vector of the whole tensor) runs on the CPU only");
+    return UnimplementedError(
+        "kashin on CUDA: mode=matrix (one vector of the whole tensor) runs on the CPU only");
   }
   KashinCudaPlan plan;
   plan.len = o.BlockLength(cols);
   plan.last = o.LastBlockLength(cols);
   // Far beyond any shared memory; keeps the int arithmetic of the kernels and tables safe.
   if (plan.len > kGreedyChunk * 64) {
-    return UnimplementedError("kashin on CUDA: vectors of " + std::to_string(plan.len) + " weights are too long");
+    return UnimplementedError("kashin on CUDA: vectors of " + std::to_string(plan.len) +
+                              " weights are too long");
   }
   QUANTD_ASSIGN_OR_RETURN(plan.full, MakeTransformTables(o.transform, plan.len, o.seed));
   if (plan.last != plan.len) {
@@ -63,12 +65,13 @@ StatusOr<KashinCudaPlan> PlanKashinCuda(const KashinOptions& o, int64_t cols, in
   } else {
     plan.last_q = plan.full;
   }
-  plan.scratch = LayOutScratch(static_cast<int>(plan.len), std::max(plan.full.WorkFloats(), plan.last_q.WorkFloats()));
+  plan.scratch =
+      LayOutScratch(static_cast<int>(plan.len), std::max(plan.full.WorkFloats(), plan.last_q.WorkFloats()));
   if (static_cast<int64_t>(plan.scratch.bytes) > max_smem_per_block) {
-    return UnimplementedError("kashin on CUDA: vectors of " + std::to_string(plan.len) + " weights with transform=" +
-                              std::string(TransformName(o.transform)) + " need " +
-                              std::to_string(plan.scratch.bytes) + " bytes of shared memory, more than the " +
-                              std::to_string(max_smem_per_block) +
+    return UnimplementedError("kashin on CUDA: vectors of " + std::to_string(plan.len) +
+                              " weights with transform=" + std::string(TransformName(o.transform)) +
+                              " need " + std::to_string(plan.scratch.bytes) +
+                              " bytes of shared memory, more than the " + std::to_string(max_smem_per_block) +
                               " of a thread block (a smaller block_length fits)");
   }
   // One thread per (run, lane) item of the norm passes, in whole warps, 64..256 per block.

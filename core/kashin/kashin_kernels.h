@@ -97,8 +97,8 @@ struct BlockTransform {
 // Hadamard). Returns after a barrier, except for n = 1 (the DCT of one value is the identity and
 // touches nothing). Callers have a barrier between filling x and calling this.
 template <typename Sync>
-QUANTD_HOST_DEVICE inline void TransformInBlock(const BlockTransform& q, bool forward, float* x, float* work, int tid,
-                                                int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline void TransformInBlock(const BlockTransform& q, bool forward, float* x, float* work,
+                                                int tid, int threads, Sync& sync) {
   if (q.kind == kBlockHadamard) {
     if (forward) {
       HadamardForwardInBlock(x, q.n, q.p, q.signs, q.second_signs, q.scale, tid, threads, sync);
@@ -147,7 +147,8 @@ QUANTD_HOST_DEVICE inline int GreedyRuns(int n) { return (n + kGreedyRun - 1) / 
 // Byte offsets of BlockScratch's arrays in one buffer, and its size, for vectors of up to n_max
 // values whose transforms need work_floats of work space.
 struct ScratchLayout {
-  size_t t_at = 0, work_at = 0, lane_l1_at = 0, lane_sq_at = 0, lane_nz_at = 0, run_l1_at = 0, run_sq_at = 0, run_nz_at = 0;
+  size_t t_at = 0, work_at = 0, lane_l1_at = 0, lane_sq_at = 0, lane_nz_at = 0, run_l1_at = 0, run_sq_at = 0,
+         run_nz_at = 0;
   size_t bytes = 0;
 };
 QUANTD_HOST_DEVICE inline ScratchLayout LayOutScratch(int n_max, int work_floats) {
@@ -259,15 +260,17 @@ QUANTD_HOST_DEVICE inline VecNorms BlockPass(int n, const Op& op, const BlockScr
 
 // Stage 1: greedy.cc's VectorState::Init. Every thread returns the same state.
 template <typename Sync>
-QUANTD_HOST_DEVICE inline GreedyState GreedyInit(const VectorArrays& a, const BlockTransform& q, double tolerance,
-                                                 const BlockScratch& s, int tid, int threads, Sync& sync) {
+QUANTD_HOST_DEVICE inline GreedyState GreedyInit(const VectorArrays& a, const BlockTransform& q,
+                                                 double tolerance, const BlockScratch& s, int tid,
+                                                 int threads, Sync& sync) {
   const int n = q.n;
   GreedyState st;
   for (int i = tid; i < n; i += threads) {
     a.u[i] = 0.0f;
     a.v[i] = 0.0f;
   }
-  st.nx = BlockPass(n, [&](int i) { return a.x[i]; }, s, tid, threads, sync);
+  st.nx = BlockPass(
+      n, [&](int i) { return a.x[i]; }, s, tid, threads, sync);
   if (st.nx.sq == 0) {
     st.converged = 1;
     return st;
@@ -385,7 +388,8 @@ QUANTD_HOST_DEVICE inline SliceDecision SliceChoice(const GreedyState* states, i
 // --- k-means step 4 ----------------------------------------------------------------------------
 
 // The nearest of k centroids (ties: the lowest index), distances in float as kmeans.cc's.
-QUANTD_HOST_DEVICE inline uint8_t NearestCentroid(float pu, float pv, const float* cu, const float* cv, int k) {
+QUANTD_HOST_DEVICE inline uint8_t NearestCentroid(float pu, float pv, const float* cu, const float* cv,
+                                                  int k) {
   float du = pu - cu[0], dv = pv - cv[0];
   float best = du * du + dv * dv;
   int lab = 0;
@@ -414,7 +418,8 @@ QUANTD_HOST_DEVICE inline void AddPoint(float pu, float pv, CentroidSum* s) {
 }
 
 // Centroid j's total over `blocks` per-block sums (block-major: blocks x k), in block order.
-QUANTD_HOST_DEVICE inline CentroidSum CombineCentroidSums(const CentroidSum* parts, int64_t blocks, int k, int j) {
+QUANTD_HOST_DEVICE inline CentroidSum CombineCentroidSums(const CentroidSum* parts, int64_t blocks, int k,
+                                                          int j) {
   CentroidSum t;
   for (int64_t b = 0; b < blocks; ++b) {
     const CentroidSum& p = parts[b * k + j];
@@ -439,8 +444,8 @@ static_assert(std::is_trivially_copyable_v<DctTables> && sizeof(DctTables) == 33
 struct TransformTables {
   int32_t kind = kBlockHadamard;
   int n = 0;
-  int p = 0;       // Hadamard: the largest power of two <= n
-  float scale = 0;  // Hadamard: float(1 / sqrt(double(p))), as hadamard.cc
+  int p = 0;                        // Hadamard: the largest power of two <= n
+  float scale = 0;                  // Hadamard: float(1 / sqrt(double(p))), as hadamard.cc
   std::vector<float> signs;         // Hadamard: D (n entries); dct_signed: E (n entries)
   std::vector<float> second_signs;  // Hadamard: p entries (empty when p == n)
   DctTables dct;                    // dct, dct_signed
@@ -461,9 +466,9 @@ StatusOr<TransformTables> MakeTransformTables(TransformKind kind, int64_t n, uin
 // The launch plan (pure host arithmetic, tested).
 
 struct KashinCudaPlan {
-  int64_t len = 0;   // length of a row's blocks but the last
-  int64_t last = 0;  // length of the last block
-  int threads = 0;   // threads per vector block
+  int64_t len = 0;               // length of a row's blocks but the last
+  int64_t last = 0;              // length of the last block
+  int threads = 0;               // threads per vector block
   TransformTables full, last_q;  // the transforms of the two lengths (the same when len == last)
   ScratchLayout scratch;         // for vectors of up to len values and either transform
 };

@@ -8,9 +8,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/kashin/kashin.h"
 #include "core/common/parallel.h"
 #include "core/common/seed.h"
+#include "core/kashin/kashin.h"
 
 namespace quantd::kashin_internal {
 namespace {
@@ -174,7 +174,7 @@ void Accumulate(const float* pu, const float* pv, const uint8_t* labels, int64_t
 // Assigns points [0, n) and returns the sums, in parallel blocks of kSumBlock points combined
 // in block order. The grid (k > kBruteMaxK) is built once over all n points.
 CentroidSums AssignAndSum(const float* pu, const float* pv, int64_t n, const Codebook& c, uint8_t* labels,
-                       float* dist) {
+                          float* dist) {
   const int k = static_cast<int>(c.cu.size());
   const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
   std::vector<CentroidSums> parts(static_cast<size_t>(blocks), CentroidSums(k));

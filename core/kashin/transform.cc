@@ -8,12 +8,12 @@
 #include <tuple>
 #include <vector>
 
-#include "core/kashin/dct.h"
-#include "core/kashin/kernel_util.h"
-#include "core/kashin/orthogonal.h"
 #include "core/common/hadamard.h"
 #include "core/common/parallel.h"
 #include "core/common/seed.h"
+#include "core/kashin/dct.h"
+#include "core/kashin/kernel_util.h"
+#include "core/kashin/orthogonal.h"
 
 namespace quantd::kashin_internal {
 namespace {

@@ -8,11 +8,11 @@
 #include <string>
 #include <tuple>
 
-#include "core/pvq/pvq_cuda.h"
-#include "core/pvq/pvq_search_impl.h"
 #include "core/common/cuda_encoder.h"
 #include "core/common/hadamard.h"
 #include "core/common/parallel.h"
+#include "core/pvq/pvq_cuda.h"
+#include "core/pvq/pvq_search_impl.h"
 
 namespace quantd {
 namespace pvq_internal {
@@ -301,13 +301,15 @@ const ParamTable<PvqOptions>& Table() {
       {
           DoubleParam("bits", &PvqOptions::bits, 0.25, 32,
                       "target bits per weight (everything but the recorded parameters); chooses k when k=0"),
-          Derived(IntParam("k", &PvqOptions::k, 0, 1 << 16,
-                           "pulses per group; 0: the largest k within 'bits' (the resolved value is recorded); "
-                           "overrides 'bits' when set")),
+          Derived(
+              IntParam("k", &PvqOptions::k, 0, 1 << 16,
+                       "pulses per group; 0: the largest k within 'bits' (the resolved value is recorded); "
+                       "overrides 'bits' when set")),
           IntParam("group_size", &PvqOptions::group_size, 2, pvq_internal::kMaxGroupSize,
                    "weights per group (the last group of a row may be shorter)"),
-          Derived(IntParam("gain_bits", &PvqOptions::gain_bits, 0, 8,
-                           "bits per group amplitude code; 0: max(4, round(bits)) (4 up to 4.5 bits per weight)")),
+          Derived(IntParam(
+              "gain_bits", &PvqOptions::gain_bits, 0, 8,
+              "bits per group amplitude code; 0: max(4, round(bits)) (4 up to 4.5 bits per weight)")),
           ChoiceParam("gain_codebook", &PvqOptions::gain_codebook,
                       {{"lloyd", GainCodebook::kLloydMax}, {"quantile", GainCodebook::kQuantile}},
                       "amplitude levels: Lloyd-Max or quantiles of the Beta(D/2, (n-D)/2) law"),
@@ -316,10 +318,12 @@ const ParamTable<PvqOptions>& Table() {
           IntParam("seed", &PvqOptions::seed, 0, INT64_MAX, "seed of the randomized Hadamard rotation"),
           ChoiceParam("rotation", &PvqOptions::rotate, {{"hadamard", true}, {"none", false}},
                       "coherence processing of each row before quantization"),
-          ChoiceParam("search", &PvqOptions::search, {{"exact", SearchMode::kExact}, {"greedy", SearchMode::kGreedy}},
+          ChoiceParam("search", &PvqOptions::search,
+                      {{"exact", SearchMode::kExact}, {"greedy", SearchMode::kGreedy}},
                       "pyramid search: exact (hull search) or Opus-style greedy"),
-          BoolParam("use_hessian", &PvqOptions::hessian,
-                    "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"),
+          BoolParam(
+              "use_hessian", &PvqOptions::hessian,
+              "Hessian-aware (GPTQ-style) encoding with the calibration Hessian (which must be supplied)"),
           DoubleParam("damp", &PvqOptions::damp, 0, 100, "Hessian dampening, relative to its mean diagonal"),
       });
   return kTable;

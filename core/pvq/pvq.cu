@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "core/common/hadamard.h"
 #include "core/cuda/cuda_util.h"
 #include "core/pvq/pvq.h"
 #include "core/pvq/pvq_cuda.h"
 #include "core/pvq/pvq_kernels.h"
-#include "core/common/hadamard.h"
 
 namespace quantd::pvq_cuda {
 namespace {

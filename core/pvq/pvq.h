@@ -1,6 +1,6 @@
 // File: pvq.h
 //
-// PVQ: Pyramid Vector Quantization of weight rows (papers.md §2; van der Ouderaa et al. 2024 for
+// PVQ: Pyramid Vector Quantization of weight rows (van der Ouderaa et al. 2024 for
 // the LLM setting, Fischer 1986 for PVQ itself), with an optional Hessian-aware (GPTQ-style)
 // encoder.
 //

@@ -17,9 +17,9 @@
 #ifndef QUANTD_CORE_PVQ_PVQ_CUDA_H_
 #define QUANTD_CORE_PVQ_PVQ_CUDA_H_
 
+#include "quantd/core/chunk.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/params.h"
-#include "quantd/core/chunk.h"
 
 namespace quantd::pvq_cuda {
 

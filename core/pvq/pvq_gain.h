@@ -5,7 +5,7 @@
 //
 // After the randomized Hadamard rotation the n weights of a row are close to i.i.d. Gaussian, so
 // the share of a group of d of them in the row's energy, r^2 = |w_g|^2 / |w_row|^2, follows
-// Beta(d/2, (n-d)/2) whatever the row's scale (papers.md §2.5). A group's amplitude is coded as
+// Beta(d/2, (n-d)/2) whatever the row's scale (van der Ouderaa et al. 2024). A group's amplitude is coded as
 // one of 2^b levels 0 < r_0 < ... < r_{2^b-1} < 1 of r (not r^2: the squared error of a group is
 // |w_row|^2 (r - r_hat)^2 plus the direction's error), relative to a per-row scale:
 //  - kQuantile: r_i^2 = F^-1((i + 1/2) / 2^b), F the Beta CDF (equal-probability cells);

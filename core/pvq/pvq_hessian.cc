@@ -32,8 +32,8 @@
 #include <string>
 
 #include "core/common/dot.h"
-#include "core/pvq/pvq.h"
 #include "core/common/hadamard.h"
+#include "core/pvq/pvq.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -8,8 +8,8 @@
 // (closed form: N(l, k) = sum_{j=1}^{min(l,k)} 2^j C(l, j) C(k-1, j-1)). N(3,3) = 38,
 // N(5,4) = 450, N(9,9) = 864146, N(l,1) = 2l.
 //
-// Order (papers.md §2.4). Points are ordered by their first coordinate p_0 in the sequence
-// 0, +1, -1, +2, -2, ..., then recursively by the rest (a point of P(l-1, k-|p_0|)). Hence
+// Order (Fischer 1986, as Opus's celt/cwrs.c enumerates). Points are ordered by their first coordinate p_0 in
+// the sequence 0, +1, -1, +2, -2, ..., then recursively by the rest (a point of P(l-1, k-|p_0|)). Hence
 //   index(p) = [p_0 != 0] N(l-1, k) + 2 sum_{j=1}^{|p_0|-1} N(l-1, k-j) + [p_0 < 0] N(l-1, k-|p_0|)
 //              + index(p_1..p_{l-1}),
 // and the last coordinate, when it is reached with k > 0 pulses left, is +k (index 0) or -k
@@ -56,8 +56,9 @@ struct PyramidCounts {
   // N(l, k) as a W-word integer. REQUIRES: W >= words.
   template <int W>
   QUANTD_HOST_DEVICE BigUint<W> CountAs(int l, int k) const {
-    const uint64_t* at = data + (static_cast<size_t>(l) * static_cast<size_t>(max_pulses + 1) +
-                                 static_cast<size_t>(k)) * static_cast<size_t>(words);
+    const uint64_t* at =
+        data + (static_cast<size_t>(l) * static_cast<size_t>(max_pulses + 1) + static_cast<size_t>(k)) *
+                   static_cast<size_t>(words);
     return W == words ? BigUint<W>::Load(at) : BigUint<W>::LoadWidened(at, words);
   }
 };

@@ -1,11 +1,11 @@
-// Reference PVQ row coding: the definitions in pvq.h and papers.md §2.4, written as plainly as
+// Reference PVQ row coding: the definitions in pvq.h and pvq_index.h, written as plainly as
 // possible. The enumeration follows the paper's pseudocode (a running `base` compared against
 // the index) on the widest integer type, and the bits go through bitpack.h's BitWriter and
 // BitReader. The fast path (pvq.cc) must produce and accept exactly the same bytes.
 #include <cmath>
 
-#include "core/pvq/pvq.h"
 #include "core/common/bitpack.h"
+#include "core/pvq/pvq.h"
 
 namespace quantd::pvq_internal {
 namespace {

@@ -5,7 +5,7 @@
 // fitted afterwards (g = <x, p/|p|>), this is the point of least squared error.
 //
 // Two modes:
-//  - kGreedy: the projection-then-greedy search of Opus (papers.md §2.3): on a = |x|, when
+//  - kGreedy: the projection-then-greedy search of Opus (celt/vq.c, op_pvq_search): on a = |x|, when
 //    K > D/2 place floor((K + 0.8) a_j / sum a) pulses on each coordinate (at most K in all),
 //    then add the remaining pulses one at a time, each where it raises cos the most
 //    ((xy + a_j)^2 / (yy + 2 y_j + 1), compared by cross-multiplication; lowest j on ties).

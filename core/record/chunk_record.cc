@@ -165,7 +165,8 @@ std::string ChunkKey::Hex() const {
   return buf;
 }
 
-ChunkKey ComputeChunkKey(const ChunkSpec& spec, std::span<const uint8_t> bytes, const Calibration* calibration) {
+ChunkKey ComputeChunkKey(const ChunkSpec& spec, std::span<const uint8_t> bytes,
+                         const Calibration* calibration) {
   XXH3_state_t* st = XXH3_createState();
   XXH3_128bits_reset(st);
   auto add = [&](const void* p, size_t n) { XXH3_128bits_update(st, p, n); };
@@ -194,7 +195,8 @@ ChunkKey ComputeChunkKey(const ChunkSpec& spec, std::span<const uint8_t> bytes, 
   return {h.high64, h.low64};
 }
 
-Status WriteChunkRecord(const ChunkRecord& record, const std::function<Status(std::span<const uint8_t>)>& sink) {
+Status WriteChunkRecord(const ChunkRecord& record,
+                        const std::function<Status(std::span<const uint8_t>)>& sink) {
   std::vector<uint64_t> offsets;
   uint64_t total = 0;
   const std::vector<uint8_t> header = EncodeHeader(record, &offsets, &total);
@@ -249,7 +251,8 @@ std::vector<uint8_t> SerializeChunkRecord(const ChunkRecord& record) {
 
 StatusOr<ChunkRecordView> ParseChunkRecord(std::span<const uint8_t> bytes, bool verify_checksum) {
   auto damaged = [](const std::string& why) { return DataLossError("chunk record is damaged: " + why); };
-  if (bytes.size() < kPrefixBytes + 8 || memcmp(bytes.data(), kMagic, 4) != 0) return damaged("no record magic");
+  if (bytes.size() < kPrefixBytes + 8 || memcmp(bytes.data(), kMagic, 4) != 0)
+    return damaged("no record magic");
   uint32_t version = 0;
   uint64_t header_bytes = 0;
   memcpy(&version, bytes.data() + 4, 4);

@@ -53,7 +53,8 @@ struct ChunkKey {
 // The key of chunk `spec` (with resolved parameters) whose source bytes are `bytes`, with its
 // calibration data (may be null). Changes whenever the tensor, rows, method, any parameter, the
 // source bytes, the calibration or kChunkKeyVersion change.
-ChunkKey ComputeChunkKey(const ChunkSpec& spec, std::span<const uint8_t> bytes, const Calibration* calibration);
+ChunkKey ComputeChunkKey(const ChunkSpec& spec, std::span<const uint8_t> bytes,
+                         const Calibration* calibration);
 
 // Where and how a chunk was encoded (for reports; not needed to decode).
 struct ChunkProvenance {
@@ -72,7 +73,8 @@ struct ChunkRecord {
 
 // Writes `record` through `sink`, which is called with consecutive pieces of the record (the
 // sections' bytes are passed as they are, not copied). A sink error stops the write.
-Status WriteChunkRecord(const ChunkRecord& record, const std::function<Status(std::span<const uint8_t>)>& sink);
+Status WriteChunkRecord(const ChunkRecord& record,
+                        const std::function<Status(std::span<const uint8_t>)>& sink);
 // The same, into one buffer.
 std::vector<uint8_t> SerializeChunkRecord(const ChunkRecord& record);
 

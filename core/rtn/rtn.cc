@@ -42,7 +42,8 @@ bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* c
         break;
       }
     }
-    const float d = StoreScalar(m / lo, o.scale_dtype, scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)));
+    const float d =
+        StoreScalar(m / lo, o.scale_dtype, scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)));
     finite = finite && std::isfinite(d);
     uint8_t* qg = q.data() + g0;
     if (d == 0) {
@@ -80,13 +81,14 @@ namespace {
 
 const ParamTable<RtnOptions>& Table() {
   static const ParamTable<RtnOptions> kTable(
-      "rtn", {
-                 IntParam("bits", &RtnOptions::bits, 2, 8, "bits per code"),
-                 IntParam("group_size", &RtnOptions::group_size, 1, int64_t{1} << 30,
-                          "weights per scale; the last group of a row may be shorter"),
-                 ChoiceParam("scale_dtype", &RtnOptions::scale_dtype, {{"f16", DType::kF16}, {"f32", DType::kF32}},
-                             "storage type of the per-group scales"),
-             });
+      "rtn",
+      {
+          IntParam("bits", &RtnOptions::bits, 2, 8, "bits per code"),
+          IntParam("group_size", &RtnOptions::group_size, 1, int64_t{1} << 30,
+                   "weights per scale; the last group of a row may be shorter"),
+          ChoiceParam("scale_dtype", &RtnOptions::scale_dtype, {{"f16", DType::kF16}, {"f32", DType::kF32}},
+                      "storage type of the per-group scales"),
+      });
   return kTable;
 }
 

@@ -2,10 +2,10 @@
 
 #include <cstring>
 
-#include "core/cuda/cuda_util.h"
 #include "core/common/bitpack.h"
-#include "core/rtn/rtn_cuda.h"
+#include "core/cuda/cuda_util.h"
 #include "core/cuda/pack_kernels.cuh"
+#include "core/rtn/rtn_cuda.h"
 
 namespace quantd::rtn_cuda {
 namespace {
@@ -66,8 +66,8 @@ struct WarpGroup {
   float d;  // the scale as stored
 };
 
-__device__ WarpGroup SetUpGroup(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row,
-                                int half, bool f16, uint8_t* scales, int* flag) {
+__device__ WarpGroup SetUpGroup(const float* x, int64_t rows, int64_t cols, int64_t group,
+                                int64_t groups_per_row, int half, bool f16, uint8_t* scales, int* flag) {
   WarpGroup w{};
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -84,8 +84,9 @@ __device__ WarpGroup SetUpGroup(const float* x, int64_t rows, int64_t cols, int6
 }
 
 // group_size % 8 == 0: lane l packs weights [8l, 8l+8) (+256 per pass) into `bits` bytes.
-__global__ void EncodeFused(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
-                            bool f16, uint8_t* codes, int64_t row_bytes, uint8_t* scales, int* flag) {
+__global__ void EncodeFused(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row,
+                            int bits, bool f16, uint8_t* codes, int64_t row_bytes, uint8_t* scales,
+                            int* flag) {
   const int lane = threadIdx.x % kWarp;
   const int half = 1 << (bits - 1);
   const WarpGroup w = SetUpGroup(x, rows, cols, group, groups_per_row, half, f16, scales, flag);
@@ -112,9 +113,9 @@ __global__ void EncodeFused(const float* x, int64_t rows, int64_t cols, int64_t 
 // the extreme with a segmented shuffle, and each lane stores its `bits` packed bytes in one or
 // a few wide stores. A warp handles 32/LPG groups at once.
 template <int LPG>
-__global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t cols, int64_t groups_per_row, int bits,
-                             bool f16, uint8_t* __restrict__ codes, int64_t row_bytes, uint8_t* __restrict__ scales,
-                             int* flag) {
+__global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t cols, int64_t groups_per_row,
+                             int bits, bool f16, uint8_t* __restrict__ codes, int64_t row_bytes,
+                             uint8_t* __restrict__ scales, int* flag) {
   constexpr int kGroupsPerWarp = kWarp / LPG;
   const int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -130,7 +131,14 @@ __global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t 
   if (active) {
     const float4* p = reinterpret_cast<const float4*>(x + r * cols + first);
     const float4 a = __ldcs(p), b = __ldcs(p + 1);
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+    v[0] = a.x;
+    v[1] = a.y;
+    v[2] = a.z;
+    v[3] = a.w;
+    v[4] = b.x;
+    v[5] = b.y;
+    v[6] = b.z;
+    v[7] = b.w;
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const float m = fabsf(v[j]);
@@ -162,17 +170,25 @@ __global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t 
   for (int j = 0; j < 8; ++j) acc |= static_cast<uint64_t>(Code(v[j], d, half)) << (j * bits);
   uint8_t* out = codes + r * row_bytes + first * bits / 8;
   switch (bits) {  // offsets are multiples of the store width because rows hold a multiple of 8 weights
-    case 8: *reinterpret_cast<uint2*>(out) = make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32)); break;
-    case 4: *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc); break;
-    case 2: *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc); break;
+    case 8:
+      *reinterpret_cast<uint2*>(out) =
+          make_uint2(static_cast<uint32_t>(acc), static_cast<uint32_t>(acc >> 32));
+      break;
+    case 4:
+      *reinterpret_cast<uint32_t*>(out) = static_cast<uint32_t>(acc);
+      break;
+    case 2:
+      *reinterpret_cast<uint16_t*>(out) = static_cast<uint16_t>(acc);
+      break;
     default:
       for (int k = 0; k < bits; ++k) out[k] = static_cast<uint8_t>(acc >> (8 * k));
   }
 }
 
 // Any group size: codes, one per byte, then PackRowBytes.
-__global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_t group, int64_t groups_per_row, int bits,
-                              bool f16, uint8_t* code_bytes, uint8_t* scales, int* flag) {
+__global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_t group,
+                              int64_t groups_per_row, int bits, bool f16, uint8_t* code_bytes,
+                              uint8_t* scales, int* flag) {
   const int lane = threadIdx.x % kWarp;
   const int half = 1 << (bits - 1);
   const WarpGroup w = SetUpGroup(x, rows, cols, group, groups_per_row, half, f16, scales, flag);
@@ -180,13 +196,14 @@ __global__ void EncodeToBytes(const float* x, int64_t rows, int64_t cols, int64_
   const int64_t r = w.r, g0 = w.g0, n = w.n;
   const float* xg = w.xg;
   const float d = w.d;
-  for (int64_t i = lane; i < n; i += kWarp) code_bytes[r * cols + g0 + i] = static_cast<uint8_t>(Code(xg[i], d, half));
+  for (int64_t i = lane; i < n; i += kWarp)
+    code_bytes[r * cols + g0 + i] = static_cast<uint8_t>(Code(xg[i], d, half));
 }
 
 }  // namespace
 
-Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales,
-                    uint8_t* scratch, int* flag, void* stream_ptr) {
+Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions& o, uint8_t* codes,
+                    uint8_t* scales, uint8_t* scratch, int* flag, void* stream_ptr) {
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   const int64_t groups = o.groups_per_row(cols);
   const int64_t row_bytes = static_cast<int64_t>(PackedBytes(cols, o.bits));
@@ -194,31 +211,35 @@ Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions
   const int64_t warps = rows * groups;
   const int threads = kWarp * kWarpsPerBlock;
   const int64_t blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  if (blocks > INT32_MAX) return UnimplementedError("rtn on CUDA: block of " + std::to_string(warps) + " groups is too large");
+  if (blocks > INT32_MAX)
+    return UnimplementedError("rtn on CUDA: block of " + std::to_string(warps) + " groups is too large");
   const int64_t group = o.group_size;
-  const bool vector_path = cols % 8 == 0 && group <= 256 && (group & (group - 1)) == 0 && group >= 8 && cols % group == 0;
+  const bool vector_path =
+      cols % 8 == 0 && group <= 256 && (group & (group - 1)) == 0 && group >= 8 && cols % group == 0;
   if (vector_path) {
     const int lpg = static_cast<int>(group / 8);
     const int64_t groups_per_block = static_cast<int64_t>(kWarpsPerBlock) * (kWarp / lpg);
     const unsigned vblocks = static_cast<unsigned>((rows * groups + groups_per_block - 1) / groups_per_block);
     switch (lpg) {
-#define QUANTD_RTN_VECTOR(L)                                                                                        \
-  case L:                                                                                                            \
-    EncodeVector<L><<<vblocks, threads, 0, stream>>>(x, rows, cols, groups, o.bits, f16, codes, row_bytes, scales, flag); \
+#define QUANTD_RTN_VECTOR(L)                                                                               \
+  case L:                                                                                                  \
+    EncodeVector<L><<<vblocks, threads, 0, stream>>>(x, rows, cols, groups, o.bits, f16, codes, row_bytes, \
+                                                     scales, flag);                                        \
     break;
-      QUANTD_RTN_VECTOR(1) QUANTD_RTN_VECTOR(2) QUANTD_RTN_VECTOR(4) QUANTD_RTN_VECTOR(8) QUANTD_RTN_VECTOR(16)
-      QUANTD_RTN_VECTOR(32)
+      QUANTD_RTN_VECTOR(1)
+      QUANTD_RTN_VECTOR(2) QUANTD_RTN_VECTOR(4) QUANTD_RTN_VECTOR(8) QUANTD_RTN_VECTOR(16)
+          QUANTD_RTN_VECTOR(32)
 #undef QUANTD_RTN_VECTOR
     }
   } else if (o.group_size % 8 == 0) {
-    EncodeFused<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(x, rows, cols, o.group_size, groups, o.bits, f16,
-                                                                        codes, row_bytes, scales, flag);
+    EncodeFused<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(
+        x, rows, cols, o.group_size, groups, o.bits, f16, codes, row_bytes, scales, flag);
   } else {
-    EncodeToBytes<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(x, rows, cols, o.group_size, groups, o.bits, f16,
-                                                                          scratch, scales, flag);
+    EncodeToBytes<<<static_cast<unsigned>(blocks), threads, 0, stream>>>(x, rows, cols, o.group_size, groups,
+                                                                         o.bits, f16, scratch, scales, flag);
     const int64_t bytes = rows * row_bytes;
-    cuda::PackRowBytes<<<static_cast<unsigned>((bytes + 255) / 256), 256, 0, stream>>>(scratch, rows, cols, o.bits, codes,
-                                                                                     row_bytes);
+    cuda::PackRowBytes<<<static_cast<unsigned>((bytes + 255) / 256), 256, 0, stream>>>(
+        scratch, rows, cols, o.bits, codes, row_bytes);
   }
   QUANTD_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "rtn kernel launch");
   return OkStatus();
@@ -256,13 +277,15 @@ StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) {
   QUANTD_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(d_flag, 0, sizeof(int), s), "rtn flag");
   QUANTD_RETURN_IF_ERROR(LaunchEncode(static_cast<const float*>(d_in), rows, cols, o, d_codes, d_scales,
                                       static_cast<uint8_t*>(d_scratch), d_flag, s));
-  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_out, d_out, out_bytes, cudaMemcpyDeviceToHost, s), "rtn download");
+  QUANTD_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(h_out, d_out, out_bytes, cudaMemcpyDeviceToHost, s),
+                              "rtn download");
   QUANTD_RETURN_IF_ERROR(res->Sync("rtn on CUDA"));
   const uint8_t* h = static_cast<const uint8_t*>(h_out);
   int flag;
   memcpy(&flag, h + flag_at, sizeof(int));
   if (flag) {
-    return InvalidArgumentError("a group has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); use scale_dtype=f32");
+    return InvalidArgumentError(
+        "a group has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); use scale_dtype=f32");
   }
   Encoding enc;
   enc.sections.push_back(Section::Zeros("codes", DType::kU8, {rows, row_bytes}));

@@ -51,7 +51,8 @@ bool EncodeRowRef(const float* x, int64_t cols, const RtnOptions& o, uint8_t* co
 // The fast path used by the method.
 bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales);
 void DecodeRowRef(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o, float* out);
-void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o, float* out);
+void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o,
+                   float* out);
 
 }  // namespace rtn_internal
 }  // namespace quantd

@@ -13,9 +13,9 @@
 
 #include <cstdint>
 
-#include "quantd/core/encoding.h"
-#include "quantd/core/chunk.h"
 #include "core/rtn/rtn.h"
+#include "quantd/core/chunk.h"
+#include "quantd/core/encoding.h"
 
 namespace quantd::rtn_cuda {
 
@@ -25,8 +25,8 @@ StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved);
 // Device-resident encode for benchmarks: `x` rows*cols floats, `codes` rows*row_bytes,
 // `scales` rows*groups*scale size, `scratch` rows*cols bytes (used only when group_size % 8 != 0),
 // `flag` one int set to 1 when a scale overflows. All device pointers; `stream` a cudaStream_t.
-Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales,
-                    uint8_t* scratch, int* flag, void* stream);
+Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions& o, uint8_t* codes,
+                    uint8_t* scales, uint8_t* scratch, int* flag, void* stream);
 
 }  // namespace quantd::rtn_cuda
 

@@ -3,25 +3,24 @@
 // independent numpy forward pass by tests/python/llama2c_reference.py.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <tbb/task_arena.h>
 
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
-
 #include <nlohmann/json.hpp>
-#include <tbb/task_arena.h>
 
-#include "tests/testing/test_util.h"
+#include "client/io/safetensors_writer.h"
+#include "client/job/dequantize_job.h"
+#include "client/job/quantize_job.h"
 #include "client/model/eval_job.h"
 #include "client/model/llama2c_converter.h"
 #include "client/model/llama2c_tokenizer.h"
 #include "client/model/llama_model.h"
 #include "client/model/perplexity.h"
-#include "client/job/dequantize_job.h"
-#include "client/job/quantize_job.h"
-#include "client/io/safetensors_writer.h"
 #include "tests/testing/files.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::client {
 namespace {
@@ -61,8 +60,8 @@ std::string TokenizerBytes(const std::vector<std::pair<std::string, float>>& pie
 }
 
 StatusOr<Llama2cTokenizer> ParseTokenizer(const std::string& bytes) {
-  return Llama2cTokenizer::Parse(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-                                 "t.bin");
+  return Llama2cTokenizer::Parse(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), "t.bin");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,12 +95,24 @@ TEST(Llama2cTokenizerTest, EncodesWithLlama2cRules) {
   // Without byte pieces an unknown code point is one <unk>.
   const Llama2cTokenizer t105 = LoadTokenizer(kEn10Tok);
   EXPECT_EQ(t105.Encode("Hi!\n", false), (std::vector<int32_t>{3, 33, 10, 36, 0}));
-  EXPECT_EQ(t105.Encode("a=\xe4\xb8\xad" "b", false), (std::vector<int32_t>{3, 5, 0, 0, 23}));
+  EXPECT_EQ(t105.Encode("a=\xe4\xb8\xad"
+                        "b",
+                        false),
+            (std::vector<int32_t>{3, 5, 0, 0, 23}));
 }
 
 TEST(Llama2cTokenizerTest, MergesHighestScoreFirstAndLeftmostOnTies) {
-  auto t = ParseTokenizer(TokenizerBytes({{"<unk>", 0}, {"<s>", 0}, {"</s>", 0}, {" ", 0}, {"a", 0}, {"b", 0},
-                                          {"c", 0}, {"ab", 1}, {"ba", 2}, {"aba", 0}, {"bc", 1}}));
+  auto t = ParseTokenizer(TokenizerBytes({{"<unk>", 0},
+                                          {"<s>", 0},
+                                          {"</s>", 0},
+                                          {" ", 0},
+                                          {"a", 0},
+                                          {"b", 0},
+                                          {"c", 0},
+                                          {"ab", 1},
+                                          {"ba", 2},
+                                          {"aba", 0},
+                                          {"bc", 1}}));
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_FALSE(t->byte_fallback());
   // " abab": pairs ab(1) ba(2) ab(1): "ba" first, then "aba"; nothing merges with " ".
@@ -121,12 +132,14 @@ TEST(Llama2cTokenizerTest, RejectsMalformedFiles) {
   std::string negative = good;
   const int32_t minus = -5;
   memcpy(negative.data() + 4 + 4, &minus, 4);
-  EXPECT_THAT(ParseTokenizer(negative), StatusIs(StatusCode::kInvalidArgument, "token 0 has negative length -5"));
+  EXPECT_THAT(ParseTokenizer(negative),
+              StatusIs(StatusCode::kInvalidArgument, "token 0 has negative length -5"));
   EXPECT_THAT(ParseTokenizer(TokenizerBytes({{"<unk>", 0}, {" ", 0}})),
               StatusIs(StatusCode::kInvalidArgument, "at least 3"));
   EXPECT_THAT(ParseTokenizer(TokenizerBytes({{"<unk>", 0}, {"<s>", 0}, {"</s>", 0}, {"a", 0}})),
               StatusIs(StatusCode::kInvalidArgument, "no \" \" piece"));
-  EXPECT_THAT(Llama2cTokenizer::Load("/nonexistent/tok.bin"), StatusIs(StatusCode::kNotFound, "/nonexistent/tok.bin"));
+  EXPECT_THAT(Llama2cTokenizer::Load("/nonexistent/tok.bin"),
+              StatusIs(StatusCode::kNotFound, "/nonexistent/tok.bin"));
   EXPECT_THAT(ParseTokenizer(good)->Decode(std::vector<int32_t>{3, 4}),
               StatusIs(StatusCode::kInvalidArgument, "token 1 has id 4, outside the vocabulary of 4"));
 }
@@ -179,7 +192,8 @@ TEST(PerplexityTest, SplitsParagraphsAndLines) {
   EXPECT_EQ(SplitParagraphs(text, TextSplit::kParagraphs, 0),
             (std::vector<std::string>{"a b", "b\nc", "d", "e"}));
   EXPECT_EQ(SplitParagraphs(text, TextSplit::kParagraphs, 2), (std::vector<std::string>{"a b", "b\nc"}));
-  EXPECT_EQ(SplitParagraphs(" x \r\ny\n\n z\n", TextSplit::kLines, 0), (std::vector<std::string>{"x", "y", "z"}));
+  EXPECT_EQ(SplitParagraphs(" x \r\ny\n\n z\n", TextSplit::kLines, 0),
+            (std::vector<std::string>{"x", "y", "z"}));
   EXPECT_EQ(SplitParagraphs("", TextSplit::kLines, 0), std::vector<std::string>{});
   EXPECT_THAT(ParseTextSplit("words"), StatusIs(StatusCode::kInvalidArgument, "'words'"));
   EXPECT_EQ(*ParseTextSplit("lines"), TextSplit::kLines);
@@ -266,7 +280,8 @@ TEST_F(EvalTest, QuantizedCheckpointsAgainstTheFloatModel) {
   EXPECT_GT(r4->nll, r8->nll);
 
   // Decoding in memory gives the values `quantctl dequantize` writes: the same logits.
-  QUANTD_ASSERT_OK(RunDequantizeJob({dir_ / "q4.safetensors", dir_ / "d4.safetensors", std::nullopt}, nullptr));
+  QUANTD_ASSERT_OK(
+      RunDequantizeJob({dir_ / "q4.safetensors", dir_ / "d4.safetensors", std::nullopt}, nullptr));
   auto d4 = Evaluate(LoadModel(dir_ / "d4.safetensors"), &q4, kStoriesTok, 2);
   ASSERT_TRUE(d4.ok());
   EXPECT_EQ(*d4->kl, 0.0);
@@ -285,8 +300,9 @@ TEST_F(EvalTest, LogitsDoNotDependOnChunkingOrThreads) {
     LlamaModel::KvCache cache = m.NewCache();
     for (size_t b = 0; b < tokens.size(); b += chunk) {
       const size_t n = std::min<size_t>(chunk, tokens.size() - b);
-      EXPECT_TRUE(m.Forward(std::span(tokens).subspan(b, n), cache,
-                            std::span(logits).subspan(b * vocab, n * vocab)).ok());
+      EXPECT_TRUE(
+          m.Forward(std::span(tokens).subspan(b, n), cache, std::span(logits).subspan(b * vocab, n * vocab))
+              .ok());
     }
     EXPECT_EQ(cache.length, static_cast<int64_t>(tokens.size()));
     return logits;
@@ -305,8 +321,10 @@ TEST_F(EvalTest, GreedyDecodingReproducesTheUpstreamSample) {
   const LlamaModel m = LoadModel(dir_ / "s.safetensors");
   const Llama2cTokenizer tok = LoadTokenizer(kStoriesTok);
   const std::string expect =
-      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she "
-      "saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's go to "
+      "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
+      "she "
+      "saw a big, red ball. She wanted to play with it, but it was too high.\nLily's mom said, \"Lily, let's "
+      "go to "
       "the park.\"";
   LlamaModel::KvCache cache = m.NewCache();
   std::vector<float> logits(m.config().vocab_size);
@@ -327,10 +345,11 @@ TEST_F(EvalTest, ErrorsNameWhatIsWrong) {
   const LlamaModel m = LoadModel(dir_ / "s.safetensors");
   // A checkpoint without the llama2c configuration.
   const float zero = 0;
-  QUANTD_ASSERT_OK(WriteSafetensors(dir_ / "plain.safetensors",
-                                    {TensorToWrite::FromBytes("w", DType::kF32, {1},
-                                                              std::span(reinterpret_cast<const uint8_t*>(&zero), 4))},
-                                    {}));
+  QUANTD_ASSERT_OK(
+      WriteSafetensors(dir_ / "plain.safetensors",
+                       {TensorToWrite::FromBytes("w", DType::kF32, {1},
+                                                 std::span(reinterpret_cast<const uint8_t*>(&zero), 4))},
+                       {}));
   EXPECT_THAT(LlamaModel::Load(dir_ / "plain.safetensors"),
               StatusIs(StatusCode::kInvalidArgument, "not a llama2.c-architecture checkpoint"));
   // Missing and mis-sized tensors.
@@ -352,13 +371,15 @@ TEST_F(EvalTest, ErrorsNameWhatIsWrong) {
   LlamaModel::KvCache cache = m.NewCache();
   std::vector<float> logits(512);
   const int32_t bad = 512;
-  EXPECT_THAT(m.Forward(std::span(&bad, 1), cache, logits), StatusIs(StatusCode::kInvalidArgument, "has id 512"));
+  EXPECT_THAT(m.Forward(std::span(&bad, 1), cache, logits),
+              StatusIs(StatusCode::kInvalidArgument, "has id 512"));
   EXPECT_EQ(cache.length, 0);
   const int32_t ok = 1;
   EXPECT_THAT(m.Forward(std::span(&ok, 1), cache, std::span(logits).first(3)),
               StatusIs(StatusCode::kInvalidArgument, "logits hold 3 floats"));
   cache.length = 512;
-  EXPECT_THAT(m.Forward(std::span(&ok, 1), cache, logits), StatusIs(StatusCode::kInvalidArgument, "seq_len 512"));
+  EXPECT_THAT(m.Forward(std::span(&ok, 1), cache, logits),
+              StatusIs(StatusCode::kInvalidArgument, "seq_len 512"));
   // Protocol limits.
   EXPECT_THAT(Evaluate(m, nullptr, kStoriesTok, 100000),
               StatusIs(StatusCode::kInvalidArgument, "100000 windows of 255 tokens need 25500000 tokens"));
@@ -373,8 +394,9 @@ TEST_F(EvalTest, ErrorsNameWhatIsWrong) {
 
 // The command line: text and JSON output, the logit dump, usage errors.
 TEST_F(EvalTest, QuantctlEvalCommand) {
-  const std::string base = std::string(QUANTD_QUANTCTL_PATH) + " eval --model " + dir_ / "s.safetensors" + " --tokenizer " +
-                           testing::DataFile(kStoriesTok) + " --text " + testing::DataFile(kTinyStories);
+  const std::string base = std::string(QUANTD_QUANTCTL_PATH) + " eval --model " + dir_ / "s.safetensors" +
+                           " --tokenizer " + testing::DataFile(kStoriesTok) + " --text " +
+                           testing::DataFile(kTinyStories);
   auto run = [](const std::string& cmd, std::string* out) {
     FILE* p = popen((cmd + " 2>&1").c_str(), "r");
     char buf[4096];

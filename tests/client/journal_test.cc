@@ -22,7 +22,9 @@ ChunkRecord Record(uint64_t key_low) {
   const Chunk chunk{.tensor_name = "t", .shape = shape, .rows = 4, .cols = 64, .data = w};
   auto r = EncodeAndMeasure(chunk, "rtn", {});
   EXPECT_TRUE(r.ok());
-  return ChunkRecord{.tensor = "t", .result = std::move(*r), .key = {1, key_low},
+  return ChunkRecord{.tensor = "t",
+                     .result = std::move(*r),
+                     .key = {1, key_low},
                      .provenance = {.worker = "in-process", .seconds = 0.5}};
 }
 
@@ -64,7 +66,8 @@ TEST(JournalTest, DamagedAndMisplacedRecordsAreDataLoss) {
   EXPECT_THAT((*j)->Load(a.key), StatusIs(StatusCode::kDataLoss, path));
   // A valid record under another chunk's name.
   QUANTD_ASSERT_OK((*j)->Put(b));
-  std::filesystem::copy_file(dir / ("j/" + b.key.Hex() + ".chunk"), path, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(dir / ("j/" + b.key.Hex() + ".chunk"), path,
+                             std::filesystem::copy_options::overwrite_existing);
   EXPECT_THAT((*j)->Load(a.key), StatusIs(StatusCode::kDataLoss, "another chunk's record"));
 }
 

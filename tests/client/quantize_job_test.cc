@@ -1,20 +1,18 @@
 #include "client/job/quantize_job.h"
 
-#include "client/job/dequantize_job.h"
-
 #include <gtest/gtest.h>
+#include <tbb/task_arena.h>
 
 #include <fstream>
 #include <limits>
 #include <sstream>
 
-#include <tbb/task_arena.h>
-
-#include "tests/testing/test_util.h"
-#include "client/model/llama2c_converter.h"
 #include "client/io/quantized_layout.h"
 #include "client/io/safetensors_writer.h"
+#include "client/job/dequantize_job.h"
+#include "client/model/llama2c_converter.h"
 #include "tests/testing/files.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::client {
 namespace {
@@ -29,12 +27,14 @@ std::string ReadAll(const std::string& path) {
 
 TEST(Llama2cTest, ConvertsBothRealModelsWithKnownParameterCounts) {
   TempDir dir;
-  auto s = ConvertLlama2cToSafetensors(testing::DataFile("stories260K/stories260K.bin"), dir / "s.safetensors");
+  auto s =
+      ConvertLlama2cToSafetensors(testing::DataFile("stories260K/stories260K.bin"), dir / "s.safetensors");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->parameter_count(), 260032);
   EXPECT_EQ(s->hidden_dim, 172);
   EXPECT_TRUE(s->shared_classifier);
-  auto e = ConvertLlama2cToSafetensors(testing::DataFile("en10_babyllama_tok105/model5000.bin"), dir / "e.safetensors");
+  auto e = ConvertLlama2cToSafetensors(testing::DataFile("en10_babyllama_tok105/model5000.bin"),
+                                       dir / "e.safetensors");
   ASSERT_TRUE(e.ok()) << e.status().ToString();
   EXPECT_EQ(e->dim, 128);
   EXPECT_EQ(e->vocab_size, 105);
@@ -60,7 +60,8 @@ TEST(Llama2cTest, RejectsTruncatedAndImplausibleFiles) {
               StatusIs(StatusCode::kInvalidArgument, "truncated"));
   std::string bad = bytes;
   bad[0] = 0;  // dim = 0 (little-endian 64 -> 0)
-  std::ofstream(dir / "bad.bin", std::ios::binary).write(bad.data(), static_cast<std::streamsize>(bad.size()));
+  std::ofstream(dir / "bad.bin", std::ios::binary)
+      .write(bad.data(), static_cast<std::streamsize>(bad.size()));
   EXPECT_THAT(ConvertLlama2cToSafetensors(dir / "bad.bin", dir / "o.safetensors"),
               StatusIs(StatusCode::kInvalidArgument, "not plausible"));
   EXPECT_FALSE(std::filesystem::exists(dir / "o.safetensors"));
@@ -115,7 +116,8 @@ TEST_F(QuantizeJobTest, RoundTripOnRealWeightsAboveFloors) {
       auto da = a->file->Data(*a->info);
       auto db = b->file->Data(*b->info);
       if (!t.quantized) {
-        EXPECT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end())) << "copy of " << t.name << " changed";
+        EXPECT_TRUE(std::equal(da.begin(), da.end(), db.begin(), db.end()))
+            << "copy of " << t.name << " changed";
         continue;
       }
       std::vector<float> x(da.size() / 4), y(db.size() / 4);
@@ -181,15 +183,20 @@ TEST_F(QuantizeJobTest, NonFiniteInputFailsNamingTheTensorAndWritesNothing) {
   w[37] = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> ok(64, 1.0f);
   const std::string in = dir_ / "nan.safetensors";
-  QUANTD_ASSERT_OK(WriteSafetensors(in,
-      {TensorToWrite::FromBytes("good", DType::kF32, {8, 8}, {reinterpret_cast<const uint8_t*>(ok.data()), 256}),
-       TensorToWrite::FromBytes("bad", DType::kF32, {8, 8}, {reinterpret_cast<const uint8_t*>(w.data()), 256})}, {}));
+  QUANTD_ASSERT_OK(
+      WriteSafetensors(in,
+                       {TensorToWrite::FromBytes("good", DType::kF32, {8, 8},
+                                                 {reinterpret_cast<const uint8_t*>(ok.data()), 256}),
+                        TensorToWrite::FromBytes("bad", DType::kF32, {8, 8},
+                                                 {reinterpret_cast<const uint8_t*>(w.data()), 256})},
+                       {}));
   QuantizeJobOptions o;
   o.input = in;
   o.output = dir_ / "out.safetensors";
   LocalExecutor ex;
-  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
-              StatusIs(StatusCode::kInvalidArgument, "tensor 'bad': non-finite value nan at row 4, column 5"));
+  EXPECT_THAT(
+      RunQuantizeJob(o, ex, nullptr),
+      StatusIs(StatusCode::kInvalidArgument, "tensor 'bad': non-finite value nan at row 4, column 5"));
   EXPECT_FALSE(std::filesystem::exists(o.output));
 }
 
@@ -204,8 +211,11 @@ TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
   std::vector<float> cmax(64, 0.0f);  // half the true column maxima: some values must clamp
   for (size_t i = 0; i < w.size(); ++i) cmax[i % 64] = std::max(cmax[i % 64], std::fabs(w[i]) / 2);
   const std::string cal = dir_ / "cmax.safetensors";
-  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.0.attention.wq.weight", DType::kF32, {64},
-                                                                   {reinterpret_cast<const uint8_t*>(cmax.data()), 256})}, {}));
+  QUANTD_ASSERT_OK(
+      WriteSafetensors(cal,
+                       {TensorToWrite::FromBytes("layers.0.attention.wq.weight", DType::kF32, {64},
+                                                 {reinterpret_cast<const uint8_t*>(cmax.data()), 256})},
+                       {}));
   QuantizeJobOptions o;
   o.input = model_;
   o.output = dir_ / "cq.safetensors";
@@ -225,7 +235,8 @@ TEST_F(QuantizeJobTest, ColumnMaxCalibrationFile) {
   }
   o.plan.method = "rtn";
   o.output = dir_ / "rtn.safetensors";
-  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "holds no column_max for any tensor"));
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "holds no column_max for any tensor"));
 }
 
 // --hessian: the tensors the file names are encoded Hessian-aware by pvq (use_hessian=true is
@@ -243,9 +254,11 @@ TEST_F(QuantizeJobTest, HessianCalibrationFile) {
     }
   }
   const std::string cal = dir_ / "h.safetensors";
-  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {64, 64},
-                                                                   {reinterpret_cast<const uint8_t*>(h.data()), h.size() * 4})},
-                                    {}));
+  QUANTD_ASSERT_OK(
+      WriteSafetensors(cal,
+                       {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {64, 64},
+                                                 {reinterpret_cast<const uint8_t*>(h.data()), h.size() * 4})},
+                       {}));
   QuantizeJobOptions o;
   o.input = model_;
   o.output = dir_ / "pvq.safetensors";
@@ -264,10 +277,13 @@ TEST_F(QuantizeJobTest, HessianCalibrationFile) {
   EXPECT_EQ(hessian_aware, 1);
   // A Hessian of the wrong size is refused, naming the file and tensor.
   std::vector<float> small(32 * 32, 1.0f);
-  QUANTD_ASSERT_OK(WriteSafetensors(cal, {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {32, 32},
-                                                                   {reinterpret_cast<const uint8_t*>(small.data()), 4096})},
-                                    {}));
-  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "hessian of tensor 'layers.1.attention.wo.weight'"));
+  QUANTD_ASSERT_OK(
+      WriteSafetensors(cal,
+                       {TensorToWrite::FromBytes("layers.1.attention.wo.weight", DType::kF32, {32, 32},
+                                                 {reinterpret_cast<const uint8_t*>(small.data()), 4096})},
+                       {}));
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "hessian of tensor 'layers.1.attention.wo.weight'"));
 }
 
 TEST(PlanTest, RowChunks) {
@@ -276,7 +292,7 @@ TEST(PlanTest, RowChunks) {
   EXPECT_EQ(c[4].first, 8);
   EXPECT_EQ(c[4].second, 10);
   EXPECT_EQ(SplitRows(10, 100, 50, true).size(), 10u);  // at least one row per chunk
-  EXPECT_EQ(SplitRows(10, 100, 50, false).size(), 1u);   // whole-tensor methods
+  EXPECT_EQ(SplitRows(10, 100, 50, false).size(), 1u);  // whole-tensor methods
   EXPECT_TRUE(SplitRows(0, 100, 50, true).empty());
 }
 

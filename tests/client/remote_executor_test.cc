@@ -22,11 +22,11 @@ using ::quantd::testing::StatusIs;
 
 enum class Behavior {
   kHealthy,
-  kHangs,            // reads everything, answers nothing
-  kRefuses,          // the stream is broken from the start (connection refused)
-  kChunkError,       // answers every chunk with `error`
-  kWrongRows,        // answers with another chunk's rows
-  kStreamError,      // ends every stream at once with `error`
+  kHangs,        // reads everything, answers nothing
+  kRefuses,      // the stream is broken from the start (connection refused)
+  kChunkError,   // answers every chunk with `error`
+  kWrongRows,    // answers with another chunk's rows
+  kStreamError,  // ends every stream at once with `error`
 };
 
 struct FakeServer {
@@ -89,8 +89,8 @@ class FakeStream final : public ChunkStream {
     } else {
       ChunkSpec spec = p.spec;
       if (server_.behavior == Behavior::kWrongRows) spec.row_begin = spec.row_begin == 0 ? 1 : 0;
-      auto result = EncodeChunk(spec, {reinterpret_cast<const uint8_t*>(p.data.data()), p.data.size()}, nullptr,
-                                {.device = p.device});
+      auto result = EncodeChunk(spec, {reinterpret_cast<const uint8_t*>(p.data.data()), p.data.size()},
+                                nullptr, {.device = p.device});
       EXPECT_TRUE(result.ok()) << result.status().ToString();
       rpc::ToProto(result->error, result->encoding.BitsPerWeight(), r.mutable_metrics());
       rpc::ToProto(std::move(result->encoding), r.mutable_encoding());
@@ -167,8 +167,13 @@ class RemoteExecutorTest : public ::testing::Test {
 
   RemoteExecutorTest() : weights_(testing::Gaussian(kRows * kCols, 5, 0.02f)) {
     for (int64_t r = 0; r < kRows; r += kRowsPerChunk) {
-      ChunkSpec spec{.tensor = "layer.w", .shape = {kRows, kCols}, .dtype = DType::kF32, .row_begin = r,
-                     .row_count = kRowsPerChunk, .method = "rtn", .params = *FindMethod("rtn")->Resolve({}, kCols)};
+      ChunkSpec spec{.tensor = "layer.w",
+                     .shape = {kRows, kCols},
+                     .dtype = DType::kF32,
+                     .row_begin = r,
+                     .row_count = kRowsPerChunk,
+                     .method = "rtn",
+                     .params = *FindMethod("rtn")->Resolve({}, kCols)};
       chunks_.push_back({.spec = spec,
                          .source = {reinterpret_cast<const uint8_t*>(weights_.data() + r * kCols),
                                     static_cast<size_t>(kRowsPerChunk * kCols * 4)},
@@ -242,20 +247,23 @@ TEST_F(RemoteExecutorTest, AllServersDownFailsNamingEach) {
   RemoteOptions o;
   o.retry.max_backend_failures = 2;
   EXPECT_THAT(Run({{"a:1", &a}, {"b:2", &b}}, o),
-              StatusIs(StatusCode::kUnavailable, "no quantd server could make progress: [a:1: UNAVAILABLE: failed to "
-                                                 "connect to all addresses] [b:2: UNAVAILABLE"));
+              StatusIs(StatusCode::kUnavailable,
+                       "no quantd server could make progress: [a:1: UNAVAILABLE: failed to "
+                       "connect to all addresses] [b:2: UNAVAILABLE"));
   EXPECT_EQ(a.streams, 2);  // tried again after its backoff, then given up
 }
 
 // Errors that would recur on any server fail the run at once, naming the chunk and the server:
 // the chunk is sent once, never retried.
 TEST_F(RemoteExecutorTest, ChunkErrorsThatRetryingCannotFixFailAtOnce) {
-  for (Status error : {InvalidArgumentError("tensor 'layer.w': non-finite value"), InternalError("encoder bug")}) {
+  for (Status error :
+       {InvalidArgumentError("tensor 'layer.w': non-finite value"), InternalError("encoder bug")}) {
     FakeServer bad(Behavior::kChunkError, error);
     RemoteOptions o;
     o.session.window = 1;
-    EXPECT_THAT(Run({{"bad:1", &bad}}, o),
-                StatusIs(error.code(), "tensor 'layer.w' rows 0..4 failed on server bad:1: " + error.message()));
+    EXPECT_THAT(
+        Run({{"bad:1", &bad}}, o),
+        StatusIs(error.code(), "tensor 'layer.w' rows 0..4 failed on server bad:1: " + error.message()));
     EXPECT_EQ(bad.Sends(0), 1);
   }
 }
@@ -275,19 +283,22 @@ TEST_F(RemoteExecutorTest, ChunkTriedMaxAttemptsTimesFailsTheRun) {
   o.retry.max_backend_failures = 100;
   o.session.window = 1;
   EXPECT_THAT(Run({{"a:1", &a}}, o),
-              StatusIs(StatusCode::kUnavailable, "tensor 'layer.w' rows 0..4 on a:1: UNAVAILABLE: draining (try 3 of 3)"));
+              StatusIs(StatusCode::kUnavailable,
+                       "tensor 'layer.w' rows 0..4 on a:1: UNAVAILABLE: draining (try 3 of 3)"));
   EXPECT_EQ(a.Sends(0), 3);
 }
 
 // An answer for other rows would corrupt the output: the run stops, naming the server.
 TEST_F(RemoteExecutorTest, AnswerForAnotherChunkFailsTheRun) {
   FakeServer liar(Behavior::kWrongRows);
-  EXPECT_THAT(Run({{"liar:1", &liar}}), StatusIs(StatusCode::kInternal, "server liar:1 answered tensor 'layer.w' rows"));
+  EXPECT_THAT(Run({{"liar:1", &liar}}),
+              StatusIs(StatusCode::kInternal, "server liar:1 answered tensor 'layer.w' rows"));
 }
 
 TEST_F(RemoteExecutorTest, RefusedCredentialsFailTheRun) {
   FakeServer locked(Behavior::kStreamError, Status(StatusCode::kUnauthenticated, "wrong token"));
-  EXPECT_THAT(Run({{"locked:1", &locked}}), StatusIs(StatusCode::kUnauthenticated, "server locked:1: wrong token"));
+  EXPECT_THAT(Run({{"locked:1", &locked}}),
+              StatusIs(StatusCode::kUnauthenticated, "server locked:1: wrong token"));
   EXPECT_EQ(locked.streams, 1);  // not retried: another try would be refused the same way
 }
 
@@ -295,7 +306,8 @@ TEST_F(RemoteExecutorTest, SinkErrorStopsTheRun) {
   FakeServer good;
   RemoteOptions o;
   o.servers = {"good:1"};
-  RemoteExecutor ex(o, std::make_unique<FakeTransport>(std::map<std::string, FakeServer*>{{"good:1", &good}}));
+  RemoteExecutor ex(o,
+                    std::make_unique<FakeTransport>(std::map<std::string, FakeServer*>{{"good:1", &good}}));
   int calls = 0;
   EXPECT_THAT(ex.RunAll(chunks_, Device::kCpu,
                         [&](size_t, ChunkRecord&&) -> Status {

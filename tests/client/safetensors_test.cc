@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/testing/test_util.h"
 #include "client/io/safetensors_reader.h"
 #include "client/io/safetensors_writer.h"
 #include "tests/testing/files.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::client {
 namespace {
@@ -74,8 +74,10 @@ TEST(SafetensorsTest, WriterRejectsBadInputAndLeavesNoFile) {
   std::vector<float> a(4);
   auto bytes = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(a.data()), 16);
   const std::string path = dir / "bad.safetensors";
-  EXPECT_THAT(WriteSafetensors(path, {TensorToWrite::FromBytes("x", DType::kF32, {4}, bytes),
-                                      TensorToWrite::FromBytes("x", DType::kF32, {4}, bytes)}, {}),
+  EXPECT_THAT(WriteSafetensors(path,
+                               {TensorToWrite::FromBytes("x", DType::kF32, {4}, bytes),
+                                TensorToWrite::FromBytes("x", DType::kF32, {4}, bytes)},
+                               {}),
               StatusIs(StatusCode::kInvalidArgument, "written twice"));
   // A producer that writes the wrong number of bytes fails the write and leaves nothing behind.
   EXPECT_THAT(WriteSafetensors(path, {TensorToWrite::FromBytes("x", DType::kF32, {5}, bytes)}, {}),
@@ -119,19 +121,37 @@ TEST(SafetensorsTest, RejectsEveryMalformedFile) {
       {"huge length", huge_len + "{}", "exceeds the file"},
       {"not json", MakeFile("{not json}", ""), "not valid JSON"},
       {"not object", MakeFile("[1,2]   ", ""), "does not start with '{'"},
-      {"unknown dtype", MakeFile(R"({"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}})", data8), "unknown dtype 'F7'"},
-      {"shape mismatch", MakeFile(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", data8), "shape needs 12 bytes"},
-      {"negative dim", MakeFile(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data8), "negative"},
-      {"offset past end", MakeFile(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data8), "past the data section"},
-      {"begin after end", MakeFile(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data8), "begin > end"},
-      {"overlap", MakeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data8), "overlapping"},
+      {"unknown dtype", MakeFile(R"({"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}})", data8),
+       "unknown dtype 'F7'"},
+      {"shape mismatch", MakeFile(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", data8),
+       "shape needs 12 bytes"},
+      {"negative dim", MakeFile(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data8),
+       "negative"},
+      {"offset past end", MakeFile(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data8),
+       "past the data section"},
+      {"begin after end", MakeFile(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data8),
+       "begin > end"},
+      {"overlap",
+       MakeFile(
+           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+           data8),
+       "overlapping"},
       {"gap", MakeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data8), "leaving a gap"},
       {"trailing data", MakeFile(ok_header, data8 + "xxxx"), "cover 8 of the 12"},
-      {"duplicate", MakeFile(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data8), "names 'a' twice"},
-      {"metadata not strings", MakeFile(R"({"__metadata__":{"k":1},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data8), "not a string"},
+      {"duplicate",
+       MakeFile(
+           R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+           data8),
+       "names 'a' twice"},
+      {"metadata not strings",
+       MakeFile(R"({"__metadata__":{"k":1},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", data8),
+       "not a string"},
       {"missing offsets", MakeFile(R"({"a":{"dtype":"F32","shape":[2]}})", data8), "data_offsets"},
-      {"unknown field", MakeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", data8), "unknown field 'x'"},
-      {"absurd shape", MakeFile(R"({"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}})", data8), "absurdly large"},
+      {"unknown field", MakeFile(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}})", data8),
+       "unknown field 'x'"},
+      {"absurd shape",
+       MakeFile(R"({"a":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}})", data8),
+       "absurdly large"},
   };
   for (const Malformed& c : cases) {
     const std::string path = dir / "m.safetensors";
@@ -142,7 +162,8 @@ TEST(SafetensorsTest, RejectsEveryMalformedFile) {
       EXPECT_NE(f.status().message().find(path), std::string::npos) << "error must name the file";
     }
   }
-  EXPECT_THAT(SafetensorsFile::Open(dir / "absent.safetensors"), StatusIs(StatusCode::kNotFound, "cannot open"));
+  EXPECT_THAT(SafetensorsFile::Open(dir / "absent.safetensors"),
+              StatusIs(StatusCode::kNotFound, "cannot open"));
 }
 
 // Every truncation of a valid file is rejected cleanly (no crash, clear error).
@@ -151,7 +172,9 @@ TEST(SafetensorsTest, EveryTruncationIsRejected) {
   std::vector<float> a = testing::Gaussian(16, 3);
   const std::string path = dir / "full.safetensors";
   QUANTD_ASSERT_OK(WriteSafetensors(
-      path, {TensorToWrite::FromBytes("a", DType::kF32, {4, 4}, {reinterpret_cast<const uint8_t*>(a.data()), 64})}, {}));
+      path,
+      {TensorToWrite::FromBytes("a", DType::kF32, {4, 4}, {reinterpret_cast<const uint8_t*>(a.data()), 64})},
+      {}));
   std::ifstream in(path, std::ios::binary);
   std::string full((std::istreambuf_iterator<char>(in)), {});
   for (size_t n = 0; n < full.size(); ++n) {
@@ -164,12 +187,17 @@ TEST(SafetensorsTest, EveryTruncationIsRejected) {
 TEST(SafetensorsTest, ShardedCheckpointWithIndex) {
   TempDir dir;
   std::vector<float> a = {1, 2}, b = {3, 4, 5};
-  QUANTD_ASSERT_OK(WriteSafetensors(dir / "model-00001-of-00002.safetensors",
-      {TensorToWrite::FromBytes("a", DType::kF32, {2}, {reinterpret_cast<const uint8_t*>(a.data()), 8})}, {}));
-  QUANTD_ASSERT_OK(WriteSafetensors(dir / "model-00002-of-00002.safetensors",
-      {TensorToWrite::FromBytes("b", DType::kF32, {3}, {reinterpret_cast<const uint8_t*>(b.data()), 12})}, {}));
-  WriteRaw(dir / "model.safetensors.index.json",
-           R"({"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
+  QUANTD_ASSERT_OK(WriteSafetensors(
+      dir / "model-00001-of-00002.safetensors",
+      {TensorToWrite::FromBytes("a", DType::kF32, {2}, {reinterpret_cast<const uint8_t*>(a.data()), 8})},
+      {}));
+  QUANTD_ASSERT_OK(WriteSafetensors(
+      dir / "model-00002-of-00002.safetensors",
+      {TensorToWrite::FromBytes("b", DType::kF32, {3}, {reinterpret_cast<const uint8_t*>(b.data()), 12})},
+      {}));
+  WriteRaw(
+      dir / "model.safetensors.index.json",
+      R"({"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
   for (const std::string& p : {dir.path().string(), dir / "model.safetensors.index.json"}) {
     auto ck = Checkpoint::Open(p);
     ASSERT_TRUE(ck.ok()) << ck.status().ToString();
@@ -180,15 +208,19 @@ TEST(SafetensorsTest, ShardedCheckpointWithIndex) {
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(memcmp(e->file->Data(*e->info).data(), b.data(), 12), 0);
   }
-  WriteRaw(dir / "model.safetensors.index.json",
-           R"({"weight_map":{"a":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}})");
-  EXPECT_THAT(Checkpoint::Open(dir.path().string()), StatusIs(StatusCode::kInvalidArgument, "tensor 'c' is mapped to"));
+  WriteRaw(
+      dir / "model.safetensors.index.json",
+      R"({"weight_map":{"a":"model-00001-of-00002.safetensors","c":"model-00002-of-00002.safetensors"}})");
+  EXPECT_THAT(Checkpoint::Open(dir.path().string()),
+              StatusIs(StatusCode::kInvalidArgument, "tensor 'c' is mapped to"));
   WriteRaw(dir / "model.safetensors.index.json", R"({"weight_map":{"a":"../etc/passwd"}})");
-  EXPECT_THAT(Checkpoint::Open(dir.path().string()), StatusIs(StatusCode::kInvalidArgument, "plain file name"));
+  EXPECT_THAT(Checkpoint::Open(dir.path().string()),
+              StatusIs(StatusCode::kInvalidArgument, "plain file name"));
   WriteRaw(dir / "model.safetensors.index.json", R"({"weight_map":{"a":"missing.safetensors"}})");
   EXPECT_THAT(Checkpoint::Open(dir.path().string()), StatusIs(StatusCode::kNotFound, "missing.safetensors"));
   WriteRaw(dir / "model.safetensors.index.json", R"({"weight_map":)");
-  EXPECT_THAT(Checkpoint::Open(dir.path().string()), StatusIs(StatusCode::kInvalidArgument, "not valid JSON"));
+  EXPECT_THAT(Checkpoint::Open(dir.path().string()),
+              StatusIs(StatusCode::kInvalidArgument, "not valid JSON"));
 }
 
 }  // namespace

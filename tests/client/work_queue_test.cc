@@ -13,8 +13,10 @@ using Clock = WorkQueue::Clock;
 using std::chrono::milliseconds;
 
 WorkQueue::Options Opts(int attempts = 3, int backend_failures = 2) {
-  return {.max_attempts = attempts, .max_backend_failures = backend_failures,
-          .backoff_initial_seconds = 0.25, .backoff_max_seconds = 1};
+  return {.max_attempts = attempts,
+          .max_backend_failures = backend_failures,
+          .backoff_initial_seconds = 0.25,
+          .backoff_max_seconds = 1};
 }
 
 TEST(WorkQueueTest, TakesInOrderAndFinishesWhenAllAreDone) {
@@ -46,9 +48,10 @@ TEST(WorkQueueTest, RetriesGoFirstAndAreBounded) {
   EXPECT_FALSE(q.finished());
   q.Retry(1, "tensor 't' rows 4..8 on b:2: UNAVAILABLE: gone again");
   EXPECT_TRUE(q.finished());
-  EXPECT_THAT(q.failure(), StatusIs(StatusCode::kUnavailable,
-                                    "no quantd server could make progress: tensor 't' rows 4..8 on b:2: "
-                                    "UNAVAILABLE: gone again (try 3 of 3); servers: [a:1: no error] [b:2: no error]"));
+  EXPECT_THAT(q.failure(),
+              StatusIs(StatusCode::kUnavailable,
+                       "no quantd server could make progress: tensor 't' rows 4..8 on b:2: "
+                       "UNAVAILABLE: gone again (try 3 of 3); servers: [a:1: no error] [b:2: no error]"));
   EXPECT_FALSE(q.Take().has_value());  // a failed run hands out nothing
 }
 
@@ -63,7 +66,7 @@ TEST(WorkQueueTest, BackoffDoublesUpToTheMaximumAndResetsOnSuccess) {
   q.BackendFailed(0, "refused", t0);
   q.BackendFailed(0, "refused", t0);
   EXPECT_EQ(q.ready_at(0), t0 + milliseconds(1000));  // capped
-  EXPECT_LE(q.ready_at(1), t0);                        // the other backend is untouched
+  EXPECT_LE(q.ready_at(1), t0);                       // the other backend is untouched
   q.Completed(*q.Take(), 0);
   q.BackendFailed(0, "refused", t0);
   EXPECT_EQ(q.ready_at(0), t0 + milliseconds(250));  // the streak restarted
@@ -94,8 +97,8 @@ TEST(WorkQueueTest, FirstFailureIsKept) {
 
 // What a status means for a run: only codes about a server at a moment are retried elsewhere.
 TEST(WorkQueueTest, StatusCodeSemantics) {
-  for (StatusCode c : {StatusCode::kUnavailable, StatusCode::kResourceExhausted, StatusCode::kDeadlineExceeded,
-                       StatusCode::kAborted, StatusCode::kCancelled}) {
+  for (StatusCode c : {StatusCode::kUnavailable, StatusCode::kResourceExhausted,
+                       StatusCode::kDeadlineExceeded, StatusCode::kAborted, StatusCode::kCancelled}) {
     EXPECT_EQ(ActionForChunkError(c), ChunkErrorAction::kRetryElsewhere) << StatusCodeName(c);
     EXPECT_EQ(ActionForStreamEnd(c), StreamEndAction::kBackendFailed) << StatusCodeName(c);
   }
@@ -103,8 +106,9 @@ TEST(WorkQueueTest, StatusCodeSemantics) {
                        StatusCode::kUnknown, StatusCode::kUnimplemented, StatusCode::kDataLoss}) {
     EXPECT_EQ(ActionForChunkError(c), ChunkErrorAction::kFailJob) << StatusCodeName(c);
   }
-  for (StatusCode c : {StatusCode::kUnauthenticated, StatusCode::kPermissionDenied, StatusCode::kInvalidArgument,
-                       StatusCode::kFailedPrecondition, StatusCode::kUnimplemented}) {
+  for (StatusCode c :
+       {StatusCode::kUnauthenticated, StatusCode::kPermissionDenied, StatusCode::kInvalidArgument,
+        StatusCode::kFailedPrecondition, StatusCode::kUnimplemented}) {
     EXPECT_EQ(ActionForStreamEnd(c), StreamEndAction::kFailJob) << StatusCodeName(c);
   }
   // A stream that breaks with INTERNAL or UNKNOWN is a broken connection, not a bad chunk.

@@ -56,7 +56,8 @@ TEST(BitpackTest, RoundTripEveryWidth) {
 TEST(BitpackTest, ByteCodesMatchPackBits) {
   std::mt19937_64 rng(11);
   for (int bits = 1; bits <= 8; ++bits) {
-    for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{8}, size_t{33}, size_t{1001}}) {
+    for (size_t n :
+         {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{8}, size_t{33}, size_t{1001}}) {
       std::vector<uint32_t> codes(n);
       std::vector<uint8_t> bytes(n);
       for (size_t i = 0; i < n; ++i) {

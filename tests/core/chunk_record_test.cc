@@ -17,11 +17,18 @@ using ::quantd::testing::StatusIs;
 ChunkRecord MakeRecord() {
   const auto w = testing::Gaussian(8 * 40, 3, 0.02f);
   const std::vector<int64_t> shape = {16, 40};
-  const Chunk chunk{.tensor_name = "layer.w", .shape = shape, .source_dtype = DType::kBF16, .row_begin = 8,
-                    .rows = 8, .cols = 40, .data = w};
+  const Chunk chunk{.tensor_name = "layer.w",
+                    .shape = shape,
+                    .source_dtype = DType::kBF16,
+                    .row_begin = 8,
+                    .rows = 8,
+                    .cols = 40,
+                    .data = w};
   auto r = EncodeAndMeasure(chunk, "kashin", {{"bits", "3"}});  // several sections, stats
   EXPECT_TRUE(r.ok()) << r.status().ToString();
-  ChunkRecord rec{.tensor = "layer.w", .result = std::move(*r), .key = {0x0123456789abcdefULL, 42},
+  ChunkRecord rec{.tensor = "layer.w",
+                  .result = std::move(*r),
+                  .key = {0x0123456789abcdefULL, 42},
                   .provenance = {.worker = "10.0.0.5:50051", .seconds = 0.25, .retries = 2}};
   return rec;
 }
@@ -65,7 +72,8 @@ TEST(ChunkRecordTest, DamageIsDataLoss) {
     EXPECT_THAT(ParseChunkRecord(bad), StatusIs(StatusCode::kDataLoss, "chunk record is damaged")) << at;
   }
   for (size_t len : {size_t{0}, size_t{10}, good.size() - 1}) {
-    EXPECT_THAT(ParseChunkRecord(std::span<const uint8_t>(good).first(len)), StatusIs(StatusCode::kDataLoss, ""));
+    EXPECT_THAT(ParseChunkRecord(std::span<const uint8_t>(good).first(len)),
+                StatusIs(StatusCode::kDataLoss, ""));
   }
   std::vector<uint8_t> future = good;
   future[4] = 9;  // version
@@ -83,13 +91,17 @@ TEST(ChunkRecordTest, DamageIsDataLoss) {
 
 TEST(ChunkRecordTest, KeysFollowEverythingThatDeterminesTheEncoding) {
   const std::vector<uint8_t> bytes(64, 7);
-  const ChunkSpec base{.tensor = "t", .shape = {4, 8}, .dtype = DType::kF16, .row_begin = 0, .row_count = 4,
-                       .method = "rtn", .params = {{"bits", "4"}}};
+  const ChunkSpec base{.tensor = "t",
+                       .shape = {4, 8},
+                       .dtype = DType::kF16,
+                       .row_begin = 0,
+                       .row_count = 4,
+                       .method = "rtn",
+                       .params = {{"bits", "4"}}};
   const ChunkKey k = ComputeChunkKey(base, bytes, nullptr);
   EXPECT_EQ(ComputeChunkKey(base, bytes, nullptr), k);
-  auto differs = [&](ChunkSpec s, std::vector<uint8_t> b = std::vector<uint8_t>(64, 7), const Calibration* c = nullptr) {
-    return !(ComputeChunkKey(s, b, c) == k);
-  };
+  auto differs = [&](ChunkSpec s, std::vector<uint8_t> b = std::vector<uint8_t>(64, 7),
+                     const Calibration* c = nullptr) { return !(ComputeChunkKey(s, b, c) == k); };
   ChunkSpec s = base;
   s.tensor = "u";
   EXPECT_TRUE(differs(s));

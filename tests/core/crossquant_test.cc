@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/testing/real_weights.h"
 #include "core/common/bitpack.h"
 #include "quantd/core/quantize.h"
 #include "quantd/core/tensor_encoding.h"
+#include "tests/testing/real_weights.h"
 #include "tests/testing/test_util.h"
 #if QUANTD_HAVE_TBB
 #include <tbb/task_arena.h>
@@ -555,11 +555,11 @@ TEST(CrossQuantTest, RowChunksGetPerChunkColumnMaxima) {
   std::vector<Encoding> slices;
   for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 4}, {4, 10}}) {
     Chunk b{.tensor_name = "x",
-               .shape = shape,
-               .row_begin = r0,
-               .rows = r1 - r0,
-               .cols = cols,
-               .data = std::span<const float>(x.data() + r0 * cols, (r1 - r0) * cols)};
+            .shape = shape,
+            .row_begin = r0,
+            .rows = r1 - r0,
+            .cols = cols,
+            .data = std::span<const float>(x.data() + r0 * cols, (r1 - r0) * cols)};
     auto e = EncodeRows(b, "crossquant", {{"bits", "4"}});
     ASSERT_TRUE(e.ok());
     std::vector<float> expect_c(cols, 0.0f);

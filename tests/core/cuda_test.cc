@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "core/common/bitpack.h"
+#include "core/rtn/rtn_pack.h"
+#include "quantd/core/chunk.h"
 #include "quantd/core/device.h"
 #include "quantd/core/quantize.h"
-#include "quantd/core/chunk.h"
-#include "core/rtn/rtn_pack.h"
 #if QUANTD_HAVE_CUDA
 #include "core/cuda/cuda_util.h"
 #endif
@@ -25,8 +25,8 @@ using ::quantd::testing::StatusIs;
 
 bool HaveGpu() { return !CudaDevices().empty(); }
 
-#define SKIP_WITHOUT_GPU()                                                                  \
-  if (!HaveGpu()) {                                                                         \
+#define SKIP_WITHOUT_GPU()                                                                       \
+  if (!HaveGpu()) {                                                                              \
     GTEST_SKIP() << (BuiltWithCuda() ? "no CUDA device on this machine" : "built without CUDA"); \
   }
 
@@ -40,7 +40,8 @@ TEST(CudaHostTest, PackedByteMatchesPackBits) {
     for (int64_t n : {1, 3, 7, 8, 9, 100, 172}) {
       std::vector<uint8_t> codes(n);
       std::vector<uint32_t> wide(n);
-      for (int64_t i = 0; i < n; ++i) wide[i] = codes[i] = static_cast<uint8_t>((i * 37 + bits) % (1 << bits));
+      for (int64_t i = 0; i < n; ++i)
+        wide[i] = codes[i] = static_cast<uint8_t>((i * 37 + bits) % (1 << bits));
       std::vector<uint8_t> expect(PackedBytes(n, bits));
       PackBits(wide, bits, expect);
       for (size_t k = 0; k < expect.size(); ++k) {
@@ -72,13 +73,15 @@ TEST(CudaHostTest, DeviceSelectionWithoutAGpu) {
 // the fused kernel (multiple of 8 or not), tail groups, zero groups and ties.
 TEST(CudaRtnTest, BitIdenticalToCpu) {
   SKIP_WITHOUT_GPU();
-  struct Case { int64_t rows, cols, group; };
+  struct Case {
+    int64_t rows, cols, group;
+  };
   const Case cases[] = {{64, 4096, 128}, {33, 172, 128}, {17, 1000, 64}, {9, 352, 100}, {5, 97, 7},
-                        {300, 64, 32},  {8, 512, 8},    {4, 1024, 256}, {3, 5, 1}};
+                        {300, 64, 32},   {8, 512, 8},    {4, 1024, 256}, {3, 5, 1}};
   uint64_t seed = 3;
   for (const Case& c : cases) {
     auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
-    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;           // a zero row
+    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;  // a zero row
     if (c.cols > 4) {  // a tie of magnitudes with opposite signs: the first one decides
       w[2 * c.cols + 1] = 0.5f;
       w[2 * c.cols + 3] = -0.5f;
@@ -86,7 +89,8 @@ TEST(CudaRtnTest, BitIdenticalToCpu) {
     const std::vector<int64_t> shape = {c.rows, c.cols};
     for (int bits = 2; bits <= 8; ++bits) {
       for (const char* sd : {"f16", "f32"}) {
-        const Params p{{"bits", std::to_string(bits)}, {"group_size", std::to_string(c.group)}, {"scale_dtype", sd}};
+        const Params p{
+            {"bits", std::to_string(bits)}, {"group_size", std::to_string(c.group)}, {"scale_dtype", sd}};
         auto cpu = EncodeRows(Block(w, shape), "rtn", p);
         Device used = Device::kCpu;
         auto gpu = EncodeRows(Block(w, shape), "rtn", p, {.device = Device::kCuda}, &used);
@@ -150,7 +154,9 @@ TEST(CudaRtnTest, ScaleOverflowIsAnErrorOnTheGpuToo) {
 // columns, odd shapes.
 TEST(CudaCrossQuantTest, BitIdenticalToCpu) {
   SKIP_WITHOUT_GPU();
-  struct Case { int64_t rows, cols; };
+  struct Case {
+    int64_t rows, cols;
+  };
   uint64_t seed = 21;
   for (const Case& c : {Case{64, 4096}, Case{33, 172}, Case{7, 97}, Case{300, 64}, Case{1, 1}}) {
     auto w = testing::StudentT(c.rows * c.cols, seed++, 3.0, 0.02f);
@@ -161,7 +167,8 @@ TEST(CudaCrossQuantTest, BitIdenticalToCpu) {
       for (int64_t i = 0; i < c.rows; ++i) w[i * c.cols + 1] = 0.0f;  // a zero column
     }
     std::vector<float> cmax(c.cols);
-    for (int64_t j = 0; j < c.cols; ++j) cmax[j] = 0.01f + 0.001f * static_cast<float>(j % 7);  // makes clamps
+    for (int64_t j = 0; j < c.cols; ++j)
+      cmax[j] = 0.01f + 0.001f * static_cast<float>(j % 7);  // makes clamps
     Calibration cal;
     cal.column_max = cmax;
     const std::vector<int64_t> shape = {c.rows, c.cols};
@@ -178,8 +185,8 @@ TEST(CudaCrossQuantTest, BitIdenticalToCpu) {
             auto cpu = EncodeRows(b, "crossquant", p);
             auto gpu = EncodeRows(b, "crossquant", p, {.device = Device::kCuda});
             ASSERT_TRUE(cpu.ok() && gpu.ok()) << gpu.status().ToString();
-            ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " bits=" << bits << " alpha=" << alpha << " " << sd
-                                  << (stat ? " static" : "");
+            ASSERT_EQ(*gpu, *cpu) << c.rows << "x" << c.cols << " bits=" << bits << " alpha=" << alpha << " "
+                                  << sd << (stat ? " static" : "");
           }
         }
       }
@@ -195,8 +202,9 @@ TEST(CudaCrossQuantTest, OverflowAndCalibrationErrorsMatchTheCpu) {
   const Params f16{{"scale_dtype", "f16"}};
   EXPECT_THAT(EncodeRows(Block(w, shape), "crossquant", f16, {.device = Device::kCuda}),
               StatusIs(StatusCode::kInvalidArgument, "overflows f16"));
-  EXPECT_THAT(EncodeRows(Block(w, shape), "crossquant", {{"static_columns", "true"}}, {.device = Device::kCuda}),
-              StatusIs(StatusCode::kInvalidArgument, "needs calibration column maxima"));
+  EXPECT_THAT(
+      EncodeRows(Block(w, shape), "crossquant", {{"static_columns", "true"}}, {.device = Device::kCuda}),
+      StatusIs(StatusCode::kInvalidArgument, "needs calibration column maxima"));
 }
 
 // PVQ on the GPU is bit-identical to the CPU, stats (search by-products) included: group sizes 8,
@@ -215,9 +223,8 @@ TEST(CudaPvqTest, BitIdenticalToCpu) {
         for (const char* search : {"exact", "greedy"}) {
           for (const char* sd : {"f16", "f32"}) {
             for (const char* rotation : {"hadamard", "none"}) {
-              const Params p{{"bits", bits},       {"group_size", d}, {"search", search},
-                             {"scale_dtype", sd},  {"rotation", rotation},
-                             {"seed", std::to_string(seed)}};
+              const Params p{{"bits", bits},      {"group_size", d},      {"search", search},
+                             {"scale_dtype", sd}, {"rotation", rotation}, {"seed", std::to_string(seed)}};
               auto cpu = EncodeRows(Block(w, shape), "pvq", p);
               Device used = Device::kCpu;
               auto gpu = EncodeRows(Block(w, shape), "pvq", p, {.device = Device::kCuda}, &used);

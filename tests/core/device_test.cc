@@ -24,7 +24,8 @@ TEST(DeviceTest, CudaIsRefusedWhereTheGpuIsForbiddenOrMissing) {
   EXPECT_THAT(PlanDevice({.device = Device::kCuda, .gpu_allowed = false}, true, 1 << 20),
               StatusIs(StatusCode::kFailedPrecondition, "--device cpu"));
   if (CudaDevices().empty()) {
-    EXPECT_THAT(PlanDevice({.device = Device::kCuda}, true, 1 << 20), StatusIs(StatusCode::kUnavailable, "device cuda"));
+    EXPECT_THAT(PlanDevice({.device = Device::kCuda}, true, 1 << 20),
+                StatusIs(StatusCode::kUnavailable, "device cuda"));
   } else {
     EXPECT_THAT(PlanDevice({.device = Device::kCuda}, false, 1 << 20),
                 StatusIs(StatusCode::kUnimplemented, "no CUDA encoder"));
@@ -41,9 +42,9 @@ TEST(DeviceTest, AutoPicksTheGpuOnlyWhenItPays) {
   ASSERT_TRUE(big.ok());
   EXPECT_EQ(big->device, gpu ? Device::kCuda : Device::kCpu);
   EXPECT_EQ(big->cpu_fallback, gpu);
-  for (auto [allowed, encoder, weights] : {std::tuple{true, true, kAutoCudaMinWeights - 1},
-                                           std::tuple{false, true, kAutoCudaMinWeights},
-                                           std::tuple{true, false, kAutoCudaMinWeights}}) {
+  for (auto [allowed, encoder, weights] :
+       {std::tuple{true, true, kAutoCudaMinWeights - 1}, std::tuple{false, true, kAutoCudaMinWeights},
+        std::tuple{true, false, kAutoCudaMinWeights}}) {
     auto p = PlanDevice({.device = Device::kAuto, .gpu_allowed = allowed}, encoder, weights);
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(p->device, Device::kCpu);

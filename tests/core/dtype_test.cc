@@ -11,9 +11,8 @@ namespace quantd {
 namespace {
 
 TEST(DTypeTest, NamesAndSizesRoundTrip) {
-  for (DType d : {DType::kBool, DType::kU8, DType::kI8, DType::kU16, DType::kI16, DType::kF16,
-                  DType::kBF16, DType::kU32, DType::kI32, DType::kF32, DType::kU64, DType::kI64,
-                  DType::kF64}) {
+  for (DType d : {DType::kBool, DType::kU8, DType::kI8, DType::kU16, DType::kI16, DType::kF16, DType::kBF16,
+                  DType::kU32, DType::kI32, DType::kF32, DType::kU64, DType::kI64, DType::kF64}) {
     auto parsed = ParseDType(DTypeName(d));
     ASSERT_TRUE(parsed.has_value()) << DTypeName(d);
     EXPECT_EQ(*parsed, d);
@@ -26,14 +25,22 @@ TEST(DTypeTest, NamesAndSizesRoundTrip) {
 
 // Known IEEE binary16 bit patterns.
 TEST(DTypeTest, F16KnownBitPatterns) {
-  struct Case { uint16_t bits; float value; };
+  struct Case {
+    uint16_t bits;
+    float value;
+  };
   const Case cases[] = {
-      {0x0000, 0.0f},          {0x8000, -0.0f},           {0x3C00, 1.0f},
-      {0xC000, -2.0f},         {0x3555, 0.333251953125f}, {0x7BFF, 65504.0f},
-      {0x0400, 6.103515625e-05f},                         // smallest normal 2^-14
-      {0x0001, 5.9604644775390625e-08f},                  // smallest subnormal 2^-24
-      {0x03FF, 6.097555160522461e-05f},                   // largest subnormal
-      {0x7C00, std::numeric_limits<float>::infinity()},   {0xFC00, -std::numeric_limits<float>::infinity()},
+      {0x0000, 0.0f},
+      {0x8000, -0.0f},
+      {0x3C00, 1.0f},
+      {0xC000, -2.0f},
+      {0x3555, 0.333251953125f},
+      {0x7BFF, 65504.0f},
+      {0x0400, 6.103515625e-05f},         // smallest normal 2^-14
+      {0x0001, 5.9604644775390625e-08f},  // smallest subnormal 2^-24
+      {0x03FF, 6.097555160522461e-05f},   // largest subnormal
+      {0x7C00, std::numeric_limits<float>::infinity()},
+      {0xFC00, -std::numeric_limits<float>::infinity()},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(F16ToFloat(c.bits), c.value) << std::hex << c.bits;

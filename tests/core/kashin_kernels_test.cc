@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/kashin/kashin.h"
 #include "core/common/bitpack.h"
 #include "core/common/hadamard.h"
+#include "core/kashin/kashin.h"
 #include "tests/testing/real_weights.h"
 #include "tests/testing/test_util.h"
 
@@ -31,7 +31,8 @@ struct NoSync {
 
 // A block's shared memory on the host, aligned as the device's.
 struct HostScratch {
-  explicit HostScratch(const ScratchLayout& l) : buf(l.bytes / 16 + 1), s(ScratchAt(reinterpret_cast<unsigned char*>(buf.data()), l)) {}
+  explicit HostScratch(const ScratchLayout& l)
+      : buf(l.bytes / 16 + 1), s(ScratchAt(reinterpret_cast<unsigned char*>(buf.data()), l)) {}
   struct alignas(16) Chunk {
     unsigned char b[16];
   };
@@ -40,7 +41,8 @@ struct HostScratch {
 };
 
 // The CUDA encoder's stages with every kernel body run on the host, one "thread" per block.
-StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, int64_t cols, const Params& user) {
+StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, int64_t cols,
+                                    const Params& user) {
   QUANTD_ASSIGN_OR_RETURN(Params resolved, KashinMethod().Resolve(user, cols));
   QUANTD_ASSIGN_OR_RETURN(KashinOptions o, KashinOptions::FromParams(resolved));
   QUANTD_ASSIGN_OR_RETURN(KashinCudaPlan plan, PlanKashinCuda(o, cols, int64_t{1} << 30));
@@ -57,21 +59,25 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
   HostScratch scratch(plan.scratch);
   NoSync sync;
   auto arrays = [&](const RowVector& rv) {
-    return VectorArrays{x.data() + rv.offset, u.data() + rv.offset, v.data() + rv.offset, r.data() + rv.offset,
-                        y.data() + rv.offset};
+    return VectorArrays{x.data() + rv.offset, u.data() + rv.offset, v.data() + rv.offset,
+                        r.data() + rv.offset, y.data() + rv.offset};
   };
-  auto transform = [&](const RowVector& rv) { return rv.length == plan.len ? plan.full.View() : plan.last_q.View(); };
+  auto transform = [&](const RowVector& rv) {
+    return rv.length == plan.len ? plan.full.View() : plan.last_q.View();
+  };
   const GreedyOptions g = RowsGreedyOptions(o);
   for (int64_t i = 0; i < count; ++i) {
     const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
-    states[static_cast<size_t>(i)] = GreedyInit(arrays(rv), transform(rv), g.tolerance, scratch.s, 0, 1, sync);
+    states[static_cast<size_t>(i)] =
+        GreedyInit(arrays(rv), transform(rv), g.tolerance, scratch.s, 0, 1, sync);
   }
   for (int64_t step = 0; step < std::min(g.shared_steps, g.max_iterations); ++step) {
     const SliceDecision d = SliceChoice(states.data(), count);
     for (int64_t i = 0; i < count; ++i) {
       GreedyState& st = states[static_cast<size_t>(i)];
       const RowVector& rv = nr.vectors[static_cast<size_t>(i)];
-      if (d.any && !st.converged) GreedyStep(arrays(rv), transform(rv), d.u_step != 0, &st, scratch.s, 0, 1, sync);
+      if (d.any && !st.converged)
+        GreedyStep(arrays(rv), transform(rv), d.u_step != 0, &st, scratch.s, 0, 1, sync);
     }
   }
   std::vector<GreedyResult> results(static_cast<size_t>(count));
@@ -85,7 +91,8 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
   const std::vector<int64_t> fallback = AddRowsStats(rows, cols, o, nr.vectors, results, &enc);
   if (!fallback.empty()) {  // the rare path: the host clusters, as kashin.cu does
     Clustered cl = ClusterAndPack(in, o, FastKernels(), u, v, fallback);
-    QUANTD_RETURN_IF_ERROR(AddSections(in, o, std::move(cl.codes), std::move(nr.scales), cl.codebook.get(), fallback, &enc));
+    QUANTD_RETURN_IF_ERROR(
+        AddSections(in, o, std::move(cl.codes), std::move(nr.scales), cl.codebook.get(), fallback, &enc));
     return enc;
   }
   // k-means: the sample gathered, steps 1-3 on the host, step 4 by the kernel bodies.
@@ -105,8 +112,10 @@ StatusOr<Encoding> EncodeLikeTheGpu(const std::vector<float>& w, int64_t rows, i
   for (int64_t b = 0; b < blocks; ++b) {
     for (int j = 0; j < k; ++j) {
       CentroidSum& s = parts[static_cast<size_t>(b * k + j)];
-      for (int64_t i = b * kSumBlock; i < std::min<int64_t>(static_cast<int64_t>(n), (b + 1) * kSumBlock); ++i)
-        if (labels[static_cast<size_t>(i)] == j) AddPoint(u[static_cast<size_t>(i)], v[static_cast<size_t>(i)], &s);
+      for (int64_t i = b * kSumBlock; i < std::min<int64_t>(static_cast<int64_t>(n), (b + 1) * kSumBlock);
+           ++i)
+        if (labels[static_cast<size_t>(i)] == j)
+          AddPoint(u[static_cast<size_t>(i)], v[static_cast<size_t>(i)], &s);
     }
   }
   CentroidSums sums(k);
@@ -150,23 +159,25 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytes) {
   };
   const std::vector<Case> cases = {
       {64, 64, {}},
-      {33, 100, {}},                                                    // cols not a power of two
-      {40, 300, Params{{"block_length", "128"}}},                  // a short last block
-      {24, 256, Params{{"step_choice", "vector"}}},             // each vector's own choice
+      {33, 100, {}},                                 // cols not a power of two
+      {40, 300, Params{{"block_length", "128"}}},    // a short last block
+      {24, 256, Params{{"step_choice", "vector"}}},  // each vector's own choice
       {16, 512, Params{{"bits", "2"}, {"kmeans_restarts", "1"}}},
-      {12, 96, Params{{"bits", "8"}}},                             // k = 256 > the sample's share
+      {12, 96, Params{{"bits", "8"}}},                           // k = 256 > the sample's share
       {150, 128, Params{{"bits", "3"}, {"tolerance", "1e-5"}}},  // > kSumBlock points
       {8, 64, Params{{"max_iterations", "3"}, {"non_converged", "quantize"}}},
-      {8, 64, Params{{"max_iterations", "3"}}},                    // fallback rows: host path
-      {32, 64, Params{{"transform", "dct"}}},                      // radix-4 and radix-2 stages
-      {20, 100, Params{{"transform", "dct_signed"}}},              // 50 = 2 x 5 x 5: odd radices
-      {16, 344, Params{{"transform", "dct"}, {"block_length", "75"}}},  // odd 75, last 44 = 4 x 11
-      {12, 194, Params{{"transform", "dct"}}},                     // 97 prime: Bluestein
+      {8, 64, Params{{"max_iterations", "3"}}},                                 // fallback rows: host path
+      {32, 64, Params{{"transform", "dct"}}},                                   // radix-4 and radix-2 stages
+      {20, 100, Params{{"transform", "dct_signed"}}},                           // 50 = 2 x 5 x 5: odd radices
+      {16, 344, Params{{"transform", "dct"}, {"block_length", "75"}}},          // odd 75, last 44 = 4 x 11
+      {12, 194, Params{{"transform", "dct"}}},                                  // 97 prime: Bluestein
       {9, 97, Params{{"transform", "dct_signed"}, {"step_choice", "vector"}}},  // odd n, Bluestein
   };
   for (const Case& c : cases) {
-    std::vector<float> w = testing::StudentT(static_cast<size_t>(c.rows * c.cols), static_cast<uint64_t>(c.cols), 4.0);
-    for (int64_t j = 0; j < c.cols; ++j) w[static_cast<size_t>(3 % c.rows * c.cols + j)] = 0.0f;  // a zero row
+    std::vector<float> w =
+        testing::StudentT(static_cast<size_t>(c.rows * c.cols), static_cast<uint64_t>(c.cols), 4.0);
+    for (int64_t j = 0; j < c.cols; ++j)
+      w[static_cast<size_t>(3 % c.rows * c.cols + j)] = 0.0f;  // a zero row
     ExpectSameAsCpu(w, c.rows, c.cols, c.p);
   }
 }
@@ -190,7 +201,8 @@ TEST(KashinKernelsTest, PipelineOnTheHostGivesTheCpuBytesOnRealWeights) {
 TEST(KashinKernelsTest, BlockOfThreadsIsTheCpuGreedy) {
   for (TransformKind kind : {TransformKind::kHadamard, TransformKind::kDct, TransformKind::kDctSigned}) {
     for (int64_t n : {1, 7, 64, 100, 300, 4096, 40000}) {
-      const std::vector<float> x = testing::StudentT(static_cast<size_t>(n), static_cast<uint64_t>(n) + 1, 3.0);
+      const std::vector<float> x =
+          testing::StudentT(static_cast<size_t>(n), static_cast<uint64_t>(n) + 1, 3.0);
       const GreedyOptions g{1e-3, 200, 0};
       auto q = GetTransform(kind, n, 9);
       ASSERT_TRUE(q.ok());
@@ -278,7 +290,8 @@ TEST(KashinKernelsTest, NearestCentroidIsTheBruteForceAssignment) {
     std::vector<uint8_t> expect(3000);
     AssignBrute(pu.data(), pv.data(), 3000, c, expect.data());
     for (size_t i = 0; i < 3000; ++i) {
-      ASSERT_EQ(NearestCentroid(pu[i], pv[i], c.cu.data(), c.cv.data(), k), expect[i]) << "k=" << k << " i=" << i;
+      ASSERT_EQ(NearestCentroid(pu[i], pv[i], c.cu.data(), c.cv.data(), k), expect[i])
+          << "k=" << k << " i=" << i;
     }
   }
 }

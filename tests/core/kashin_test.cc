@@ -495,11 +495,11 @@ TEST(KashinTest, MatrixModeIsWholeTensorOnly) {
   EXPECT_TRUE(KashinMethod().AllowsRowChunks(*KashinMethod().Resolve({}, cols)));
   const std::vector<int64_t> shape = {rows, cols};
   Chunk part{.tensor_name = "m",
-                .shape = shape,
-                .row_begin = 8,
-                .rows = 8,
-                .cols = cols,
-                .data = std::span<const float>(w).subspan(8 * cols, 8 * cols)};
+             .shape = shape,
+             .row_begin = 8,
+             .rows = 8,
+             .cols = cols,
+             .data = std::span<const float>(w).subspan(8 * cols, 8 * cols)};
   EXPECT_THAT(EncodeRows(part, "kashin", p),
               StatusIs(StatusCode::kInvalidArgument, "must encode the whole tensor at once"));
   for (const char* t : {"hadamard", "dct", "qr"}) {

@@ -37,7 +37,8 @@ class MethodContractTest : public ::testing::TestWithParam<const Method*> {
     static const std::vector<float> w = testing::Gaussian(kRows * kCols, 7, 0.02f);
     return w;
   }
-  Chunk Rows(const std::vector<float>& w, const std::vector<int64_t>& shape, int64_t begin, int64_t count) const {
+  Chunk Rows(const std::vector<float>& w, const std::vector<int64_t>& shape, int64_t begin,
+             int64_t count) const {
     return Chunk{.tensor_name = "w",
                  .shape = shape,
                  .row_begin = begin,
@@ -89,11 +90,14 @@ TEST_P(MethodContractTest, ResolveRecordsEveryParameter) {
 // Bad values are refused before any work, naming the parameter: an unknown key, and for each
 // parameter a value of the wrong kind.
 TEST_P(MethodContractTest, CheckParamsNamesTheOffendingKey) {
-  EXPECT_THAT(method().CheckParams({{"no_such_param", "1"}}),
-              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'no_such_param' for method " + name()));
+  EXPECT_THAT(
+      method().CheckParams({{"no_such_param", "1"}}),
+      StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'no_such_param' for method " + name()));
   for (const ParamSpec& spec : method().param_specs()) {
-    const std::string bad = spec.type == quantd::ParamType::kBool ? "maybe" : "not-a-" + std::string(ParamTypeName(spec.type));
-    EXPECT_THAT(method().CheckParams({{spec.name, bad}}), StatusIs(StatusCode::kInvalidArgument, "'" + spec.name + "'"))
+    const std::string bad =
+        spec.type == quantd::ParamType::kBool ? "maybe" : "not-a-" + std::string(ParamTypeName(spec.type));
+    EXPECT_THAT(method().CheckParams({{spec.name, bad}}),
+                StatusIs(StatusCode::kInvalidArgument, "'" + spec.name + "'"))
         << spec.name;
   }
 }
@@ -199,7 +203,8 @@ TEST_P(MethodContractTest, DecodeRejectsDamage) {
     Encoding e = good;
     Section& s = e.sections[rng() % e.sections.size()];
     if (s.data.empty()) continue;
-    for (int flips = 0; flips < 4; ++flips) s.data[rng() % s.data.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
+    for (int flips = 0; flips < 4; ++flips)
+      s.data[rng() % s.data.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
     auto d = DecodeRows(e);
     if (!d.ok()) EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument) << d.status().ToString();
   }
@@ -232,7 +237,8 @@ TEST_P(MethodContractTest, CalibrationSwitchIsABooleanParameterOffByDefault) {
 TEST_P(MethodContractTest, EncodeChunkReadsEverySourceDtype) {
   std::vector<float> w = Weights();
   for (float& v : w) v = std::fabs(v) < 1e-4f ? 0.0f : BF16ToFloat(FloatToBF16(v));
-  const ChunkSpec base{.tensor = "w", .shape = {kRows, kCols}, .row_begin = 0, .row_count = kRows, .method = name()};
+  const ChunkSpec base{
+      .tensor = "w", .shape = {kRows, kCols}, .row_begin = 0, .row_count = kRows, .method = name()};
   std::vector<Encoding> encodings;
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
     ChunkSpec spec = base;
@@ -262,7 +268,8 @@ TEST_P(MethodContractTest, EncodeChunkReadsEverySourceDtype) {
               StatusIs(StatusCode::kInvalidArgument, "cannot be quantized"));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllMethods, MethodContractTest, ::testing::ValuesIn(AllMethods().begin(), AllMethods().end()),
+INSTANTIATE_TEST_SUITE_P(AllMethods, MethodContractTest,
+                         ::testing::ValuesIn(AllMethods().begin(), AllMethods().end()),
                          [](const ::testing::TestParamInfo<const Method*>& info) {
                            return std::string(info.param->name());
                          });

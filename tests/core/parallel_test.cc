@@ -56,7 +56,8 @@ TEST(ParallelTest, IsolatedNestedLoopsNeverReenterOuterWork) {
         thread_local bool in_use = false;
         if (in_use) reentered++;
         in_use = true;
-        ParallelFor(0, 16, 1, [](int64_t, int64_t) { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
+        ParallelFor(0, 16, 1,
+                    [](int64_t, int64_t) { std::this_thread::sleep_for(std::chrono::microseconds(200)); });
         in_use = false;
       });
     });

@@ -75,20 +75,28 @@ TEST(ParamTableTest, ReadAndWriteRoundTrip) {
 }
 
 TEST(ParamTableTest, ErrorsNameTheKey) {
-  EXPECT_THAT(Table().Read({{"cout", "1"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'cout' for method demo"));
-  EXPECT_THAT(Table().Read({{"count", "11"}}), StatusIs(StatusCode::kInvalidArgument, "'count' = 11 is out of range [1, 10]"));
-  EXPECT_THAT(Table().Read({{"ratio", "x"}}), StatusIs(StatusCode::kInvalidArgument, "'ratio' must be a number"));
-  EXPECT_THAT(Table().Read({{"open", "1"}}), StatusIs(StatusCode::kInvalidArgument, "'open' = 1 must lie strictly between 0 and 1"));
+  EXPECT_THAT(Table().Read({{"cout", "1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'cout' for method demo"));
+  EXPECT_THAT(Table().Read({{"count", "11"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'count' = 11 is out of range [1, 10]"));
+  EXPECT_THAT(Table().Read({{"ratio", "x"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'ratio' must be a number"));
+  EXPECT_THAT(Table().Read({{"open", "1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'open' = 1 must lie strictly between 0 and 1"));
   EXPECT_THAT(Table().Read({{"open", "0"}}), StatusIs(StatusCode::kInvalidArgument, "strictly between"));
-  EXPECT_THAT(Table().Read({{"flag", "yes"}}), StatusIs(StatusCode::kInvalidArgument, "'flag' must be true or false"));
-  EXPECT_THAT(Table().Read({{"color", "green"}}), StatusIs(StatusCode::kInvalidArgument, "'color' = 'green' is not one of red, blue"));
-  EXPECT_THAT(Table().Read({{"flag", "true"}, {"count", "6"}}), StatusIs(StatusCode::kInvalidArgument, "flag needs count <= 5"));
+  EXPECT_THAT(Table().Read({{"flag", "yes"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'flag' must be true or false"));
+  EXPECT_THAT(Table().Read({{"color", "green"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'color' = 'green' is not one of red, blue"));
+  EXPECT_THAT(Table().Read({{"flag", "true"}, {"count", "6"}}),
+              StatusIs(StatusCode::kInvalidArgument, "flag needs count <= 5"));
 }
 
 TEST(ParamTableTest, MarkdownEscapesChoices) {
   const std::string md = ParamTableMarkdown(Table().specs());
   EXPECT_NE(md.find("| `color` | enum | `blue` | red\\|blue | a color |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| `automatic` | int | `0` (chosen per tensor) | >= 0 | 0: chosen |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `automatic` | int | `0` (chosen per tensor) | >= 0 | 0: chosen |"), std::string::npos)
+      << md;
 }
 
 // docs/FORMAT.md holds each method's table between "<!-- params:NAME -->" and "<!-- /params -->",

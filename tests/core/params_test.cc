@@ -16,8 +16,10 @@ TEST(ParamsTest, TypedGettersDefaultsAndRanges) {
   EXPECT_DOUBLE_EQ(*p.GetDouble("alpha", 1, 0, 1), 0.15);
   EXPECT_TRUE(*p.GetBool("flag", false));
   EXPECT_EQ(*p.GetEnum("mode", "rows", {"rows", "matrix"}), "rows");
-  EXPECT_THAT(p.GetInt("bits", 8, 5, 8), StatusIs(StatusCode::kInvalidArgument, "'bits' = 4 is out of range [5, 8]"));
-  EXPECT_THAT(p.GetEnum("mode", "rows", {"a", "b"}), StatusIs(StatusCode::kInvalidArgument, "not one of a, b"));
+  EXPECT_THAT(p.GetInt("bits", 8, 5, 8),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 4 is out of range [5, 8]"));
+  EXPECT_THAT(p.GetEnum("mode", "rows", {"a", "b"}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of a, b"));
 }
 
 TEST(ParamsTest, RejectsMalformedNumbers) {

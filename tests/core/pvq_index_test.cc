@@ -81,7 +81,7 @@ TEST(PyramidIndexTest, KnownCounts) {
   EXPECT_EQ(Count(9, 9), Big::FromU64(864146));
   for (int d = 1; d <= 256; ++d) ASSERT_EQ(Count(d, 1), Big::FromU64(2 * d)) << d;
   EXPECT_EQ(Count(7, 0), Big::FromU64(1));
-  // ceil(log2 N) against papers.md §2.2 (log2 N: 9.4, 33.2, 96.5, 192.7, 512.2, 1024.2).
+  // ceil(log2 N) against the known values (log2 N: 9.4, 33.2, 96.5, 192.7, 512.2, 1024.2).
   EXPECT_EQ(PyramidIndexBits(8, 3), 10);
   EXPECT_EQ(PyramidIndexBits(16, 13), 34);
   EXPECT_EQ(PyramidIndexBits(32, 51), 97);
@@ -113,7 +113,7 @@ TEST(PyramidIndexTest, TableMatchesClosedForm) {
   }
 }
 
-// The order of papers.md §2.4 on P(2, 1): p_0 = 0 first, then +1, then -1.
+// The enumeration order of docs/FORMAT.md on P(2, 1): p_0 = 0 first, then +1, then -1.
 TEST(PyramidIndexTest, OrderOfTheSmallestPyramid) {
   auto t = GetPyramidTable(2, 1);
   const int32_t expected[4][2] = {{0, 1}, {0, -1}, {1, 0}, {-1, 0}};

@@ -186,12 +186,24 @@ TEST(PyramidSearchTest, MatchesRecordedResults) {
       const float u = static_cast<float>(static_cast<int64_t>(next() % 20001) - 10000) / 1000.0f;
       const float v = static_cast<float>(next() % 1000 + 1) / 1000.0f;
       switch (kind) {
-        case 0: x[i] = u; break;                                                  // uniform-like
-        case 1: x[i] = u / (v * v); break;                                        // heavy tails
-        case 2: x[i] = static_cast<float>(static_cast<int>(next() % 7) - 3); break;  // ties
-        case 3: x[i] = next() % 10 < 7 ? 0.0f : u; break;                         // mostly zeros
-        case 4: x[i] = u * std::ldexp(1.0f, static_cast<int>(next() % 61) - 30); break;  // range
-        default: x[i] = u * 1e-40f; break;                                        // subnormals
+        case 0:
+          x[i] = u;
+          break;  // uniform-like
+        case 1:
+          x[i] = u / (v * v);
+          break;  // heavy tails
+        case 2:
+          x[i] = static_cast<float>(static_cast<int>(next() % 7) - 3);
+          break;  // ties
+        case 3:
+          x[i] = next() % 10 < 7 ? 0.0f : u;
+          break;  // mostly zeros
+        case 4:
+          x[i] = u * std::ldexp(1.0f, static_cast<int>(next() % 61) - 30);
+          break;  // range
+        default:
+          x[i] = u * 1e-40f;
+          break;  // subnormals
       }
     }
     for (SearchMode mode : {SearchMode::kGreedy, SearchMode::kExact}) {

@@ -12,10 +12,10 @@
 #include <random>
 #include <vector>
 
-#include "tests/testing/hessian.h"
-#include "tests/testing/real_weights.h"
 #include "core/common/hadamard.h"
 #include "quantd/core/quantize.h"
+#include "tests/testing/hessian.h"
+#include "tests/testing/real_weights.h"
 #include "tests/testing/test_util.h"
 #if QUANTD_HAVE_TBB
 #include <tbb/task_arena.h>
@@ -72,7 +72,7 @@ TEST(PvqTest, ResolveChoosesTheLargestKWithinTheBudget) {
       }
     }
   }
-  // papers.md §2.2: D = 64 at 3 bits per dimension of index is K = 97 (192.7 bits); with 4 gain
+  // Fischer's counts: D = 64 at 3 bits per dimension of index is K = 97 (192.7 bits); with 4 gain
   // bits and the 16-bit row scale, a 4096-wide row at exactly that budget gets K = 97.
   const double bpw_97 = (64 * (193 + 4) + 16) / 4096.0;
   EXPECT_EQ(Resolved({{"bits", FormatDouble(bpw_97)}, {"group_size", "64"}}, 4096).k, 97);
@@ -333,21 +333,20 @@ TEST(PvqTest, RowBlocksAreIndependent) {
   for (bool hessian : {false, true}) {
     const Params p{{"bits", "4"}, {"seed", "77"}, {"use_hessian", hessian ? "true" : "false"}};
     const Calibration* c = hessian ? &cal : nullptr;
-    Chunk whole{
-        .tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = c};
+    Chunk whole{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = c};
     Chunk top{.tensor_name = "w",
-                 .shape = shape,
-                 .rows = 4,
-                 .cols = cols,
-                 .data = std::span<const float>(w).subspan(0, 4 * cols),
-                 .calibration = c};
+              .shape = shape,
+              .rows = 4,
+              .cols = cols,
+              .data = std::span<const float>(w).subspan(0, 4 * cols),
+              .calibration = c};
     Chunk bottom{.tensor_name = "w",
-                    .shape = shape,
-                    .row_begin = 4,
-                    .rows = 6,
-                    .cols = cols,
-                    .data = std::span<const float>(w).subspan(4 * cols),
-                    .calibration = c};
+                 .shape = shape,
+                 .row_begin = 4,
+                 .rows = 6,
+                 .cols = cols,
+                 .data = std::span<const float>(w).subspan(4 * cols),
+                 .calibration = c};
     auto a = EncodeRows(whole, "pvq", p), b = EncodeRows(top, "pvq", p), d = EncodeRows(bottom, "pvq", p);
     ASSERT_TRUE(a.ok() && b.ok() && d.ok()) << a.status().ToString() << b.status().ToString();
     for (const char* s : {"codes", "scales"}) {

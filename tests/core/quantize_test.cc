@@ -47,7 +47,8 @@ TEST(QuantizeTest, ValidatesBlocks) {
   bad[7] = std::numeric_limits<float>::quiet_NaN();
   Chunk nan = b;
   nan.data = bad;
-  EXPECT_THAT(ValidateChunk(nan), StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 2, column 1"));
+  EXPECT_THAT(ValidateChunk(nan),
+              StatusIs(StatusCode::kInvalidArgument, "non-finite value nan at row 2, column 1"));
   bad[7] = std::numeric_limits<float>::infinity();
   EXPECT_THAT(EncodeRows(nan, "rtn", {}), StatusIs(StatusCode::kInvalidArgument, "non-finite value inf"));
   Calibration cal;
@@ -65,8 +66,13 @@ TEST(QuantizeTest, ValidatesBlocks) {
 TEST(QuantizeTest, EncodingHeaderIsFilled) {
   auto w = testing::Gaussian(6 * 8, 3);
   std::vector<int64_t> shape = {2, 3, 8};
-  Chunk b{.tensor_name = "x", .shape = shape, .source_dtype = DType::kBF16, .row_begin = 2,
-             .rows = 3, .cols = 8, .data = std::span<const float>(w.data(), 24)};
+  Chunk b{.tensor_name = "x",
+          .shape = shape,
+          .source_dtype = DType::kBF16,
+          .row_begin = 2,
+          .rows = 3,
+          .cols = 8,
+          .data = std::span<const float>(w.data(), 24)};
   auto e = EncodeRows(b, "rtn", {{"bits", "8"}});
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->method, "rtn");

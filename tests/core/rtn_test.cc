@@ -54,7 +54,9 @@ TEST(RtnTest, ZeroGroupsDecodeToZero) {
   EXPECT_EQ((*back)[40], 1.0f);
 }
 
-struct Shape { int64_t rows, cols, group; };
+struct Shape {
+  int64_t rows, cols, group;
+};
 
 // The fast kernels equal the reference bit for bit, for every width, scale type and shapes with
 // tail groups.
@@ -90,7 +92,8 @@ TEST(RtnTest, ErrorWithinRoundingBound) {
   const int64_t rows = 16, cols = 200, group = 64;
   auto w = testing::Gaussian(rows * cols, 99, 0.05f);
   for (int bits = 2; bits <= 8; ++bits) {
-    Encoding e = MustEncode(w, rows, cols, {{"bits", std::to_string(bits)}, {"group_size", "64"}, {"scale_dtype", "f32"}});
+    Encoding e = MustEncode(w, rows, cols,
+                            {{"bits", std::to_string(bits)}, {"group_size", "64"}, {"scale_dtype", "f32"}});
     auto back = DecodeRows(e);
     ASSERT_TRUE(back.ok());
     const float* scales = reinterpret_cast<const float*>(e.Find("scales")->data.data());
@@ -131,19 +134,26 @@ TEST(RtnTest, RejectsBadParameters) {
   std::vector<float> w(16, 1.0f);
   const std::vector<int64_t> shape = {1, 16};
   Chunk b{.tensor_name = "layer.w", .shape = shape, .rows = 1, .cols = 16, .data = w};
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "1"}}), StatusIs(StatusCode::kInvalidArgument, "tensor 'layer.w'"));
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "9"}}), StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [2, 8]"));
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"group_size", "0"}}), StatusIs(StatusCode::kInvalidArgument, "group_size"));
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"scale_dtype", "bf16"}}), StatusIs(StatusCode::kInvalidArgument, "not one of f16, f32"));
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"bitz", "4"}}), StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
-  EXPECT_THAT(EncodeRows(b, "nope", {}), StatusIs(StatusCode::kInvalidArgument, "unknown method 'nope' (known: rtn"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "1"}}),
+              StatusIs(StatusCode::kInvalidArgument, "tensor 'layer.w'"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "9"}}),
+              StatusIs(StatusCode::kInvalidArgument, "'bits' = 9 is out of range [2, 8]"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"group_size", "0"}}),
+              StatusIs(StatusCode::kInvalidArgument, "group_size"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"scale_dtype", "bf16"}}),
+              StatusIs(StatusCode::kInvalidArgument, "not one of f16, f32"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bitz", "4"}}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown parameter 'bitz'"));
+  EXPECT_THAT(EncodeRows(b, "nope", {}),
+              StatusIs(StatusCode::kInvalidArgument, "unknown method 'nope' (known: rtn"));
 }
 
 TEST(RtnTest, F16ScaleOverflowIsAnError) {
   std::vector<float> w = {1e7f, 1.0f};
   const std::vector<int64_t> shape = {1, 2};
   Chunk b{.tensor_name = "big", .shape = shape, .rows = 1, .cols = 2, .data = w};
-  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}), StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
+  EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}),
+              StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
   EXPECT_TRUE(EncodeRows(b, "rtn", {{"bits", "4"}, {"scale_dtype", "f32"}}).ok());
 }
 

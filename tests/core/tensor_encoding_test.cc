@@ -19,8 +19,12 @@ std::vector<Encoding> EncodeInBlocks(const std::vector<float>& w, std::vector<in
   std::vector<Encoding> out;
   for (int64_t r = 0; r < rows; r += block_rows) {
     const int64_t n = std::min(block_rows, rows - r);
-    Chunk b{.tensor_name = "t", .shape = shape, .row_begin = r, .rows = n, .cols = cols,
-               .data = std::span<const float>(w.data() + r * cols, n * cols)};
+    Chunk b{.tensor_name = "t",
+            .shape = shape,
+            .row_begin = r,
+            .rows = n,
+            .cols = cols,
+            .data = std::span<const float>(w.data() + r * cols, n * cols)};
     auto e = EncodeRows(b, "rtn", params);
     EXPECT_TRUE(e.ok()) << e.status().ToString();
     out.push_back(std::move(*e));

@@ -15,8 +15,8 @@
 namespace quantd {
 namespace {
 
-using ::quantd::testing::StatusIs;
 using google::protobuf::FieldDescriptor;
+using ::quantd::testing::StatusIs;
 
 // MethodParams' oneof field named after each method holds a message whose fields are exactly the
 // method's parameters, each of a type that carries its values: what the reflection-based
@@ -165,14 +165,17 @@ TEST(RpcTest, SecretFiles) {
   EXPECT_EQ(*t, "s3cret");
   EXPECT_EQ(rpc::BearerValue(*t), "Bearer s3cret");
   std::ofstream(token) << "\n";
-  EXPECT_THAT(rpc::ReadTokenFile(token, "--token-file"), StatusIs(StatusCode::kFailedPrecondition, "is empty"));
+  EXPECT_THAT(rpc::ReadTokenFile(token, "--token-file"),
+              StatusIs(StatusCode::kFailedPrecondition, "is empty"));
   EXPECT_THAT(rpc::ReadSecretFile(dir + "/no-such-file", "--tls-ca"),
               StatusIs(StatusCode::kFailedPrecondition, "--tls-ca " + dir + "/no-such-file cannot be read"));
   const std::string big = dir + "/quantd-rpc-big";
   std::ofstream(big) << std::string(rpc::kMaxSecretFileBytes + 1, 'x');
-  EXPECT_THAT(rpc::ReadSecretFile(big, "--tls-cert"), StatusIs(StatusCode::kFailedPrecondition, "over 1 MiB"));
+  EXPECT_THAT(rpc::ReadSecretFile(big, "--tls-cert"),
+              StatusIs(StatusCode::kFailedPrecondition, "over 1 MiB"));
   EXPECT_THAT(rpc::ClientCredentials({.cert = token}), StatusIs(StatusCode::kFailedPrecondition, "together"));
-  EXPECT_THAT(rpc::ServerCredentials({.client_ca = token}), StatusIs(StatusCode::kFailedPrecondition, "--tls-client-ca"));
+  EXPECT_THAT(rpc::ServerCredentials({.client_ca = token}),
+              StatusIs(StatusCode::kFailedPrecondition, "--tls-client-ca"));
   EXPECT_TRUE(rpc::ClientCredentials({}).ok());
   std::filesystem::remove(token);
   std::filesystem::remove(big);

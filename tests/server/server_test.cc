@@ -7,9 +7,9 @@
 #include <set>
 #include <thread>
 
-#include "tests/testing/test_util.h"
 #include "quantd/core/method.h"
 #include "tests/server/server_test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace quantd::testing {
 namespace {
@@ -26,7 +26,8 @@ class ServerTest : public ::testing::Test {
     stub_ = v1::Quantizer::NewStub(channel_);
   }
   // Runs one stream: writes every request, then reads every response (keyed by chunk id).
-  grpc::Status Stream(const std::vector<QuantizeRequest>& requests, std::map<uint64_t, QuantizeResponse>* out) {
+  grpc::Status Stream(const std::vector<QuantizeRequest>& requests,
+                      std::map<uint64_t, QuantizeResponse>* out) {
     grpc::ClientContext ctx;
     auto stream = stub_->Quantize(&ctx);
     for (const auto& r : requests) {
@@ -89,7 +90,8 @@ TEST_F(ServerTest, ResultsAreTheInProcessBytes) {
     EXPECT_EQ(one.metrics().count(), 10 * cols);
     // Streamed, 4 chunks.
     std::vector<QuantizeRequest> reqs;
-    for (int c = 0; c < 4; ++c) reqs.push_back(ChunkRequest(100 + c, "w", w, rows, cols, c * 10, 10, "rtn", p));
+    for (int c = 0; c < 4; ++c)
+      reqs.push_back(ChunkRequest(100 + c, "w", w, rows, cols, c * 10, 10, "rtn", p));
     std::map<uint64_t, QuantizeResponse> out;
     ASSERT_TRUE(Stream(reqs, &out).ok());
     ASSERT_EQ(out.size(), 4u);
@@ -143,14 +145,51 @@ TEST_F(ServerTest, BadChunksFailAloneWithClearErrors) {
   };
   const QuantizeRequest good = ChunkRequest(0, "layer.w", w, rows, cols, 0, rows, "rtn", {{"bits", "4"}});
   add(1, good, 0, "");
-  { auto r = good; r.set_data(r.data().substr(0, 100)); add(2, r, 0, ""); }  // incomplete: answered at stream end
-  { auto r = good; r.set_dtype(static_cast<v1::DType>(99)); add(3, r, 3, "dtype"); }
-  { auto r = good; r.set_dtype(v1::I32); add(4, r, 3, "cannot be quantized"); }
-  { auto r = good; r.mutable_params()->set_method_name("gptq"); add(5, r, 3, "unknown method 'gptq'"); }
-  { auto r = good; (*r.mutable_params()->mutable_extra())["bits"] = "11"; add(6, r, 3, "'bits' = 11"); }
-  { auto r = good; r.set_row_begin(5); add(7, r, 3, "lie outside"); }
-  { auto r = good; r.clear_shape(); r.add_shape(int64_t{1} << 40); r.add_shape(int64_t{1} << 40); add(8, r, 3, "2^40"); }
-  { auto r = good; r.clear_shape(); r.add_shape(1 << 20); r.add_shape(4096); r.set_row_count(1 << 20); add(9, r, 8, "can never fit"); }
+  {
+    auto r = good;
+    r.set_data(r.data().substr(0, 100));
+    add(2, r, 0, "");
+  }  // incomplete: answered at stream end
+  {
+    auto r = good;
+    r.set_dtype(static_cast<v1::DType>(99));
+    add(3, r, 3, "dtype");
+  }
+  {
+    auto r = good;
+    r.set_dtype(v1::I32);
+    add(4, r, 3, "cannot be quantized");
+  }
+  {
+    auto r = good;
+    r.mutable_params()->set_method_name("gptq");
+    add(5, r, 3, "unknown method 'gptq'");
+  }
+  {
+    auto r = good;
+    (*r.mutable_params()->mutable_extra())["bits"] = "11";
+    add(6, r, 3, "'bits' = 11");
+  }
+  {
+    auto r = good;
+    r.set_row_begin(5);
+    add(7, r, 3, "lie outside");
+  }
+  {
+    auto r = good;
+    r.clear_shape();
+    r.add_shape(int64_t{1} << 40);
+    r.add_shape(int64_t{1} << 40);
+    add(8, r, 3, "2^40");
+  }
+  {
+    auto r = good;
+    r.clear_shape();
+    r.add_shape(1 << 20);
+    r.add_shape(4096);
+    r.set_row_count(1 << 20);
+    add(9, r, 8, "can never fit");
+  }
   {
     auto r = good;
     std::vector<float> bad = w;
@@ -158,9 +197,21 @@ TEST_F(ServerTest, BadChunksFailAloneWithClearErrors) {
     r.set_data(reinterpret_cast<const char*>(bad.data()), bad.size() * 4);
     add(10, r, 3, "non-finite value inf at row 1, column 6");
   }
-  { auto r = good; r.set_hessian_key("h"); add(11, r, 9, "was not uploaded"); }
-  { auto r = good; r.set_tensor_name(""); add(12, r, 3, "tensor_name is empty"); }
-  { auto r = good; r.set_data_offset(64); add(13, r, 3, "must start at data_offset 0"); }
+  {
+    auto r = good;
+    r.set_hessian_key("h");
+    add(11, r, 9, "was not uploaded");
+  }
+  {
+    auto r = good;
+    r.set_tensor_name("");
+    add(12, r, 3, "tensor_name is empty");
+  }
+  {
+    auto r = good;
+    r.set_data_offset(64);
+    add(13, r, 3, "must start at data_offset 0");
+  }
   add(14, good, 0, "");
   std::map<uint64_t, QuantizeResponse> out;
   // Chunk 2 stays incomplete: its error comes when the client half-closes.
@@ -245,7 +296,9 @@ TEST_F(ServerTest, DequantizeMatchesCoreDecode) {
   auto w = Gaussian(rows * cols, 8);
   grpc::ClientContext c1;
   QuantizeResponse q;
-  ASSERT_TRUE(stub_->QuantizeChunk(&c1, ChunkRequest(1, "d", w, rows, cols, 0, rows, "rtn", {{"bits", "5"}}), &q).ok());
+  ASSERT_TRUE(
+      stub_->QuantizeChunk(&c1, ChunkRequest(1, "d", w, rows, cols, 0, rows, "rtn", {{"bits", "5"}}), &q)
+          .ok());
   for (v1::DType dt : {v1::F32, v1::BF16}) {
     grpc::ClientContext c2;
     v1::DequantizeRequest req;
@@ -279,8 +332,10 @@ TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
       // Mixed methods: every registered one takes part.
       const auto methods = AllMethods();
       const std::string method(methods[t % methods.size()]->name());
-      const Params p = method == "rtn" ? Params{{"bits", std::to_string(2 + t)}, {"group_size", "64"}} : Params{};
-      for (int c = 0; c < 8; ++c) reqs.push_back(ChunkRequest(c, "w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p));
+      const Params p =
+          method == "rtn" ? Params{{"bits", std::to_string(2 + t)}, {"group_size", "64"}} : Params{};
+      for (int c = 0; c < 8; ++c)
+        reqs.push_back(ChunkRequest(c, "w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p));
       std::map<uint64_t, QuantizeResponse> out;
       grpc::ClientContext ctx;
       auto stream = stub_->Quantize(&ctx);
@@ -294,7 +349,8 @@ TEST_F(ServerTest, ConcurrentStreamsAllCorrect) {
       }
       for (int c = 0; c < 8; ++c) {
         auto e = rpc::FromProto(out[c].encoding());
-        if (!e.ok() || !(*e == LocalEncoding("w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p))) ++failures;
+        if (!e.ok() || !(*e == LocalEncoding("w" + std::to_string(t), w, rows, cols, c * 8, 8, method, p)))
+          ++failures;
       }
     });
   }
@@ -313,13 +369,16 @@ TEST_F(ServerTest, CancellationFreesTheBudget) {
   QuantizeRequest first = ChunkRequest(1, "c", w, 64, 256, 0, 64, "rtn", {});
   first.set_data(first.data().substr(0, 4096));  // the first part of a 64 KiB chunk
   ASSERT_TRUE(stream->Write(first));
-  for (int i = 0; i < 200 && server_->service().budget().in_use() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && server_->service().budget().in_use() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->service().budget().in_use(), 64u * 256 * 4);
   ctx.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  for (int i = 0; i < 200 && server_->service().budget().in_use() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && server_->service().budget().in_use() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->service().budget().in_use(), 0u);
-  for (int i = 0; i < 200 && server_->service().open_streams() != 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && server_->service().open_streams() != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(server_->service().open_streams(), 0u);
 }
 
@@ -336,12 +395,14 @@ TEST_F(ServerTest, GracefulShutdownFinishesInFlightWork) {
   server_->service().pool().PauseForTesting(true);  // chunks stay in flight
   grpc::ClientContext ctx;
   auto stream = stub_->Quantize(&ctx);
-  for (int c = 0; c < 4; ++c) ASSERT_TRUE(stream->Write(ChunkRequest(c, "g", w, 32, 64, c * 8, 8, "rtn", {})));
+  for (int c = 0; c < 4; ++c)
+    ASSERT_TRUE(stream->Write(ChunkRequest(c, "g", w, 32, 64, c * 8, 8, "rtn", {})));
   for (int i = 0; i < 300 && server_->service().budget().in_use() < 4u * 8 * 64 * 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   std::thread stopper([&] { server_->Shutdown(10); });
-  for (int i = 0; i < 300 && HealthCheck(health) != 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 300 && HealthCheck(health) != 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(HealthCheck(health), 2);  // NOT_SERVING while draining
   {
     grpc::ClientContext c2;

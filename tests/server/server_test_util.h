@@ -26,8 +26,8 @@ inline std::unique_ptr<server::QuantdServer> StartServer(server::ServerOptions o
   return s.ok() ? std::move(*s) : nullptr;
 }
 
-inline std::shared_ptr<grpc::Channel> Connect(int port,
-                                              std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials()) {
+inline std::shared_ptr<grpc::Channel> Connect(
+    int port, std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials()) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
@@ -53,11 +53,16 @@ inline v1::QuantizeRequest ChunkRequest(uint64_t id, const std::string& tensor, 
 }
 
 // What the in-process core gives for the same rows.
-inline Encoding LocalEncoding(const std::string& tensor, const std::vector<float>& all, int64_t rows_total, int64_t cols,
-                              int64_t row_begin, int64_t rows, const std::string& method, const Params& params) {
+inline Encoding LocalEncoding(const std::string& tensor, const std::vector<float>& all, int64_t rows_total,
+                              int64_t cols, int64_t row_begin, int64_t rows, const std::string& method,
+                              const Params& params) {
   std::vector<int64_t> shape = {rows_total, cols};
-  Chunk b{.tensor_name = tensor, .shape = shape, .row_begin = row_begin, .rows = rows, .cols = cols,
-             .data = std::span<const float>(all.data() + row_begin * cols, rows * cols)};
+  Chunk b{.tensor_name = tensor,
+          .shape = shape,
+          .row_begin = row_begin,
+          .rows = rows,
+          .cols = cols,
+          .data = std::span<const float>(all.data() + row_begin * cols, rows * cols)};
   auto e = EncodeRows(b, method, params);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? *e : Encoding{};

@@ -24,23 +24,26 @@ class TlsTest : public ::testing::Test {
     dir_ = new std::string(::testing::TempDir() + "/quantd-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(*dir_);
     const std::string d = *dir_;
-    const std::string script =
-        "set -e; cd '" + d + "'; "
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=quantd-test-ca 2>/dev/null; "
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext; "
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null; "
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null; "
-        "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=quantctl 2>/dev/null; "
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 2>/dev/null";
+    const std::string script = "set -e; cd '" + d +
+                               "'; "
+                               "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+                               "-subj /CN=quantd-test-ca 2>/dev/null; "
+                               "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext; "
+                               "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
+                               "/CN=localhost 2>/dev/null; "
+                               "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                               "-out server.pem -days 2 -extfile san.ext 2>/dev/null; "
+                               "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "
+                               "/CN=quantctl 2>/dev/null; "
+                               "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                               "-out client.pem -days 2 2>/dev/null";
     ok_ = std::system(("bash -c \"" + script + "\"").c_str()) == 0;
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
     delete dir_;
   }
-  void SetUp() override {
-    ASSERT_TRUE(ok_) << "openssl could not make test certificates";
-  }
+  void SetUp() override { ASSERT_TRUE(ok_) << "openssl could not make test certificates"; }
   static std::string File(const char* name) { return *dir_ + "/" + name; }
 
   static grpc::StatusCode Call(int port, std::shared_ptr<grpc::ChannelCredentials> creds) {

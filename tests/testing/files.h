@@ -32,7 +32,8 @@ class TempDir {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = std::string(info->test_suite_name()) + "." + info->name();
     for (char& c : name) c = (c == '/') ? '_' : c;
-    path_ = std::filesystem::temp_directory_path() / ("quantd-test-" + std::to_string(::getpid()) + "-" + name);
+    path_ =
+        std::filesystem::temp_directory_path() / ("quantd-test-" + std::to_string(::getpid()) + "-" + name);
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -64,7 +64,8 @@ inline Llama2cWeights ReadLlama2c(const std::string& path, std::string* error) {
     return w;
   }
   w.config = (*file)->config;
-  for (const client::Llama2cTensor& t : (*file)->tensors) w.tensors.push_back({t.name, t.rows(), t.cols(), t.Values()});
+  for (const client::Llama2cTensor& t : (*file)->tensors)
+    w.tensors.push_back({t.name, t.rows(), t.cols(), t.Values()});
   return w;
 }
 

@@ -38,14 +38,14 @@ MATCHER_P2(StatusIs, code, substr, "") {
   return true;
 }
 
-#define QUANTD_ASSERT_OK(expr)                                   \
-  do {                                                           \
-    const auto& quantd_s_ = (expr);                              \
+#define QUANTD_ASSERT_OK(expr)                                               \
+  do {                                                                       \
+    const auto& quantd_s_ = (expr);                                          \
     ASSERT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
   } while (0)
-#define QUANTD_EXPECT_OK(expr)                                   \
-  do {                                                           \
-    const auto& quantd_s_ = (expr);                              \
+#define QUANTD_EXPECT_OK(expr)                                               \
+  do {                                                                       \
+    const auto& quantd_s_ = (expr);                                          \
     EXPECT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
   } while (0)
 
@@ -56,16 +56,16 @@ std::string StatusText(const quantd::StatusOr<T>& s) {
 }
 
 // Encodes `w` (rows x cols, the whole of a 2-D tensor "w") with `method`.
-inline StatusOr<Encoding> EncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows, int64_t cols,
-                                       const Params& p, const Calibration* cal = nullptr) {
+inline StatusOr<Encoding> EncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows,
+                                       int64_t cols, const Params& p, const Calibration* cal = nullptr) {
   const std::vector<int64_t> shape = {rows, cols};
   Chunk b{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w, .calibration = cal};
   return EncodeRows(b, method, p);
 }
 
 // The same, failing the test (and returning an empty encoding) on error.
-inline Encoding MustEncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows, int64_t cols,
-                                 const Params& p, const Calibration* cal = nullptr) {
+inline Encoding MustEncodeMatrix(std::string_view method, const std::vector<float>& w, int64_t rows,
+                                 int64_t cols, const Params& p, const Calibration* cal = nullptr) {
   auto e = EncodeMatrix(method, w, rows, cols, p, cal);
   EXPECT_TRUE(e.ok()) << e.status().ToString();
   return e.ok() ? *e : Encoding{};

@@ -37,13 +37,13 @@ struct Calibration {
 };
 
 struct ChunkSpec {
-  std::string tensor;           // the tensor's name (errors, derived seeds, the journal)
-  std::vector<int64_t> shape;   // the whole tensor's shape
-  DType dtype = DType::kF32;    // of the source bytes: F32, F16 or BF16
-  int64_t row_begin = 0;        // first row of the chunk in the tensor's matrix view
+  std::string tensor;          // the tensor's name (errors, derived seeds, the journal)
+  std::vector<int64_t> shape;  // the whole tensor's shape
+  DType dtype = DType::kF32;   // of the source bytes: F32, F16 or BF16
+  int64_t row_begin = 0;       // first row of the chunk in the tensor's matrix view
   int64_t row_count = 0;
   std::string method;
-  Params params;                // as given; EncodeChunk resolves them
+  Params params;  // as given; EncodeChunk resolves them
 
   int64_t row_end() const { return row_begin + row_count; }
   // "tensor 'x' rows 0..64", for messages.
@@ -58,13 +58,13 @@ Status ValidateChunkSpec(const ChunkSpec& spec);
 uint64_t ChunkSourceBytes(const ChunkSpec& spec);
 
 struct Chunk {
-  std::string_view tensor_name;       // for error messages and derived seeds only
-  std::span<const int64_t> shape;     // the whole tensor's shape
+  std::string_view tensor_name;    // for error messages and derived seeds only
+  std::span<const int64_t> shape;  // the whole tensor's shape
   DType source_dtype = DType::kF32;
-  int64_t row_begin = 0;              // first row of this chunk in the tensor's matrix view
+  int64_t row_begin = 0;  // first row of this chunk in the tensor's matrix view
   int64_t rows = 0;
   int64_t cols = 0;
-  std::span<const float> data;        // rows * cols values, row-major
+  std::span<const float> data;  // rows * cols values, row-major
   const Calibration* calibration = nullptr;
 
   const float* row(int64_t r) const { return data.data() + r * cols; }

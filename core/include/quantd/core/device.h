@@ -50,8 +50,8 @@ struct DevicePolicy {
 
 // The decision for one chunk.
 struct DevicePlan {
-  Device device = Device::kCpu;   // kCpu or kCuda
-  bool cpu_fallback = false;      // kCuda under kAuto: the CPU takes over on the codes below
+  Device device = Device::kCpu;  // kCpu or kCuda
+  bool cpu_fallback = false;     // kCuda under kAuto: the CPU takes over on the codes below
 };
 
 // The one place that decides where a chunk runs, for the server and in-process runs alike:

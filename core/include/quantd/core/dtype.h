@@ -91,15 +91,15 @@ QUANTD_HOST_DEVICE inline uint16_t FloatToF16(float f) {
     return static_cast<uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u | ((abs >> 13) & 0x3FFu) : 0u));
   }
   if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds to >= 65520: Inf
-  if (abs >= 0x38800000u) {  // normal half
-    const uint32_t mant_round = abs + 0xFFFu + ((abs >> 13) & 1u);  // RNE on the 13 dropped bits
+  if (abs >= 0x38800000u) {                                              // normal half
+    const uint32_t mant_round = abs + 0xFFFu + ((abs >> 13) & 1u);       // RNE on the 13 dropped bits
     return static_cast<uint16_t>(sign | ((mant_round - 0x38000000u) >> 13));
   }
   if (abs < 0x33000000u) return sign;  // below half the smallest subnormal (2^-25): zero
   // Subnormal half: value = m * 2^-24 with m in [0, 1024].
-  const uint32_t e = abs >> 23;                 // biased float exponent, 102..112
+  const uint32_t e = abs >> 23;                      // biased float exponent, 102..112
   const uint32_t m = (abs & 0x7FFFFFu) | 0x800000u;  // 24-bit significand
-  const uint32_t shift = 126u - e;              // 14..24: bits to drop so that result is in 2^-24 units
+  const uint32_t shift = 126u - e;                   // 14..24: bits to drop so that result is in 2^-24 units
   const uint32_t q = m >> shift;
   const uint32_t rem = m & ((1u << shift) - 1u);
   const uint32_t half = 1u << (shift - 1u);
@@ -108,7 +108,9 @@ QUANTD_HOST_DEVICE inline uint16_t FloatToF16(float f) {
 }
 
 // bfloat16 -> binary32: exact (the top 16 bits of a float).
-QUANTD_HOST_DEVICE inline float BF16ToFloat(uint16_t b) { return BitsToFloat(static_cast<uint32_t>(b) << 16); }
+QUANTD_HOST_DEVICE inline float BF16ToFloat(uint16_t b) {
+  return BitsToFloat(static_cast<uint32_t>(b) << 16);
+}
 
 // binary32 -> bfloat16, round to nearest even; NaN stays a quiet NaN.
 QUANTD_HOST_DEVICE inline uint16_t FloatToBF16(float f) {

@@ -62,12 +62,12 @@ inline constexpr int64_t kMaxTensorElements = int64_t{1} << 40;
 
 struct Encoding {
   std::string method;
-  Params params;                 // resolved: every value the encoder used
-  std::vector<int64_t> shape;    // the whole source tensor's shape
+  Params params;               // resolved: every value the encoder used
+  std::vector<int64_t> shape;  // the whole source tensor's shape
   DType source_dtype = DType::kF32;
-  int64_t row_begin = 0;         // rows [row_begin, row_end) of the tensor's matrix view
+  int64_t row_begin = 0;  // rows [row_begin, row_end) of the tensor's matrix view
   int64_t row_end = 0;
-  int64_t cols = 0;              // row length
+  int64_t cols = 0;  // row length
   std::vector<Section> sections;
   // Deterministic by-products worth reporting (iterations, kernel proportion, clamp counts).
   // Not needed to decode.
@@ -80,8 +80,7 @@ struct Encoding {
   Section* FindMutable(std::string_view name);
   // The named section, checked to have `dtype` and exactly `shape`; INVALID_ARGUMENT (naming the
   // section and what was expected) otherwise. Decoders use this on untrusted input.
-  StatusOr<const Section*> Require(std::string_view name, DType dtype,
-                                   std::span<const int64_t> shape) const;
+  StatusOr<const Section*> Require(std::string_view name, DType dtype, std::span<const int64_t> shape) const;
 
   // Storage cost. Every section's bytes count, and every resolved parameter counts as
   // kParamBits, once per encoding (parameters are stored once per tensor in a checkpoint).

@@ -27,7 +27,7 @@ struct Metrics {
   double relative_error = 0;  // ||x - x_hat||_F / ||x||_F (0 when both are 0)
   double sqnr_db = 0;         // 10 log10(sum x^2 / sum e^2); +inf when exact
   double max_abs_error = 0;
-  double bits_per_weight = 0; // filled by the caller from the encoding's storage
+  double bits_per_weight = 0;  // filled by the caller from the encoding's storage
 };
 
 // Sums over the element pairs. REQUIRES: original.size() == decoded.size().

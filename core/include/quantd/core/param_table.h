@@ -122,7 +122,8 @@ template <typename Options, typename T>
 ParamField<Options> IntParam(std::string name, T Options::*member, int64_t lo, int64_t hi, std::string help) {
   const int64_t def = static_cast<int64_t>(Options{}.*member);
   ParamField<Options> f;
-  f.spec = {name, ParamType::kInt, std::to_string(def), param_table_internal::IntRange(lo, hi), std::move(help)};
+  f.spec = {name, ParamType::kInt, std::to_string(def), param_table_internal::IntRange(lo, hi),
+            std::move(help)};
   f.read = [name, member, def, lo, hi](const Params& p, Options& o) -> Status {
     QUANTD_ASSIGN_OR_RETURN(int64_t v, p.GetInt(name, def, lo, hi));
     o.*member = static_cast<T>(v);
@@ -134,8 +135,8 @@ ParamField<Options> IntParam(std::string name, T Options::*member, int64_t lo, i
 
 // A floating-point field in [lo, hi], or in (lo, hi) when `open`.
 template <typename Options>
-ParamField<Options> DoubleParam(std::string name, double Options::*member, double lo, double hi, std::string help,
-                                bool open = false) {
+ParamField<Options> DoubleParam(std::string name, double Options::*member, double lo, double hi,
+                                std::string help, bool open = false) {
   const double def = Options{}.*member;
   ParamField<Options> f;
   f.spec = {name, ParamType::kDouble, FormatDouble(def), param_table_internal::DoubleRange(lo, hi, open),
