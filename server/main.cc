@@ -27,8 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", o.max_message_bytes, "largest gRPC message accepted")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1} << 16, uint64_t{2047} << 20));
+  std::string device = "auto";
   app.add_option(
-         "--device", o.device,
+         "--device", device,
          "where chunks are encoded: auto (the GPU for large chunks of methods with a CUDA encoder, when "
          "there is one), cpu (never a GPU), cuda (like auto, but refuse to start without a GPU)")
       ->capture_default_str()
@@ -62,7 +63,8 @@ int main(int argc, char** argv) {
     std::cerr << "quantd: " << e.what() << "\nRun with --help for usage.\n";
     return 2;
   }
-  if (o.device == "cuda" && quantd::CudaDevices().empty()) {  // auto and cpu need nothing
+  o.device = *quantd::ParseDevice(device);  // one of the three names, checked by the parser
+  if (o.device == quantd::Device::kCuda && quantd::CudaDevices().empty()) {
     std::cerr << "quantd: --device cuda: "
               << (quantd::BuiltWithCuda() ? "no usable CUDA device" : "this build has no CUDA backend")
               << "\n";

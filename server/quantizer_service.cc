@@ -27,7 +27,7 @@ QuantizerService::QuantizerService(const ServerOptions& options, std::string tok
       metrics_(metrics),
       budget_(options.max_inflight_bytes),
       pool_(options.threads),
-      gpu_allowed_(options.device != "cpu") {}
+      gpu_allowed_(options.device != Device::kCpu) {}
 
 QuantizerService::~QuantizerService() = default;
 

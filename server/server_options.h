@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "quantd/core/device.h"
+
 namespace quantd::server {
 
 struct ServerOptions {
@@ -15,7 +17,7 @@ struct ServerOptions {
   int threads = 0;                           // --threads: encoding threads; 0 = all cores
   uint64_t max_inflight_bytes = 1ull << 30;  // --max-inflight-bytes: chunk and blob bytes held at once
   uint64_t max_message_bytes = 64ull << 20;  // --max-message-bytes: largest message received
-  std::string device = "auto";               // --device auto|cpu|cuda (cuda: refuse to start without a GPU)
+  Device device = Device::kAuto;              // --device auto|cpu|cuda (cuda: refuse to start without a GPU)
   std::string tls_cert;                      // --tls-cert PEM file (enables TLS)
   std::string tls_key;                       // --tls-key PEM file
   std::string tls_client_ca;                 // --tls-client-ca PEM file (requires client certs: mTLS)

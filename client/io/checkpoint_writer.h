@@ -6,8 +6,8 @@
 // files. A folder is built beside its destination and renamed into place at the end, so a
 // reader never sees a half-written checkpoint: before the rename there is nothing at OUTPUT (or
 // the previous complete one), after it the whole new one.
-#ifndef QUANTD_CLIENT_CHECKPOINT_WRITER_H_
-#define QUANTD_CLIENT_CHECKPOINT_WRITER_H_
+#ifndef QUANTD_CLIENT_IO_CHECKPOINT_WRITER_H_
+#define QUANTD_CLIENT_IO_CHECKPOINT_WRITER_H_
 
 #include <cstdint>
 #include <map>
@@ -47,4 +47,4 @@ bool IsFileOutput(const std::string& output);
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_CHECKPOINT_WRITER_H_
+#endif  // QUANTD_CLIENT_IO_CHECKPOINT_WRITER_H_

@@ -9,8 +9,8 @@
 // "quantd.format" = "1" and, for each encoded tensor, "quantd.tensor.T" = a JSON object with
 // the method, its resolved parameters, the source shape and dtype, the section order and the
 // measured quality. Tensors that were not quantized are stored under their own names, unchanged.
-#ifndef QUANTD_CLIENT_QUANTIZED_LAYOUT_H_
-#define QUANTD_CLIENT_QUANTIZED_LAYOUT_H_
+#ifndef QUANTD_CLIENT_IO_QUANTIZED_LAYOUT_H_
+#define QUANTD_CLIENT_IO_QUANTIZED_LAYOUT_H_
 
 #include <functional>
 #include <map>
@@ -82,4 +82,4 @@ class QuantizedCheckpoint {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_QUANTIZED_LAYOUT_H_
+#endif  // QUANTD_CLIENT_IO_QUANTIZED_LAYOUT_H_

@@ -10,8 +10,8 @@
 // dtype size equals its byte range, ranges are in bounds, non-overlapping and cover the data
 // section exactly, and `__metadata__` maps strings to strings. Every error names the file and,
 // where there is one, the tensor.
-#ifndef QUANTD_CLIENT_SAFETENSORS_READER_H_
-#define QUANTD_CLIENT_SAFETENSORS_READER_H_
+#ifndef QUANTD_CLIENT_IO_SAFETENSORS_READER_H_
+#define QUANTD_CLIENT_IO_SAFETENSORS_READER_H_
 
 #include <cstdint>
 #include <map>
@@ -104,4 +104,4 @@ class Checkpoint {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_SAFETENSORS_READER_H_
+#endif  // QUANTD_CLIENT_IO_SAFETENSORS_READER_H_

@@ -8,8 +8,8 @@
 // Files appear atomically: everything goes to a temporary file beside the target, which is
 // fsync'ed and renamed over it (then the folder is fsync'ed). A failure or a crash part-way
 // leaves the previous file, or none, never a truncated one.
-#ifndef QUANTD_CLIENT_SAFETENSORS_WRITER_H_
-#define QUANTD_CLIENT_SAFETENSORS_WRITER_H_
+#ifndef QUANTD_CLIENT_IO_SAFETENSORS_WRITER_H_
+#define QUANTD_CLIENT_IO_SAFETENSORS_WRITER_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -66,4 +66,4 @@ Status WriteAtomically(const std::string& path, const std::function<Status(std::
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_SAFETENSORS_WRITER_H_
+#endif  // QUANTD_CLIENT_IO_SAFETENSORS_WRITER_H_

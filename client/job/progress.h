@@ -2,8 +2,8 @@
 //
 // Job progress for people watching: on a terminal a redrawn bar with bytes/s and ETA, otherwise
 // (logs of a Kubernetes Job) a plain line every `interval` seconds. Thread-safe.
-#ifndef QUANTD_CLIENT_PROGRESS_H_
-#define QUANTD_CLIENT_PROGRESS_H_
+#ifndef QUANTD_CLIENT_JOB_PROGRESS_H_
+#define QUANTD_CLIENT_JOB_PROGRESS_H_
 
 #include <chrono>
 #include <condition_variable>
@@ -48,4 +48,4 @@ class Progress {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_PROGRESS_H_
+#endif  // QUANTD_CLIENT_JOB_PROGRESS_H_

@@ -2,8 +2,8 @@
 //
 // The quality report of a quantization job: per tensor, what was done and how well, and the
 // summary table printed at the end of a run. Written as JSON with --report.
-#ifndef QUANTD_CLIENT_REPORT_H_
-#define QUANTD_CLIENT_REPORT_H_
+#ifndef QUANTD_CLIENT_JOB_REPORT_H_
+#define QUANTD_CLIENT_JOB_REPORT_H_
 
 #include <cstdint>
 #include <map>
@@ -53,4 +53,4 @@ struct JobReport {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_REPORT_H_
+#endif  // QUANTD_CLIENT_JOB_REPORT_H_

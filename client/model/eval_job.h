@@ -3,8 +3,8 @@
 // `quantctl eval`: load a float or quantized llama2.c-architecture checkpoint, its tokenizer and
 // a text file, run the evaluation protocol of perplexity.h, and report NLL and perplexity, plus
 // KL divergence from and top-1 agreement with a reference (float) model when one is given.
-#ifndef QUANTD_CLIENT_EVAL_JOB_H_
-#define QUANTD_CLIENT_EVAL_JOB_H_
+#ifndef QUANTD_CLIENT_MODEL_EVAL_JOB_H_
+#define QUANTD_CLIENT_MODEL_EVAL_JOB_H_
 
 #include <string>
 
@@ -44,4 +44,4 @@ StatusOr<EvalReport> RunEvalJob(const EvalJobOptions& options);
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_EVAL_JOB_H_
+#endif  // QUANTD_CLIENT_MODEL_EVAL_JOB_H_

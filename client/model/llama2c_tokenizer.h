@@ -25,8 +25,8 @@
 // Decoding concatenates pieces, byte tokens giving their byte, so for text whose code points
 // all have pieces (or with byte fallback) Decode(Encode(text)) == " " + text: the dummy prefix.
 // Thread-safe after loading.
-#ifndef QUANTD_CLIENT_LLAMA2C_TOKENIZER_H_
-#define QUANTD_CLIENT_LLAMA2C_TOKENIZER_H_
+#ifndef QUANTD_CLIENT_MODEL_LLAMA2C_TOKENIZER_H_
+#define QUANTD_CLIENT_MODEL_LLAMA2C_TOKENIZER_H_
 
 #include <cstdint>
 #include <span>
@@ -77,4 +77,4 @@ class Llama2cTokenizer {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_LLAMA2C_TOKENIZER_H_
+#endif  // QUANTD_CLIENT_MODEL_LLAMA2C_TOKENIZER_H_

@@ -25,8 +25,8 @@
 // computed (activation statistics, calibration data): per layer the inputs of wq/wk/wv
 // ("attention_in"), of wo ("attention_out"), of w1/w3 ("ffn_in") and of w2 ("ffn_hidden"), and
 // the classifier's ("final", layer -1).
-#ifndef QUANTD_CLIENT_LLAMA_MODEL_H_
-#define QUANTD_CLIENT_LLAMA_MODEL_H_
+#ifndef QUANTD_CLIENT_MODEL_LLAMA_MODEL_H_
+#define QUANTD_CLIENT_MODEL_LLAMA_MODEL_H_
 
 #include <cstdint>
 #include <functional>
@@ -89,4 +89,4 @@ class LlamaModel {
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_LLAMA_MODEL_H_
+#endif  // QUANTD_CLIENT_MODEL_LLAMA_MODEL_H_

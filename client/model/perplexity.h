@@ -18,8 +18,8 @@
 //      distributions, and the fraction of positions whose argmax (lowest id on ties) agrees.
 //
 // Sums run in double, in position order, so results do not depend on the thread count.
-#ifndef QUANTD_CLIENT_PERPLEXITY_H_
-#define QUANTD_CLIENT_PERPLEXITY_H_
+#ifndef QUANTD_CLIENT_MODEL_PERPLEXITY_H_
+#define QUANTD_CLIENT_MODEL_PERPLEXITY_H_
 
 #include <cstdint>
 #include <functional>
@@ -84,4 +84,4 @@ StatusOr<EvalResult> EvaluateStream(const LlamaModel& model, const LlamaModel* r
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_PERPLEXITY_H_
+#endif  // QUANTD_CLIENT_MODEL_PERPLEXITY_H_

@@ -3,8 +3,8 @@
 // Parsing `--servers ADDR[,ADDR...]` into backends. ADDR is HOST:PORT ("10.0.0.5:50051",
 // "quantd-0:50051", "[::1]:50051"), or dns:///NAME:PORT, which is resolved now and gives one
 // backend per address (a Kubernetes headless Service lists one address per pod).
-#ifndef QUANTD_CLIENT_SERVER_LIST_H_
-#define QUANTD_CLIENT_SERVER_LIST_H_
+#ifndef QUANTD_CLIENT_REMOTE_SERVER_LIST_H_
+#define QUANTD_CLIENT_REMOTE_SERVER_LIST_H_
 
 #include <string>
 #include <vector>
@@ -20,4 +20,4 @@ StatusOr<std::vector<std::string>> ResolveServers(const std::string& list);
 
 }  // namespace quantd::client
 
-#endif  // QUANTD_CLIENT_SERVER_LIST_H_
+#endif  // QUANTD_CLIENT_REMOTE_SERVER_LIST_H_

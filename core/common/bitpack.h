@@ -6,8 +6,8 @@
 // occupies bits [i*b, (i+1)*b) of the stream, where bit k is bit (k % 8) of byte k / 8. The last
 // byte is zero-padded. This is the order a little-endian machine gets by OR-ing codes into a
 // 64-bit accumulator, so packing and unpacking are a shift and a mask per code.
-#ifndef QUANTD_CORE_BITPACK_H_
-#define QUANTD_CORE_BITPACK_H_
+#ifndef QUANTD_CORE_COMMON_BITPACK_H_
+#define QUANTD_CORE_COMMON_BITPACK_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -60,4 +60,4 @@ class BitReader {
 
 }  // namespace quantd
 
-#endif  // QUANTD_CORE_BITPACK_H_
+#endif  // QUANTD_CORE_COMMON_BITPACK_H_

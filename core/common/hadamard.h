@@ -12,8 +12,8 @@
 // output is a combination of at least p > n/2 inputs, which is what coherence processing needs;
 // outputs [n - p, n) combine all n. For n a power of two the steps coincide and H_n is one
 // Hadamard. Lengths up to 2^30 are supported.
-#ifndef QUANTD_CORE_HADAMARD_H_
-#define QUANTD_CORE_HADAMARD_H_
+#ifndef QUANTD_CORE_COMMON_HADAMARD_H_
+#define QUANTD_CORE_COMMON_HADAMARD_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -59,4 +59,4 @@ class RandomizedHadamard {
 
 }  // namespace quantd
 
-#endif  // QUANTD_CORE_HADAMARD_H_
+#endif  // QUANTD_CORE_COMMON_HADAMARD_H_

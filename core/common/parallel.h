@@ -4,8 +4,8 @@
 // TBB task pool of the calling thread's arena (on plain threads when the core is built without
 // TBB).
 // Bodies must write disjoint outputs; results then do not depend on the number of threads.
-#ifndef QUANTD_CORE_PARALLEL_H_
-#define QUANTD_CORE_PARALLEL_H_
+#ifndef QUANTD_CORE_COMMON_PARALLEL_H_
+#define QUANTD_CORE_COMMON_PARALLEL_H_
 
 #include <cstdint>
 #include <functional>
@@ -28,4 +28,4 @@ int MaxConcurrency();
 
 }  // namespace quantd
 
-#endif  // QUANTD_CORE_PARALLEL_H_
+#endif  // QUANTD_CORE_COMMON_PARALLEL_H_

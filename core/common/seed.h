@@ -3,8 +3,8 @@
 // Deterministic pseudo-random numbers for seeded transforms. A seed is a parameter recorded in
 // every encoding; values are derived from it by hashing (seed, stream, index), so any element
 // can be computed independently of the others, on any thread or device, with the same result.
-#ifndef QUANTD_CORE_SEED_H_
-#define QUANTD_CORE_SEED_H_
+#ifndef QUANTD_CORE_COMMON_SEED_H_
+#define QUANTD_CORE_COMMON_SEED_H_
 
 #include <cstdint>
 
@@ -45,4 +45,4 @@ enum SeedStream : uint64_t {
 
 }  // namespace quantd
 
-#endif  // QUANTD_CORE_SEED_H_
+#endif  // QUANTD_CORE_COMMON_SEED_H_
