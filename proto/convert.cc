@@ -111,6 +111,10 @@ StatusOr<Device> FromProto(v1::Device d) {
 
 std::string DeviceLabel(Device used) { return used == Device::kCuda ? "cuda:0" : "cpu"; }
 
+Device DeviceFromLabel(std::string_view label) {
+  return label.substr(0, 4) == "cuda" ? Device::kCuda : Device::kCpu;
+}
+
 StatusOr<ChunkSpec> ChunkSpecFromRequest(const v1::QuantizeRequest& m) {
   ChunkSpec spec;
   spec.tensor = m.tensor_name();
@@ -212,6 +216,12 @@ StatusOr<MethodAndParams> FromProto(const v1::MethodParams& p) {
     // parameters; optional fields that are set are the parameters given.
     out.method = typed->name();
     const google::protobuf::Message& m = r->GetMessage(p, typed);
+    if (!m.GetReflection()->GetUnknownFields(m).empty()) {
+      // A newer client's parameter would otherwise be dropped and silently take its default.
+      return InvalidArgumentError("params." + out.method +
+                                  " has fields this server does not know (a newer client?); send such "
+                                  "parameters in params.extra, where they are checked by name");
+    }
     std::vector<const google::protobuf::FieldDescriptor*> fields;
     m.GetReflection()->ListFields(m, &fields);
     for (const auto* f : fields) {

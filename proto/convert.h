@@ -35,11 +35,12 @@ StatusOr<DType> FromProto(v1::DType d, std::string_view field);
 v1::Device ToProto(Device d);
 // DEVICE_AUTO, DEVICE_CPU, DEVICE_CUDA; INVALID_ARGUMENT for other values.
 StatusOr<Device> FromProto(v1::Device d);
-// "cpu" or "cuda:0": how a response names where its chunk ran.
+// "cpu" or "cuda:0": how a response names where its chunk ran; and back (kCuda for any "cuda:N").
 std::string DeviceLabel(Device used);
+Device DeviceFromLabel(std::string_view label);
 
 void ToProto(const Encoding& e, v1::Encoding* out);
-// Moves section bytes out of `e` (avoids a copy of the largest part).
+// Frees each section of `e` once it is copied, so that at most one section exists twice.
 void ToProto(Encoding&& e, v1::Encoding* out);
 StatusOr<Encoding> FromProto(const v1::Encoding& e);
 

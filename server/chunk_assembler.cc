@@ -38,7 +38,7 @@ StatusOr<ReceivedChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m
                                   " bytes can never fit in the server's " + std::to_string(max_chunk_bytes) +
                                   "-byte budget (--max-inflight-bytes); send smaller chunks");
   }
-  const int64_t cols = c.spec.shape.back();
+  const int64_t cols = c.spec.cols();
   if (m.column_max_size() != 0 && m.column_max_size() != cols) {
     return InvalidArgumentError(who + ": column_max has " + std::to_string(m.column_max_size()) +
                                 " values, rows have " + std::to_string(cols));

@@ -18,7 +18,7 @@ StatusOr<quantd::v1::QuantizeResponse> RunChunk(const ReceivedChunk& c, std::str
       return FailedPreconditionError(who + ": Hessian blob '" + c.hessian_key +
                                      "' was not uploaded on this stream");
     }
-    const uint64_t n = static_cast<uint64_t>(c.spec.shape.back());
+    const uint64_t n = static_cast<uint64_t>(c.spec.cols());
     if (hessian->size() != n * n * 4) {
       return InvalidArgumentError(who + ": Hessian blob '" + c.hessian_key + "' holds " +
                                   std::to_string(hessian->size()) +

@@ -27,6 +27,7 @@ Status LocalExecutor::RunAll(std::span<const ChunkInput> chunks, Device device, 
           Status s = result.ok()
                          ? on_done(i, ChunkRecord{.tensor = c.spec.tensor,
                                                   .result = std::move(*result),
+                                                  .key = {},
                                                   .provenance = {.worker = "in-process", .seconds = secs}})
                          : result.status();
           if (!s.ok()) {

@@ -35,7 +35,7 @@ class ChunkExecutor {
  public:
   virtual ~ChunkExecutor() = default;
   // Encodes every chunk, where `device` asks. Returns the first error (a failed chunk names its
-  // tensor and rows). The records' `key` is left for the caller.
+  // tensor). The records' `key` is left for the caller.
   virtual Status RunAll(std::span<const ChunkInput> chunks, Device device, const ChunkDone& on_done) = 0;
 };
 

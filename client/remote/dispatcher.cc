@@ -10,23 +10,22 @@ Dispatcher::Dispatcher(std::span<const ChunkInput> chunks, Device device, const 
       backends_(backends),
       queue_(chunks.size(), std::move(backends), options) {}
 
-void Dispatcher::Subscribe(const std::function<void()>* wake) {
+void Dispatcher::Subscribe(const std::function<void(bool)>* wake) {
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.insert(wake);
 }
 
-void Dispatcher::Unsubscribe(const std::function<void()>* wake) {
+void Dispatcher::Unsubscribe(const std::function<void(bool)>* wake) {
   std::lock_guard<std::mutex> lock(mu_);
   sessions_.erase(wake);
 }
 
 void Dispatcher::WakeAll() {
-  std::vector<const std::function<void()>*> sessions;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    sessions.assign(sessions_.begin(), sessions_.end());
-    // Still under mu_: a session cannot unsubscribe (and be destroyed) before it is woken.
-    for (const auto* wake : sessions) (*wake)();
+    // Under mu_: a session cannot unsubscribe (and be destroyed) while it is woken.
+    const bool finished = queue_.finished();
+    for (const auto* wake : sessions_) (*wake)(finished);
   }
   work_.notify_all();
 }
@@ -66,6 +65,14 @@ void Dispatcher::Completed(size_t task, size_t backend, ChunkRecord&& record) {
     }
   }
   if (!s.ok() || finished()) WakeAll();
+}
+
+void Dispatcher::GiveBack(size_t task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.GiveBack(task);
+  }
+  WakeAll();
 }
 
 void Dispatcher::Retry(size_t task, const std::string& reason) { RetryAll({task}, reason); }

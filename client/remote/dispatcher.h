@@ -32,9 +32,10 @@ class Dispatcher {
   const std::string& address(size_t backend) const { return backends_[backend]; }
   size_t backends() const { return backends_.size(); }
 
-  // Sessions register to be woken (`wake` must not block and must not call back in).
-  void Subscribe(const std::function<void()>* wake);
-  void Unsubscribe(const std::function<void()>* wake);
+  // Sessions register to be woken (`wake(run_finished)` must not block and must not call back
+  // in); they are woken whenever work comes back to the queue or the run fails or ends.
+  void Subscribe(const std::function<void(bool)>* wake);
+  void Unsubscribe(const std::function<void(bool)>* wake);
 
   // The next chunk, or none (queue empty or run finished). Never blocks.
   std::optional<size_t> Take();
@@ -44,6 +45,8 @@ class Dispatcher {
 
   // A chunk's record arrived from `backend`: handed to the sink; its error fails the run.
   void Completed(size_t task, size_t backend, ChunkRecord&& record);
+  // Taken but not sent: back to the front, no attempt counted.
+  void GiveBack(size_t task);
   // Back to the queue for another try (counts an attempt).
   void Retry(size_t task, const std::string& reason);
   // Several at once (a broken stream's unanswered chunks).
@@ -67,7 +70,7 @@ class Dispatcher {
   mutable std::mutex mu_;
   std::condition_variable work_;  // idle backends wait here
   WorkQueue queue_;
-  std::set<const std::function<void()>*> sessions_;
+  std::set<const std::function<void(bool)>*> sessions_;
   std::mutex done_mu_;  // serializes on_done_
 };
 

@@ -14,28 +14,62 @@ ServerSession::ServerSession(Dispatcher& dispatcher, Transport& transport, size_
       backend_(backend),
       address_(dispatcher.address(backend)),
       options_(options),
-      wake_([this] { Wake(); }) {}
+      wake_([this](bool run_finished) { Wake(run_finished); }) {}
 
-void ServerSession::Wake() {
+void ServerSession::Wake(bool run_finished) {
   std::lock_guard<std::mutex> lock(mu_);
   woken_ = true;
+  run_finished_ = run_finished_ || run_finished;
   cv_.notify_all();
+}
+
+void ServerSession::CancelLocked(ChunkStream& stream) {
+  if (cancelled_) return;
+  cancelled_ = true;
+  stream.Cancel();
+  cv_.notify_all();
+}
+
+void ServerSession::WatchLoop(ChunkStream& stream) {
+  const auto timeout = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(options_.chunk_timeout_seconds));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!reader_done_) {
+    if (run_finished_) {
+      CancelLocked(stream);  // the run is over: nothing this stream does matters now
+    } else {
+      auto oldest = Clock::time_point::max();
+      for (const auto& [id, v] : inflight_) oldest = std::min(oldest, v.second);
+      if (oldest != Clock::time_point::max() && Clock::now() >= oldest + timeout && !cancelled_) {
+        timed_out_ = true;
+        CancelLocked(stream);
+        continue;
+      }
+      if (oldest != Clock::time_point::max() && !cancelled_) {
+        cv_.wait_until(lock, oldest + timeout);
+        continue;
+      }
+    }
+    cv_.wait(lock);  // until a chunk is sent, the run ends or the stream ends
+  }
 }
 
 void ServerSession::Run() {
   std::unique_ptr<ChunkStream> stream = transport_.Open(address_);
   dispatcher_.Subscribe(&wake_);
   std::thread reader([&] { ReadLoop(*stream); });
-  const auto timeout = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(options_.chunk_timeout_seconds));
-  bool broken = false;     // a write failed
-  bool timed_out = false;  // an answer came too late
+  std::thread watchdog([&] { WatchLoop(*stream); });
+  bool broken = false;       // a write failed
+  bool ended_early = false;  // the server ended the stream while this session still had work
   uint64_t next_id = 1;
-  while (!dispatcher_.finished()) {
+  while (true) {
     bool room;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (reader_done_) break;
+      if (StopLocked()) {
+        ended_early = reader_done_ && !timed_out_ && !run_finished_ && !cancelled_;
+        break;
+      }
       // A server that answered a chunk with a transient error (busy, draining) gets no more
       // work on this stream: the session ends and the backend backs off.
       room = static_cast<int>(inflight_.size()) < options_.window && chunk_failure_.empty();
@@ -44,9 +78,19 @@ void ServerSession::Run() {
     const std::optional<size_t> task = room ? dispatcher_.Take() : std::nullopt;
     if (task) {
       const uint64_t id = next_id++;
+      bool give_back;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        inflight_[id] = {*task, Clock::now()};
+        // What happened while the chunk was being taken may make sending it pointless.
+        give_back = StopLocked() || !chunk_failure_.empty();
+        if (!give_back) {
+          inflight_[id] = {*task, Clock::now()};
+          cv_.notify_all();  // the watchdog's deadline may have moved
+        }
+      }
+      if (give_back) {
+        dispatcher_.GiveBack(*task);
+        continue;
       }
       if (!Send(*stream, *task, id)) {
         broken = true;
@@ -54,40 +98,36 @@ void ServerSession::Run() {
       }
       continue;
     }
-    // Nothing to send now: wait for an answer, a wake-up, or the oldest chunk's deadline.
+    // Nothing to send now: wait for an answer or a wake-up.
     std::unique_lock<std::mutex> lock(mu_);
     // The queue is empty (or this stream takes no more) and every chunk sent was answered.
     if (inflight_.empty() && (!woken_ || !chunk_failure_.empty())) break;
-    auto oldest = Clock::time_point::max();
-    for (const auto& [id, v] : inflight_) oldest = std::min(oldest, v.second);
-    const auto deadline = oldest == Clock::time_point::max() ? oldest : oldest + timeout;
-    if (deadline == Clock::time_point::max()) {
-      cv_.wait(lock, [&] { return woken_ || reader_done_; });
-    } else {
-      cv_.wait_until(lock, deadline, [&] { return woken_ || reader_done_; });
-    }
-    if (!woken_ && !reader_done_ && Clock::now() >= deadline) {
-      timed_out = true;
-      break;
-    }
+    cv_.wait(lock, [&] { return woken_ || StopLocked(); });
   }
-  // A broken, late or abandoned stream is cancelled, which also unblocks a write stuck on a
-  // server that stopped reading; otherwise the server answers what it has and ends the stream.
-  if (broken || timed_out || dispatcher_.finished()) stream->Cancel();
+  {
+    // A broken, late or abandoned stream is cancelled; otherwise the server answers what it has
+    // and ends the stream after the half-close.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (broken || timed_out_ || run_finished_) CancelLocked(*stream);
+  }
   stream->WritesDone();
   reader.join();
+  watchdog.join();
   dispatcher_.Unsubscribe(&wake_);
   const Status end = stream->Finish();
 
   std::vector<size_t> unanswered;
   std::string chunk_failure;
+  bool timed_out;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, v] : inflight_) unanswered.push_back(v.first);
     chunk_failure = chunk_failure_;
+    timed_out = timed_out_;
   }
   if (dispatcher_.finished()) return;
-  const bool failed = timed_out || broken || !end.ok() || !unanswered.empty() || !chunk_failure.empty();
+  const bool failed =
+      timed_out || broken || ended_early || !end.ok() || !unanswered.empty() || !chunk_failure.empty();
   if (!failed) return;
   std::string reason;
   if (timed_out) {
@@ -96,6 +136,8 @@ void ServerSession::Run() {
     reason = end.ToString();
   } else if (!chunk_failure.empty()) {
     reason = chunk_failure;
+  } else if (ended_early) {
+    reason = "the server ended the stream";
   } else {
     reason = "stream ended with chunks unanswered";
   }
@@ -174,7 +216,7 @@ void ServerSession::ReadLoop(ChunkStream& stream) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   reader_done_ = true;
-  cv_.notify_all();
+  cv_.notify_all();  // the writer and the watchdog stop
 }
 
 void ServerSession::Handle(size_t task, v1::QuantizeResponse& r) {
@@ -212,7 +254,7 @@ StatusOr<ChunkRecord> ServerSession::ToRecord(size_t task, v1::QuantizeResponse&
   rec.tensor = spec.tensor;
   rec.result.encoding = std::move(*enc);
   rec.result.error = rpc::SumsFromProto(r.metrics());
-  rec.result.device = r.device().rfind("cuda", 0) == 0 ? Device::kCuda : Device::kCpu;
+  rec.result.device = rpc::DeviceFromLabel(r.device());
   rec.provenance.worker = address_;
   rec.provenance.seconds = r.timings().encode_seconds();
   rec.provenance.retries = dispatcher_.attempts(task);

@@ -37,6 +37,8 @@ void WorkQueue::Retry(size_t task, const std::string& reason) {
   pending_.push_front(task);
 }
 
+void WorkQueue::GiveBack(size_t task) { pending_.push_front(task); }
+
 void WorkQueue::Fail(Status status) {
   if (failure_.ok() && !status.ok()) failure_ = std::move(status);
 }

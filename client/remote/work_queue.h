@@ -59,6 +59,8 @@ class WorkQueue {
   // chunk, the server and the error):
   // it counts an attempt and goes back to the front; after max_attempts the job fails.
   void Retry(size_t task, const std::string& reason);
+  // `task` was taken but never sent: back to the front, no attempt counted.
+  void GiveBack(size_t task);
   // The job fails with `status` (the first failure is kept).
   void Fail(Status status);
   // `backend`'s stream broke: it backs off (initial delay doubling per consecutive failure, up

@@ -28,8 +28,7 @@ Status ValidateChunkSpec(const ChunkSpec& spec) {
 }
 
 uint64_t ChunkSourceBytes(const ChunkSpec& spec) {
-  return static_cast<uint64_t>(spec.row_count) *
-         static_cast<uint64_t>(spec.shape.empty() ? 1 : spec.shape.back()) * DTypeSize(spec.dtype);
+  return static_cast<uint64_t>(spec.row_count) * static_cast<uint64_t>(spec.cols()) * DTypeSize(spec.dtype);
 }
 
 }  // namespace quantd

@@ -179,7 +179,7 @@ StatusOr<ChunkResult> EncodeChunk(const ChunkSpec& spec, std::span<const uint8_t
                                 " data bytes, expected " + std::to_string(expect) +
                                 " (row_count x cols x dtype size)");
   }
-  const int64_t cols = spec.shape.back();
+  const int64_t cols = spec.cols();
   // F32 rows are read where they lie (little-endian host) when aligned for float; other dtypes
   // are widened into `converted`.
   std::vector<float> converted;

@@ -98,8 +98,8 @@ class Reader {
   bool ok_ = true;
 };
 
-// The header with section offsets filled in; `*data_start` receives where the first section's
-// bytes begin and `*offsets` each section's offset.
+// The header with section offsets filled in; `*offsets` receives each section's offset and
+// `*total` where the checksum goes (the end of the last section, padded).
 std::vector<uint8_t> EncodeHeader(const ChunkRecord& r, std::vector<uint64_t>* offsets, uint64_t* total) {
   const Encoding& e = r.result.encoding;
   // The section table's size does not depend on the offsets' values, so lay it out twice: once

@@ -14,9 +14,9 @@
 //   ... sections' bytes, each starting at a multiple of 64 (zero padding between)
 //   end u64 checksum                 XXH3-64 of every byte before it
 //
-// Header, in order: the chunk's identity (tensor name, shape, source dtype, row_begin, row_end,
-// cols, method, resolved parameters, and the 128-bit content key of its input), what produced
-// it (device, worker, encode seconds, retries), its quality (ErrorSums) and method stats, then
+// Header, in order: tensor name, method, source dtype, shape, row_begin, row_end, cols, resolved
+// parameters, method stats, the 128-bit content key of the input, what produced it (device,
+// worker, encode seconds, retries), its quality (ErrorSums: count, signal, error, max abs), then
 // the section table: per section its name, dtype, shape, and the offset (from the record's
 // start) and length of its bytes. Strings are u32 length + bytes; maps are u32 count + pairs in
 // key order; doubles are IEEE binary64.

@@ -22,11 +22,12 @@ using ::quantd::testing::StatusIs;
 
 enum class Behavior {
   kHealthy,
-  kHangs,        // reads everything, answers nothing
-  kRefuses,      // the stream is broken from the start (connection refused)
-  kChunkError,   // answers every chunk with `error`
-  kWrongRows,    // answers with another chunk's rows
-  kStreamError,  // ends every stream at once with `error`
+  kHangs,         // reads everything, answers nothing
+  kStopsReading,  // takes nothing: every write blocks until the stream is cancelled
+  kRefuses,       // the stream is broken from the start (connection refused)
+  kChunkError,    // answers every chunk with `error`
+  kWrongRows,     // answers with another chunk's rows
+  kStreamError,   // ends every stream at once with `error`
 };
 
 struct FakeServer {
@@ -40,6 +41,7 @@ struct FakeServer {
   const FakeServer* answers_after = nullptr;
   std::atomic<int> chunks{0};   // chunk headers received
   std::atomic<int> streams{0};  // streams opened
+  std::atomic<int> blocked_writes{0};
   std::mutex mu;
   std::map<int64_t, int> sends;  // row_begin -> times received
 
@@ -56,6 +58,12 @@ class FakeStream final : public ChunkStream {
   bool Write(const v1::QuantizeRequest& m) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (cancelled_ || server_.behavior == Behavior::kRefuses || server_.behavior == Behavior::kStreamError) {
+      return false;
+    }
+    if (server_.behavior == Behavior::kStopsReading) {
+      ++server_.chunks;
+      ++server_.blocked_writes;
+      cv_.wait(lock, [&] { return cancelled_; });
       return false;
     }
     if (m.has_blob() && m.tensor_name().empty() && m.data().empty()) return true;
@@ -186,8 +194,10 @@ class RemoteExecutorTest : public ::testing::Test {
   Status Run(std::map<std::string, FakeServer*> servers, RemoteOptions o = {}) {
     for (const auto& [address, s] : servers) o.servers.push_back(address);
     if (o.session.chunk_timeout_seconds == 600) o.session.chunk_timeout_seconds = 0.3;
-    o.retry.backoff_initial_seconds = 0.01;
-    o.retry.backoff_max_seconds = 0.05;
+    if (o.retry.backoff_initial_seconds == WorkQueue::Options{}.backoff_initial_seconds) {
+      o.retry.backoff_initial_seconds = 0.01;
+      o.retry.backoff_max_seconds = 0.05;
+    }
     RemoteExecutor ex(o, std::make_unique<FakeTransport>(std::move(servers)));
     records_.assign(chunks_.size(), std::nullopt);
     return ex.RunAll(chunks_, Device::kCpu, [&](size_t i, ChunkRecord&& r) -> Status {
@@ -234,6 +244,33 @@ TEST_F(RemoteExecutorTest, HungServerTimesOutAndTheOthersFinish) {
   }
   EXPECT_GT(hung.chunks, 0);
   EXPECT_EQ(retried, hung.chunks);  // every chunk sent to the hung server came back once
+}
+
+// A server that stops reading blocks the writer inside Write; the watchdog's deadline cancels the
+// stream, which frees it, and the chunk goes elsewhere.
+TEST_F(RemoteExecutorTest, ServerThatStopsReadingIsCancelledAtTheDeadline) {
+  FakeServer stuck(Behavior::kStopsReading);
+  FakeServer good(Behavior::kHealthy, {}, &stuck);  // answers once `stuck` has taken a chunk
+  RemoteOptions o;
+  o.retry.backoff_initial_seconds = 5;  // once cancelled, `stuck` sits out the rest of the run
+  o.retry.backoff_max_seconds = 5;
+  QUANTD_ASSERT_OK(Run({{"stuck:1", &stuck}, {"good:2", &good}}, o));
+  ExpectInProcessResults();
+  EXPECT_GT(stuck.blocked_writes, 0);
+}
+
+// When the run fails elsewhere, a writer blocked on a stuck server is cancelled at once, not at
+// its (here one-minute) deadline.
+TEST_F(RemoteExecutorTest, BlockedWriterIsReleasedWhenTheRunFails) {
+  FakeServer stuck(Behavior::kStopsReading);
+  FakeServer bad(Behavior::kChunkError, InvalidArgumentError("bad chunk"), &stuck);
+  RemoteOptions o;
+  o.session.chunk_timeout_seconds = 60;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THAT(Run({{"stuck:1", &stuck}, {"bad:2", &bad}}, o),
+              StatusIs(StatusCode::kInvalidArgument, "bad chunk"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(stuck.blocked_writes, 1);
 }
 
 TEST_F(RemoteExecutorTest, RefusingServerIsSetAside) {

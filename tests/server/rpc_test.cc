@@ -90,6 +90,11 @@ TEST(RpcTest, TypedParametersConvertByReflection) {
   contradictory.set_method_name("pvq");
   EXPECT_THAT(rpc::FromProto(contradictory), StatusIs(StatusCode::kInvalidArgument, "contradicts"));
   EXPECT_THAT(rpc::FromProto(v1::MethodParams()), StatusIs(StatusCode::kInvalidArgument, "no method given"));
+  // A field this build does not know (a newer client's parameter) is refused, not dropped.
+  v1::MethodParams newer = typed_rtn;
+  newer.mutable_rtn()->GetReflection()->MutableUnknownFields(newer.mutable_rtn())->AddVarint(99, 1);
+  EXPECT_THAT(rpc::FromProto(newer),
+              StatusIs(StatusCode::kInvalidArgument, "fields this server does not know"));
 }
 
 TEST(RpcTest, ChunkHeaderRoundTrips) {
@@ -115,6 +120,8 @@ TEST(RpcTest, ChunkHeaderRoundTrips) {
     EXPECT_EQ(*rpc::FromProto(m.device()), d);
   }
   EXPECT_THAT(rpc::FromProto(static_cast<v1::Device>(7)), StatusIs(StatusCode::kInvalidArgument, "device"));
+  for (Device d : {Device::kCpu, Device::kCuda}) EXPECT_EQ(rpc::DeviceFromLabel(rpc::DeviceLabel(d)), d);
+  EXPECT_EQ(rpc::DeviceFromLabel("cuda:3"), Device::kCuda);
   v1::QuantizeRequest bad;
   bad.set_dtype(static_cast<v1::DType>(99));
   EXPECT_THAT(rpc::ChunkSpecFromRequest(bad), StatusIs(StatusCode::kInvalidArgument, "dtype"));

@@ -213,6 +213,13 @@ TEST_F(ServerTest, BadChunksFailAloneWithClearErrors) {
     add(13, r, 3, "must start at data_offset 0");
   }
   add(14, good, 0, "");
+  {
+    auto r = good;  // a rank-0 tensor: one row of one value
+    r.clear_shape();
+    r.set_row_count(1);
+    r.set_data(r.data().substr(0, 4));
+    add(15, r, 0, "");
+  }
   std::map<uint64_t, QuantizeResponse> out;
   // Chunk 2 stays incomplete: its error comes when the client half-closes.
   expect[2] = {3, "stream ended before"};

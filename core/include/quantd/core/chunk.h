@@ -46,6 +46,8 @@ struct ChunkSpec {
   Params params;  // as given; EncodeChunk resolves them
 
   int64_t row_end() const { return row_begin + row_count; }
+  // The row length: the last dimension (1 for a rank-0 tensor, as MatrixShapeOf has it).
+  int64_t cols() const { return shape.empty() ? 1 : shape.back(); }
   // "tensor 'x' rows 0..64", for messages.
   std::string Describe() const;
 };
