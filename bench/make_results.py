@@ -177,6 +177,10 @@ def main():
         if os.path.exists(os.path.join(bindir, "quantd")):
             speed.append("### quantctl across local servers, a 1 GiB checkpoint (`bench/distributed_bench.py`)\n\n" +
                          sh([PY, os.path.join(HERE, "distributed_bench.py"), "--build", args.build], timeout=7200))
+        # A recorded before/after comparison (it needs the old build), with its own machine, date
+        # and command.
+        speed.append("### " + open(os.path.join(HERE, "results", "job.md")).read().split("\n", 1)[0].lstrip("# ") +
+                     "\n" + open(os.path.join(HERE, "results", "job.md")).read().split("\n", 1)[1])
         parts.append("\n".join(speed))
 
     cuda = ["## 4. CUDA backend\n"]

@@ -102,7 +102,13 @@ Status Execute(const QuantizeJobOptions& options, ChunkExecutor& executor, JobSt
   }
   Progress progress(log, options.progress, job.report.input_bytes, job.resumed_bytes);
   Status run = executor.RunAll(job.pending, options.device, [&](size_t i, ChunkRecord&& record) -> Status {
-    progress.Add(job.pending[i].source.size());
+    const ChunkInput& chunk = job.pending[i];
+    // Executors drop a chunk's source pages once they read them, but reading a neighbouring
+    // chunk can map them again (the kernel maps page-cache folios larger than one chunk's edge):
+    // dropping them again when the chunk is done keeps the job's memory bounded by what is in
+    // flight.
+    if (chunk.release) chunk.release(chunk.source);
+    progress.Add(chunk.source.size());
     record.key = job.pending_keys[i];
     return job.journal->Put(record);
   });
