@@ -79,6 +79,10 @@ ChunkAssembler::Need ChunkAssembler::Inspect(const quantd::v1::QuantizeRequest& 
   }
   if (!HasChunkPart(m)) return need;
   need.chunk_id = m.chunk_id();
+  if (failed_.count(m.chunk_id())) {
+    need.ignore_chunk = true;  // one answer per chunk: the failure was already answered
+    return need;
+  }
   auto it = pending_.find(m.chunk_id());
   if (it == pending_.end()) {
     auto header = ValidateChunkHeader(m, max_bytes_);
@@ -114,9 +118,11 @@ ChunkAssembler::Result ChunkAssembler::Accept(quantd::v1::QuantizeRequest&& m, c
     }
     pb.data.append(b.data());
   }
-  if (!HasChunkPart(m)) return r;
+  if (!HasChunkPart(m) || need.ignore_chunk) return r;
   auto it = pending_.find(m.chunk_id());
   if (!need.chunk_error.ok()) {
+    // Later parts of this chunk, if any, are dropped quietly (see Need::ignore_chunk).
+    if (failed_.size() < kMaxFailedChunks) failed_.insert(m.chunk_id());
     if (it != pending_.end()) {  // a broken continuation drops the whole chunk
       r.released += it->second.budget_bytes;
       pending_.erase(it);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,18 +43,24 @@ StatusOr<ReceivedChunk> ValidateChunkHeader(const quantd::v1::QuantizeRequest& m
 
 class ChunkAssembler {
  public:
+  // Failed chunk ids remembered per stream (to drop their later parts); a stream failing more
+  // chunks than this answers their stray parts as new chunks again.
+  static constexpr size_t kMaxFailedChunks = 1 << 16;
+
   explicit ChunkAssembler(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
   // What accepting message `m` takes. `bytes`: new bytes to reserve (the size of a chunk or blob
   // that `m` starts). `chunk_error` (with `chunk_id`): `m`'s chunk part is invalid and must be
   // answered with this error and skipped; a pending chunk it continued is dropped (its bytes come
   // back through Accept's `released`). `stream_error`: `m`'s blob part is invalid; the stream
-  // must end.
+  // must end. `ignore_chunk`: `m` continues a chunk that already failed, which was answered
+  // once; its part is dropped without another answer.
   struct Need {
     uint64_t bytes = 0;
     uint64_t chunk_id = 0;
     Status chunk_error;
     Status stream_error;
+    bool ignore_chunk = false;
   };
   Need Inspect(const quantd::v1::QuantizeRequest& m) const;
 
@@ -79,6 +86,7 @@ class ChunkAssembler {
   };
   const uint64_t max_bytes_;
   std::map<uint64_t, ReceivedChunk> pending_;
+  std::set<uint64_t> failed_;  // chunks answered with an error before all their parts arrived
   std::map<std::string, PendingBlob> blobs_;
 };
 

@@ -40,7 +40,10 @@ int main(int argc, char** argv) {
                  "PEM CA bundle; requires and verifies client certificates (mTLS)");
   app.add_option(
       "--token-file", o.token_file,
-      "file holding a bearer token; RPCs without 'authorization: Bearer <token>' get UNAUTHENTICATED");
+      "file holding a bearer token; quantd.v1.Quantizer RPCs without 'authorization: Bearer <token>' get "
+      "UNAUTHENTICATED (the gRPC health and reflection services stay open, for probes and tools); without "
+      "TLS "
+      "the token travels in cleartext");
   app.add_option(
       "--health-listen", o.health_listen,
       "HOST:PORT for a plaintext server with only the gRPC health service (probes when --listen uses TLS)");

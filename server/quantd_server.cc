@@ -62,10 +62,15 @@ StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions&
     }
   }
   s->SetServing(true);
+  if (!token.empty() && options.tls_cert.empty()) {
+    LogLine(
+        "WARNING: --token-file without --tls-cert: the bearer token travels in cleartext; anyone who can "
+        "see the traffic can replay it");
+  }
   LogLine("serving on " + options.listen + " (port " + std::to_string(s->port_) + "), " +
           std::to_string(s->service_->pool().threads()) + " threads, budget " +
-          std::to_string(options.max_inflight_bytes) + " bytes" + (token.empty() ? "" : ", token auth") +
-          (options.tls_cert.empty() ? "" : ", TLS") +
+          std::to_string(options.max_inflight_bytes) + " bytes" +
+          (token.empty() ? "" : ", bearer token required") + (options.tls_cert.empty() ? "" : ", TLS") +
           (options.tls_client_ca.empty() ? "" : " with client certificates"));
   return s;
 }

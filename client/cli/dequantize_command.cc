@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "client/cli/command.h"
+#include "client/io/checkpoint_writer.h"
 #include "client/job/dequantize_job.h"
 
 namespace quantd::client {
@@ -15,6 +16,9 @@ class DequantizeCommand final : public Command {
     dq->add_option("OUTPUT", options_.output, "a .safetensors file or a folder")->required();
     dq->add_option("--dtype", dtype_, "output dtype of decoded tensors (default: each tensor's source dtype)")
         ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+    dq->add_flag(
+        "--overwrite", options_.overwrite,
+        "OUTPUT is an existing folder holding files: replace the files this run writes (others are kept)");
     dq->add_option("--max-shard-size", options_.max_shard_bytes,
                    "folder outputs: start a new shard file past this size")
         ->capture_default_str()
@@ -23,6 +27,9 @@ class DequantizeCommand final : public Command {
   }
 
   ExitCode Run() override {
+    if (Status s = CheckOutputPaths(options_.input, options_.output, options_.overwrite); !s.ok()) {
+      return ReportUsage(s.message());
+    }
     if (!dtype_.empty()) {
       options_.dtype = dtype_ == "f32" ? DType::kF32 : dtype_ == "f16" ? DType::kF16 : DType::kBF16;
     }

@@ -4,11 +4,13 @@
 
 #include <iostream>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "client/cli/command.h"
 #include "client/cli/method_flags.h"
+#include "client/io/checkpoint_writer.h"
 #include "client/job/quantize_job.h"
 #include "client/remote/remote_executor.h"
 #include "client/remote/server_list.h"
@@ -59,6 +61,10 @@ class QuantizeCommand final : public Command {
          "folder outputs: start a new shard file past this size (model-0000K-of-0000N.safetensors + index)")
         ->capture_default_str()
         ->transform(CLI::AsSizeValue(false));
+    q->add_flag(
+        "--overwrite", job_.overwrite,
+        "OUTPUT is an existing folder holding files: replace the files this run writes (others are kept); "
+        "without it such an OUTPUT is refused");
     q->add_option(
         "--journal", job_.journal_dir,
         "resume journal folder (default OUTPUT.journal); re-running the same command after a crash redoes "
@@ -102,6 +108,15 @@ class QuantizeCommand final : public Command {
       for (const auto& [k, v] : p->entries()) job_.plan.params.Set(k, v);
     }
     flags_.ApplyTo(job_.plan.params);
+    if (Status s = CheckOutputPaths(job_.input, job_.output, job_.overwrite); !s.ok())
+      return ReportUsage(s.message());
+    for (const std::string& s : job_.plan.skip) {
+      try {
+        std::regex r(s, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        return ReportUsage("--skip '" + s + "': bad regular expression: " + e.what());
+      }
+    }
     if (Status s = FindMethod(job_.plan.method)->CheckParams(job_.plan.params); !s.ok()) {
       return ReportUsage(s.message());
     }

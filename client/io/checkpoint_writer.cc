@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -38,7 +39,42 @@ Status WriteFile(const std::string& path, const std::vector<TensorGroup>& groups
   return WriteSafetensors(path, entries, metadata);
 }
 
+std::string ExistingFolderMessage(const std::string& out) {
+  return "output folder " + out +
+         " exists and holds files; pass --overwrite to replace the files this run writes (other files are "
+         "kept)";
+}
+
+// The canonical form of `p` (as far as it exists), for comparing paths.
+fs::path Canonical(const std::string& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(fs::absolute(p), ec);
+  return ec ? fs::absolute(p).lexically_normal() : c;
+}
+
+bool Inside(const fs::path& inner, const fs::path& outer) {
+  auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+  return o == outer.end();
+}
+
 }  // namespace
+
+Status CheckOutputPaths(const std::string& input, const std::string& output, bool overwrite) {
+  std::error_code ec;
+  const fs::path in = Canonical(input), out = Canonical(output);
+  // A folder input, or an index file, owns its folder: its shards and side files live there.
+  const bool folder_input = fs::is_directory(in, ec) || in.filename() == "model.safetensors.index.json";
+  const fs::path in_root = fs::is_directory(in, ec) ? in : in.parent_path();
+  if (out == in || (folder_input && Inside(out, in_root))) {
+    return InvalidArgumentError("output " + output + " is the input checkpoint " + input +
+                                (out == in ? "" : " or lies inside its folder") +
+                                ": choose an output elsewhere, so that the input stays intact");
+  }
+  if (!IsFileOutput(output) && fs::is_directory(out, ec) && !fs::is_empty(out, ec) && !overwrite) {
+    return InvalidArgumentError(ExistingFolderMessage(output));
+  }
+  return OkStatus();
+}
 
 uint64_t TensorGroup::bytes() const {
   uint64_t n = 0;
@@ -98,6 +134,8 @@ StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions&
   if (fs::exists(out, ec) && !fs::is_directory(out, ec)) {
     return InvalidArgumentError("output " + out + " exists and is not a folder");
   }
+  const bool into_existing = fs::exists(out, ec) && !fs::is_empty(out, ec);
+  if (into_existing && !o.overwrite) return FailedPreconditionError(ExistingFolderMessage(out));
   const std::string tmp = out + ".tmp." + std::to_string(::getpid());
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
@@ -148,23 +186,25 @@ StatusOr<std::vector<std::string>> WriteCheckpoint(const CheckpointWriteOptions&
       }
     }
   }
-  // Swap into place.
-  const std::string old = out + ".old." + std::to_string(::getpid());
-  const bool had_old = fs::exists(out, ec);
-  if (had_old) {
-    fs::rename(out, old, ec);
+  if (!into_existing) {
+    // The whole folder appears at once (an empty folder is replaced).
+    fs::rename(tmp, out, ec);
     if (ec) {
       cleanup();
-      return InternalError("cannot move the previous " + out + " aside: " + ec.message());
+      return InternalError("cannot rename " + tmp + " to " + out + ": " + ec.message());
     }
-  }
-  fs::rename(tmp, out, ec);
-  if (ec) {
-    if (had_old) fs::rename(old, out, ec);
+  } else {
+    // --overwrite: each file this write produced replaces its namesake, one rename at a time;
+    // files it did not write are left alone.
+    for (const auto& e : fs::directory_iterator(tmp, ec)) {
+      fs::rename(e.path(), fs::path(out) / e.path().filename(), ec);
+      if (ec) {
+        cleanup();
+        return InternalError("cannot move " + e.path().string() + " into " + out + ": " + ec.message());
+      }
+    }
     cleanup();
-    return InternalError("cannot rename " + tmp + " to " + out);
   }
-  if (had_old) fs::remove_all(old, ec);
   std::vector<std::string> files;
   for (const std::string& n : names) files.push_back((fs::path(out) / n).string());
   return files;

@@ -4,8 +4,9 @@
 // or, above --max-shard-size, shards model-0000K-of-0000N.safetensors with
 // model.safetensors.index.json (Hugging Face's layout), plus the input's config and tokenizer
 // files. A folder is built beside its destination and renamed into place at the end, so a
-// reader never sees a half-written checkpoint: before the rename there is nothing at OUTPUT (or
-// the previous complete one), after it the whole new one.
+// reader never sees a half-written checkpoint: before the rename there is nothing at OUTPUT,
+// after it the whole new one. Writing into an existing folder that holds files needs
+// `overwrite`, and then replaces only the files written, never deleting any other.
 #ifndef QUANTD_CLIENT_IO_CHECKPOINT_WRITER_H_
 #define QUANTD_CLIENT_IO_CHECKPOINT_WRITER_H_
 
@@ -32,7 +33,15 @@ struct CheckpointWriteOptions {
   uint64_t max_shard_bytes = 0;                 // 0: never shard
   std::map<std::string, std::string> metadata;  // written into every file
   std::string side_files_from;                  // copy config/tokenizer files from this folder ("" none)
+  // Folder outputs that exist and hold files: false refuses them (FAILED_PRECONDITION); true
+  // replaces only the files this write produces, one rename each, and keeps every other file.
+  bool overwrite = false;
 };
+
+// Checks an output path before any work: INVALID_ARGUMENT when it is the input checkpoint or
+// lies inside the folder of a folder or index input (the write would replace or mix with the
+// input), or when it is an existing folder holding files and `overwrite` is false.
+Status CheckOutputPaths(const std::string& input, const std::string& output, bool overwrite);
 
 // An input checkpoint's tensor copied unchanged; its pages are dropped once written, so that
 // copying a large model keeps memory flat.

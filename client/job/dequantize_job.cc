@@ -16,10 +16,12 @@ namespace fs = std::filesystem;
 }  // namespace
 
 Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log) {
+  QUANTD_RETURN_IF_ERROR(CheckOutputPaths(options.input, options.output, options.overwrite));
   QUANTD_ASSIGN_OR_RETURN(auto q, QuantizedCheckpoint::Open(options.input));
   CheckpointWriteOptions wo;
   wo.output = options.output;
   wo.max_shard_bytes = options.max_shard_bytes;
+  wo.overwrite = options.overwrite;
   wo.metadata = DecodedFileMetadata(q->checkpoint().metadata());
   if (q->checkpoint().sharded() || fs::is_directory(options.input))
     wo.side_files_from = q->checkpoint().directory();

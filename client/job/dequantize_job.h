@@ -21,6 +21,7 @@ struct DequantizeJobOptions {
   // Output dtype for decoded tensors; by default each tensor's recorded source dtype.
   std::optional<DType> dtype;
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;
+  bool overwrite = false;  // write into an existing folder holding files (CheckpointWriteOptions)
 };
 
 Status RunDequantizeJob(const DequantizeJobOptions& options, std::ostream* log);

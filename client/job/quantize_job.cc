@@ -38,7 +38,15 @@ struct JobState {
 // --- plan ----------------------------------------------------------------------------------
 
 Status Plan(const QuantizeJobOptions& options, JobState& job) {
+  QUANTD_RETURN_IF_ERROR(CheckOutputPaths(options.input, options.output, options.overwrite));
   QUANTD_ASSIGN_OR_RETURN(job.checkpoint, Checkpoint::Open(options.input));
+  // Its sections would be quantized as if they were weights, into a file nothing can decode.
+  if (job.checkpoint->metadata().count(kCheckpointFormatKey)) {
+    return InvalidArgumentError(options.input + " is already quantized by quantd (metadata '" +
+                                std::string(kCheckpointFormatKey) +
+                                "'); quantize the float checkpoint it came from, or decode it first with "
+                                "quantctl dequantize");
+  }
   QUANTD_ASSIGN_OR_RETURN(job.plans, PlanCheckpoint(*job.checkpoint, options.plan));
   std::vector<CalibrationFile> files;
   for (const auto& c : options.calibration) {
@@ -55,9 +63,9 @@ Status Plan(const QuantizeJobOptions& options, JobState& job) {
 
 // --- resume --------------------------------------------------------------------------------
 
-// Keys every chunk; those the journal holds intact are done, damaged ones are forgotten, the
-// rest become `pending`.
-Status Resume(const QuantizeJobOptions& options, JobState& job) {
+// Keys every chunk; those the journal holds intact are done, damaged ones (or records that
+// belong to another chunk) are forgotten with a warning, the rest become `pending`.
+Status Resume(const QuantizeJobOptions& options, JobState& job, std::ostream* log) {
   QUANTD_ASSIGN_OR_RETURN(
       job.journal,
       Journal::Open(options.journal_dir.empty() ? DefaultJournalDir(options.output) : options.journal_dir));
@@ -72,12 +80,14 @@ Status Resume(const QuantizeJobOptions& options, JobState& job) {
       p.entry->file->ReleasePages(source);
       job.keys[i].push_back(key);
       if (job.journal->Contains(key)) {
-        if (job.journal->Load(key).ok()) {
+        auto entry = job.journal->Load(key);
+        if (entry.ok()) {
           job.resumed_bytes += source.size();
           job.report.resumed_chunks++;
           continue;
         }
-        job.journal->Forget(key);  // damaged: redo it
+        if (log) *log << "warning: " << spec.Describe() << ": redone, " << entry.status().ToString() << "\n";
+        job.journal->Forget(key);
       }
       const SafetensorsFile* file = p.entry->file;
       job.pending.push_back({.spec = spec,
@@ -198,6 +208,7 @@ StatusOr<std::vector<std::string>> Write(const QuantizeJobOptions& options, JobS
   CheckpointWriteOptions wo;
   wo.output = options.output;
   wo.max_shard_bytes = options.max_shard_bytes;
+  wo.overwrite = options.overwrite;
   wo.metadata = QuantizedFileMetadata(job.checkpoint->metadata());
   if (job.checkpoint->sharded() || fs::is_directory(options.input))
     wo.side_files_from = job.checkpoint->directory();
@@ -233,7 +244,7 @@ StatusOr<JobReport> RunQuantizeJob(const QuantizeJobOptions& options, ChunkExecu
   JobState job;
   job.report.input = options.input;
   QUANTD_RETURN_IF_ERROR(Plan(options, job));
-  QUANTD_RETURN_IF_ERROR(Resume(options, job));
+  QUANTD_RETURN_IF_ERROR(Resume(options, job, log));
   QUANTD_RETURN_IF_ERROR(Execute(options, executor, job, log));
   QUANTD_RETURN_IF_ERROR(Join(job));
   QUANTD_ASSIGN_OR_RETURN(std::vector<std::string> files, Write(options, job));

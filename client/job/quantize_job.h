@@ -38,6 +38,7 @@ struct QuantizeJobOptions {
   std::string report_path;        // optional JSON report
   std::string journal_dir;        // default: OUTPUT.journal
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;  // folder outputs only
+  bool overwrite = false;  // write into an existing folder holding files (CheckpointWriteOptions)
   // Calibration files (safetensors of per-tensor F32 data, keyed by tensor name), by kind.
   struct Calibration {
     CalibrationKind kind = CalibrationKind::kNone;

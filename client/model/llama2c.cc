@@ -1,6 +1,7 @@
 #include "client/model/llama2c.h"
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -122,6 +123,10 @@ std::vector<const Llama2cTensor*> Llama2cFile::LinearLayers() const {
 }
 
 StatusOr<std::unique_ptr<Llama2cFile>> ReadLlama2c(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return NotFoundError(path + ": cannot open: no such file");
+  // A folder "opens" as a stream but fails on the first read, which libstdc++ reports by throwing.
+  if (!std::filesystem::is_regular_file(path, ec)) return InvalidArgumentError(path + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFoundError(path + ": cannot open");
   auto f = std::make_unique<Llama2cFile>();

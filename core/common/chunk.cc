@@ -20,8 +20,9 @@ Status ValidateChunkSpec(const ChunkSpec& spec) {
   if (m->cols < 1) return InvalidArgumentError(who + ": rows have no columns");
   if (spec.row_count < 1) return InvalidArgumentError(who + ": row_count must be at least 1");
   if (spec.row_begin < 0 || spec.row_begin > m->rows - spec.row_count) {
-    return InvalidArgumentError(who + ": rows " + std::to_string(spec.row_begin) + ".." +
-                                std::to_string(spec.row_begin + spec.row_count) + " lie outside the " +
+    // row_begin + row_count may overflow for a hostile request: print the count instead.
+    return InvalidArgumentError(who + ": " + std::to_string(spec.row_count) + " rows from row " +
+                                std::to_string(spec.row_begin) + " lie outside the " +
                                 std::to_string(m->rows) + " rows of shape");
   }
   return OkStatus();

@@ -242,15 +242,16 @@ Params CrossQuantOptions::ToParams() const { return Table().Write(*this); }
 
 namespace {
 
-// The maxima of an untrusted encoding as floats; INVALID_ARGUMENT unless finite and >= 0.
+// The maxima of an untrusted encoding as floats; DATA_LOSS unless finite and >= 0 (the encoder
+// stores nothing else, so anything else is corruption).
 StatusOr<std::vector<float>> LoadMaxima(const Section& s, std::string_view what) {
   std::vector<float> m(static_cast<size_t>(s.num_elements()));
   QUANTD_RETURN_IF_ERROR(ConvertToFloat(s.dtype, s.data, m));
   for (size_t i = 0; i < m.size(); ++i) {
     if (!std::isfinite(m[i]) || m[i] < 0) {
-      return InvalidArgumentError("crossquant section '" + s.name + "' " + std::string(what) + " " +
-                                  std::to_string(i) + " is " + std::to_string(m[i]) +
-                                  "; maxima must be finite and >= 0");
+      return DataLossError("crossquant section '" + s.name + "' " + std::string(what) + " " +
+                           std::to_string(i) + " is " + std::to_string(m[i]) +
+                           "; maxima must be finite and >= 0");
     }
   }
   return m;

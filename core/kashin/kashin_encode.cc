@@ -10,6 +10,7 @@
 
 #include "core/common/bitpack.h"
 #include "core/common/parallel.h"
+#include "core/common/section_check.h"
 #include "core/common/seed.h"
 #include "core/kashin/kashin.h"
 
@@ -378,6 +379,9 @@ Status DecodeWith(const Encoding& enc, const KashinOptions& o, std::span<float> 
   QUANTD_ASSIGN_OR_RETURN(const Section* codebook, enc.Require("codebook", DType::kF32, codebook_shape));
   const Section* fb_values = nullptr;
   QUANTD_ASSIGN_OR_RETURN(std::vector<int64_t> fb_rows, FallbackRows(enc, o, &fb_values));
+  QUANTD_RETURN_IF_ERROR(RequireFiniteValues(*scales));
+  QUANTD_RETURN_IF_ERROR(RequireFiniteValues(*codebook));
+  if (fb_values != nullptr) QUANTD_RETURN_IF_ERROR(RequireFiniteValues(*fb_values));
   const auto cb = codebook->view<float>();
   std::vector<float> cu(static_cast<size_t>(k)), cv(static_cast<size_t>(k));
   for (int j = 0; j < k; ++j) {

@@ -487,8 +487,10 @@ class Pvq final : public Method {
       }
     });
     for (int64_t r = 0; r < rows; ++r) {
-      if (bad[r] == 1)
-        return InvalidArgumentError("section 'scales': row " + std::to_string(r) + " is not finite");
+      if (bad[r] == 1) {
+        return DataLossError("section 'scales': row " + std::to_string(r) +
+                             " is not finite: no encoder stores that, the encoding is corrupt");
+      }
       if (bad[r] == 2) {
         return InvalidArgumentError("section 'codes': row " + std::to_string(r) +
                                     " holds a pyramid index beyond N(D, K)");

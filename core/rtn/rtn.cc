@@ -9,6 +9,7 @@
 #include "core/common/bitpack.h"
 #include "core/common/cuda_encoder.h"
 #include "core/common/parallel.h"
+#include "core/common/section_check.h"
 #include "core/rtn/rtn_cuda.h"
 
 namespace quantd {
@@ -156,6 +157,7 @@ class Rtn final : public Method {
     const int64_t scales_shape[] = {rows, groups};
     QUANTD_ASSIGN_OR_RETURN(const Section* codes, enc.Require("codes", DType::kU8, codes_shape));
     QUANTD_ASSIGN_OR_RETURN(const Section* scales, enc.Require("scales", o.scale_dtype, scales_shape));
+    QUANTD_RETURN_IF_ERROR(RequireFiniteValues(*scales));
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / enc.cols);
     ParallelFor(0, rows, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <tbb/task_arena.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -284,6 +286,126 @@ TEST_F(QuantizeJobTest, HessianCalibrationFile) {
                        {}));
   EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
               StatusIs(StatusCode::kInvalidArgument, "hessian of tensor 'layers.1.attention.wo.weight'"));
+}
+
+// Runs the first `n` chunks in-process, then fails: what a killed run leaves in the journal.
+class StopAfter final : public ChunkExecutor {
+ public:
+  explicit StopAfter(size_t n) : n_(n) {}
+  Status RunAll(std::span<const ChunkInput> chunks, Device device, const ChunkDone& on_done) override {
+    for (size_t i = 0; i < chunks.size() && i < n_; ++i) {
+      auto r = EncodeChunk(chunks[i].spec, chunks[i].source, chunks[i].calibration, {.device = device});
+      if (!r.ok()) return r.status();
+      QUANTD_RETURN_IF_ERROR(on_done(i, ChunkRecord{.tensor = chunks[i].spec.tensor,
+                                                    .result = std::move(*r),
+                                                    .key = {},
+                                                    .provenance = {.worker = "stop-after"}}));
+    }
+    return UnavailableError("stopped on purpose");
+  }
+
+ private:
+  size_t n_;
+};
+
+// Two valid records swapped between chunks of the same shape are not taken for each other: each
+// names its chunk, so both are redone (with a warning naming the journal) and the output is
+// the fresh run's, byte for byte.
+TEST_F(QuantizeJobTest, SwappedJournalRecordsAreRedone) {
+  PlanOptions plan;
+  plan.chunk_bytes = 4096;  // 16 rows of 64 F32: many chunks of the same shape
+  QuantizeJobOptions o;
+  o.input = model_;
+  o.output = dir_ / "resumed.safetensors";
+  o.plan = plan;
+  StopAfter stop(6);
+  EXPECT_THAT(RunQuantizeJob(o, stop, nullptr), StatusIs(StatusCode::kUnavailable, "stopped on purpose"));
+  const std::string journal = o.output + ".journal";
+  std::vector<std::filesystem::path> records;
+  for (const auto& e : std::filesystem::directory_iterator(journal)) records.push_back(e.path());
+  ASSERT_EQ(records.size(), 6u);
+  // Two records of the same size (same shape) swap contents.
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return std::filesystem::file_size(a) < std::filesystem::file_size(b);
+  });
+  size_t i = 0;
+  while (i + 1 < records.size() &&
+         std::filesystem::file_size(records[i]) != std::filesystem::file_size(records[i + 1])) {
+    ++i;
+  }
+  ASSERT_LT(i + 1, records.size()) << "no two records of one size";
+  const std::string a = ReadAll(records[i]), b = ReadAll(records[i + 1]);
+  ASSERT_NE(a, b);
+  std::ofstream(records[i], std::ios::binary | std::ios::trunc) << b;
+  std::ofstream(records[i + 1], std::ios::binary | std::ios::trunc) << a;
+
+  std::ostringstream log;
+  LocalExecutor ex;
+  auto report = RunQuantizeJob(o, ex, &log);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->resumed_chunks, 4);
+  size_t warnings = 0;
+  for (size_t at = 0;
+       (at = log.str().find("redone, DATA_LOSS: journal entry " + journal, at)) != std::string::npos; ++at) {
+    ++warnings;
+  }
+  EXPECT_EQ(warnings, 2u) << log.str();
+  ASSERT_TRUE(Quantize(dir_ / "fresh.safetensors", plan).ok());
+  EXPECT_EQ(ReadAll(o.output), ReadAll(dir_ / "fresh.safetensors"));
+}
+
+// The input is never overwritten: an output that resolves to it (or, for a folder input, lies
+// inside its folder) is refused before anything is read.
+TEST_F(QuantizeJobTest, OutputThatIsTheInputIsRefused) {
+  const std::string before = ReadAll(model_);
+  QuantizeJobOptions o;
+  o.input = model_;
+  LocalExecutor ex;
+  for (const std::string& out : {model_, (dir_.path() / "." / "s.safetensors").string()}) {
+    o.output = out;
+    EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+                StatusIs(StatusCode::kInvalidArgument, "is the input checkpoint"));
+  }
+  EXPECT_EQ(ReadAll(model_), before);
+  std::filesystem::create_directories(dir_ / "m");
+  std::filesystem::copy_file(model_, dir_ / "m/model.safetensors");
+  o.input = dir_ / "m";
+  for (const std::string& out : {dir_ / "m", dir_ / "m/q"}) {
+    o.output = out;
+    EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+                StatusIs(StatusCode::kInvalidArgument, "is the input checkpoint"));
+  }
+  EXPECT_EQ(ReadAll(dir_ / "m/model.safetensors"), before);
+}
+
+// Writing into a folder that holds files needs `overwrite`, and then replaces only what the job
+// writes: a file it did not write stays.
+TEST_F(QuantizeJobTest, ExistingOutputFolderNeedsOverwriteAndKeepsOtherFiles) {
+  std::filesystem::create_directories(dir_ / "out");
+  std::ofstream(dir_ / "out/notes.txt") << "mine";
+  QuantizeJobOptions o;
+  o.input = model_;
+  o.output = dir_ / "out";
+  LocalExecutor ex;
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr), StatusIs(StatusCode::kInvalidArgument, "--overwrite"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "out/model.safetensors"));
+  o.overwrite = true;
+  QUANTD_ASSERT_OK(RunQuantizeJob(o, ex, nullptr).status());
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "out/model.safetensors"));
+  EXPECT_EQ(ReadAll(dir_ / "out/notes.txt"), "mine");
+  QUANTD_ASSERT_OK(RunQuantizeJob(o, ex, nullptr).status());  // and again, over its own output
+  EXPECT_EQ(ReadAll(dir_ / "out/notes.txt"), "mine");
+}
+
+TEST_F(QuantizeJobTest, QuantizedInputIsRefused) {
+  ASSERT_TRUE(Quantize(dir_ / "q.safetensors", {}).ok());
+  QuantizeJobOptions o;
+  o.input = dir_ / "q.safetensors";
+  o.output = dir_ / "qq.safetensors";
+  LocalExecutor ex;
+  EXPECT_THAT(RunQuantizeJob(o, ex, nullptr),
+              StatusIs(StatusCode::kInvalidArgument, "is already quantized by quantd"));
+  EXPECT_FALSE(std::filesystem::exists(o.output));
 }
 
 TEST(PlanTest, RowChunks) {

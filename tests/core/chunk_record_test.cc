@@ -118,7 +118,7 @@ TEST(ChunkRecordTest, KeysFollowEverythingThatDeterminesTheEncoding) {
   other[63] = 8;
   EXPECT_TRUE(differs(base, other));
   const std::vector<float> cmax(8, 1.0f);
-  const Calibration cal{.column_max = cmax};
+  const Calibration cal{.column_max = cmax, .hessian = {}};
   EXPECT_TRUE(differs(base, std::vector<uint8_t>(64, 7), &cal));
 }
 

@@ -621,12 +621,12 @@ TEST(CrossQuantTest, DecodeRejectsMalformedEncodings) {
   {
     Encoding e = good;
     e.sections[1].mutable_view<float>()[2] = -1.0f;
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "'row_max' row 2 is -1"));
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kDataLoss, "'row_max' row 2 is -1"));
   }
   {
     Encoding e = good;
     e.sections[2].mutable_view<float>()[5] = std::numeric_limits<float>::infinity();
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "'col_max' column 5 is inf"));
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kDataLoss, "'col_max' column 5 is inf"));
   }
   {
     Encoding e = good;

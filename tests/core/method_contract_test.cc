@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -210,9 +211,32 @@ TEST_P(MethodContractTest, DecodeRejectsDamage) {
       s.data[rng() % s.data.size()] ^= static_cast<uint8_t>(1u << (rng() % 8));
     auto d = DecodeRows(e);
     if (!d.ok()) {
-      EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument) << d.status().ToString();
+      EXPECT_TRUE(d.status().code() == StatusCode::kInvalidArgument ||
+                  d.status().code() == StatusCode::kDataLoss)
+          << d.status().ToString();
+    } else {
+      // A decoder that accepts an encoding returns weights: never NaN or infinity.
+      for (float v : *d) ASSERT_TRUE(std::isfinite(v)) << "trial " << trial << " decoded a non-finite weight";
     }
   }
+}
+
+// A non-finite value in any floating-point section (scales, codebooks, maxima) is corruption no
+// encoder produces: DATA_LOSS, never NaN weights with OK.
+TEST_P(MethodContractTest, NonFiniteStoredValuesAreDataLoss) {
+  const Encoding good = Whole();
+  int checked = 0;
+  for (size_t k = 0; k < good.sections.size(); ++k) {
+    const Section& s = good.sections[k];
+    if (!(s.dtype == DType::kF16 || s.dtype == DType::kF32) || s.data.empty()) continue;
+    for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
+      Encoding e = good;
+      StoreScalar(bad, s.dtype, e.sections[k].data.data());
+      EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kDataLoss, "'" + s.name + "'")) << s.name;
+    }
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
 }
 
 TEST_P(MethodContractTest, NonFiniteInputIsRefusedNamingIt) {

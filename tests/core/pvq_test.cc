@@ -454,7 +454,7 @@ TEST(PvqTest, DecodeRejectsMalformedEncodings) {
     Encoding e = good;
     const uint16_t inf = 0x7C00;
     memcpy(e.sections[0].data.data() + 2, &inf, 2);
-    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kInvalidArgument, "row 1 is not finite"));
+    EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kDataLoss, "row 1 is not finite"));
   }
   {
     Encoding e = good;

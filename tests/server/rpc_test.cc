@@ -180,8 +180,8 @@ TEST(RpcTest, SecretFiles) {
   std::ofstream(big) << std::string(rpc::kMaxSecretFileBytes + 1, 'x');
   EXPECT_THAT(rpc::ReadSecretFile(big, "--tls-cert"),
               StatusIs(StatusCode::kFailedPrecondition, "over 1 MiB"));
-  EXPECT_THAT(rpc::ClientCredentials({.cert = token}), StatusIs(StatusCode::kFailedPrecondition, "together"));
-  EXPECT_THAT(rpc::ServerCredentials({.client_ca = token}),
+  EXPECT_THAT(rpc::ClientCredentials({.ca = "", .cert = token, .key = ""}), StatusIs(StatusCode::kFailedPrecondition, "together"));
+  EXPECT_THAT(rpc::ServerCredentials({.cert = "", .key = "", .client_ca = token}),
               StatusIs(StatusCode::kFailedPrecondition, "--tls-client-ca"));
   EXPECT_TRUE(rpc::ClientCredentials({}).ok());
   std::filesystem::remove(token);

@@ -248,10 +248,14 @@ TEST_F(ServerTest, SplitThatDoesNotReassembleFailsThatChunk) {
   QuantizeRequest gap;
   gap.set_chunk_id(1);
   gap.set_data_offset(1024);  // skips bytes 512..1024
-  gap.set_data(data.substr(1024));
+  gap.set_data(data.substr(1024, 512));
+  QuantizeRequest rest;  // the chunk's remaining part: dropped quietly, no second answer
+  rest.set_chunk_id(1);
+  rest.set_data_offset(1536);
+  rest.set_data(data.substr(1536));
   QuantizeRequest other = ChunkRequest(2, "t", w, 8, 64, 0, 8, "rtn", {});
   std::map<uint64_t, QuantizeResponse> out;
-  ASSERT_TRUE(Stream({first, gap, other}, &out).ok());
+  ASSERT_TRUE(Stream({first, gap, rest, other}, &out).ok());  // Stream fails the test on a second answer
   ASSERT_TRUE(out[1].has_error());
   EXPECT_NE(out[1].error().message().find("does not reassemble"), std::string::npos);
   EXPECT_FALSE(out[2].has_error());

@@ -40,12 +40,12 @@ MATCHER_P2(StatusIs, code, substr, "") {
 
 #define QUANTD_ASSERT_OK(expr)                                               \
   do {                                                                       \
-    const auto& quantd_s_ = (expr);                                          \
+    const auto quantd_s_ = (expr);                                         \
     ASSERT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
   } while (0)
 #define QUANTD_EXPECT_OK(expr)                                               \
   do {                                                                       \
-    const auto& quantd_s_ = (expr);                                          \
+    const auto quantd_s_ = (expr);                                         \
     EXPECT_TRUE(quantd_s_.ok()) << ::quantd::testing::StatusText(quantd_s_); \
   } while (0)
 
