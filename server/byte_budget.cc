@@ -10,6 +10,13 @@ uint64_t ByteBudget::in_use() const {
   return in_use_;
 }
 
+uint64_t ByteBudget::waiting_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t n = 0;
+  for (const Waiter& w : waiters_) n += w.bytes;
+  return n;
+}
+
 uint64_t ByteBudget::peak() const {
   std::lock_guard<std::mutex> lock(mu_);
   return peak_;

@@ -22,6 +22,8 @@ class ByteBudget {
   uint64_t capacity() const { return capacity_; }
   uint64_t in_use() const;
   uint64_t peak() const;
+  // Bytes asked for by queued requests.
+  uint64_t waiting_bytes() const;
 
   // Takes `bytes` now and returns true, or queues the request and returns false; `on_granted`
   // then runs (on the thread that released enough bytes, with no lock held) once the bytes are

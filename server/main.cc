@@ -59,6 +59,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 60000))
       ->group("Testing");
   app.add_flag("--quiet", o.quiet, "no log lines on stderr");
+  app.add_option("--max-stream-bytes", o.max_stream_bytes,
+                 "bytes of the memory budget one stream or call may hold, which bounds its largest chunk "
+                 "(0: half of --max-inflight-bytes); a stream at its share stops reading until its answers "
+                 "are written")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 46));
+  app.add_option("--stream-idle-seconds", o.stream_idle_seconds,
+                 "a stream that holds budget bytes and neither sends nor reads for this long is ended with "
+                 "DEADLINE_EXCEEDED (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,9 +1,14 @@
 // File: quantizer_service.h
 //
 // `QuantizerService`: the quantd.v1.Quantizer gRPC service (callback API). RPC handlers only
-// parse, check and hand work to the WorkPool; no handler blocks a gRPC thread. Chunks hold bytes
-// of the ByteBudget from the moment their size is known until their response is queued; a
-// stream that cannot get bytes stops reading until some are released.
+// parse, check and hand work to the WorkPool; no handler blocks a gRPC thread.
+//
+// Memory: chunks hold bytes of the ByteBudget from the moment their size is known until their
+// answer is written, so answers a client does not read still count. One stream may hold at most
+// its share (--max-stream-bytes); a stream that cannot get bytes, from its share or from the
+// budget, stops reading until some are released. A stream that holds bytes without progress for
+// --stream-idle-seconds is ended. Unary calls wait for budget in a bounded queue (their waiting
+// bytes at most the budget) and leave it when the client cancels or its deadline passes.
 //
 // Lifecycle: BeginDrain() (SIGTERM) makes new RPCs fail with UNAVAILABLE and asks every open
 // stream to stop reading, finish its in-flight chunks, send their results and end with
@@ -19,6 +24,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "quantd/core/device.h"
 #include "quantd/v1/quantizer.grpc.pb.h"
@@ -61,6 +67,9 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   const ServerOptions& options() const { return options_; }
   // False under --device cpu (requests may otherwise ask for either device).
   bool gpu_allowed() const { return gpu_allowed_; }
+  // Budget bytes one stream (or unary call) may hold: --max-stream-bytes, by default half the
+  // budget, so that one client cannot take all of it.
+  uint64_t stream_share() const { return stream_share_; }
 
  private:
   friend class QuantizeStream;
@@ -69,11 +78,9 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   void AddStream(QuantizeStream* s);
   void RemoveStream(QuantizeStream* s);
   void PublishBudget();
-  // The unary RPCs' common path: reserve `bytes` of the budget (waiting without blocking a gRPC
-  // thread), run `work` on the pool unless the call was cancelled, give the bytes back, finish.
-  void RunUnary(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
-                uint64_t bytes, std::function<Status()> work);
-  void FailUnary(grpc::ServerUnaryReactor* reactor, const char* rpc, const Status& s);
+  class UnaryCall;
+  // Ends streams that hold budget without progress (QuantizeStream::CheckIdle), until stopped.
+  void ReapIdleStreams();
 
   const ServerOptions options_;
   const std::string token_;
@@ -81,10 +88,14 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   ByteBudget budget_;
   WorkPool pool_;
   const bool gpu_allowed_;
+  const uint64_t stream_share_;
   std::atomic<bool> draining_{false};
   mutable std::mutex mu_;
   std::condition_variable streams_done_;
   std::set<QuantizeStream*> streams_;
+  bool stopping_ = false;  // guarded by mu_
+  std::condition_variable reaper_wake_;
+  std::thread reaper_;
 };
 
 }  // namespace quantd::server

@@ -17,7 +17,7 @@ struct ServerOptions {
   int threads = 0;                           // --threads: encoding threads; 0 = all cores
   uint64_t max_inflight_bytes = 1ull << 30;  // --max-inflight-bytes: chunk and blob bytes held at once
   uint64_t max_message_bytes = 64ull << 20;  // --max-message-bytes: largest message received
-  Device device = Device::kAuto;              // --device auto|cpu|cuda (cuda: refuse to start without a GPU)
+  Device device = Device::kAuto;             // --device auto|cpu|cuda (cuda: refuse to start without a GPU)
   std::string tls_cert;                      // --tls-cert PEM file (enables TLS)
   std::string tls_key;                       // --tls-key PEM file
   std::string tls_client_ca;                 // --tls-client-ca PEM file (requires client certs: mTLS)
@@ -28,6 +28,9 @@ struct ServerOptions {
   std::string name;                          // --name: how responses and logs identify this server
   int debug_chunk_delay_ms = 0;              // --debug-chunk-delay-ms: slow every chunk (failure tests)
   bool quiet = false;                        // --quiet: no log lines on stderr
+  uint64_t max_stream_bytes = 0;    // --max-stream-bytes: budget one stream or call may hold; 0 = half
+  double stream_idle_seconds = 60;  // --stream-idle-seconds: a stream holding budget this long
+                                    //   without progress is ended (DEADLINE_EXCEEDED); 0 = never
 };
 
 }  // namespace quantd::server

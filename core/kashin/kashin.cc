@@ -97,6 +97,10 @@ class Kashin final : public Method {
   std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
   Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
   CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(kashin_cuda::Encode); }
+  std::map<std::string, uint64_t> limits() const override {
+    return {{"max_dense_length", static_cast<uint64_t>(kashin_internal::kMaxDenseSize)},
+            {"max_cached_transform_bytes", kashin_internal::kTransformCacheBytes}};
+  }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(KashinOptions o, KashinOptions::FromParams(user));

@@ -124,8 +124,6 @@ class DenseTransform final : public Transform {
 // only drops the cache's reference.
 class TransformCache {
  public:
-  static constexpr size_t kBudgetBytes = size_t{1} << 30;
-
   std::shared_ptr<const Transform> Get(TransformKind kind, int64_t n, uint64_t seed) {
     const Key key{static_cast<int>(kind), n, kind == TransformKind::kDct ? 0 : seed};
     {
@@ -144,7 +142,7 @@ class TransformCache {
     auto [it, inserted] = entries_.try_emplace(key, Entry{t, bytes, ++clock_});
     if (!inserted) return it->second.transform;
     total_ += bytes;
-    while (total_ > kBudgetBytes && entries_.size() > 1) {
+    while (total_ > kTransformCacheBytes && entries_.size() > 1) {
       auto victim = entries_.end();
       for (auto e = entries_.begin(); e != entries_.end(); ++e) {
         if (e->first == key) continue;

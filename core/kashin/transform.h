@@ -39,6 +39,9 @@ std::string_view TransformName(TransformKind kind);
 
 // Largest dense (qr) transform: 4096 x 4096 is 128 MiB in double plus 64 MiB in float.
 inline constexpr int64_t kMaxDenseSize = 4096;
+// The transforms kept for reuse together stay under this (least recently used evicted first);
+// one dense transform of the largest length takes 192 MiB.
+inline constexpr size_t kTransformCacheBytes = size_t{512} << 20;
 
 class Transform {
  public:

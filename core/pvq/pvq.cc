@@ -135,7 +135,16 @@ StatusOr<PvqLayout> MakeLayout(const PvqOptions& o, int64_t cols) {
                                 " needs indices of more than " + std::to_string(kMaxIndexBits) +
                                 " bits; lower 'k' (or 'bits') or 'group_size'");
   }
-  return ComposeLayout(o, cols, o.k, main_bits, tail_bits);
+  PvqLayout lay = ComposeLayout(o, cols, o.k, main_bits, tail_bits);
+  const uint64_t table =
+      PyramidTableBytes(lay.table_dim, lay.table_k, lay.full_groups > 0 ? main_bits : tail_bits);
+  if (table > kMaxPyramidTableBytes) {
+    return InvalidArgumentError(
+        "k=" + std::to_string(o.k) + " with group_size=" + std::to_string(o.group_size) +
+        " needs a counting table of " + std::to_string(table >> 20) + " MiB, above the " +
+        std::to_string(kMaxPyramidTableBytes >> 20) + " MiB limit; lower 'k' (or 'bits') or 'group_size'");
+  }
+  return lay;
 }
 
 StatusOr<int> ChooseK(const PvqOptions& o, int64_t cols) {
@@ -162,7 +171,8 @@ StatusOr<int> ChooseK(const PvqOptions& o, int64_t cols) {
       const int main_bits = cols >= o.group_size ? index_bits(o.group_size, k) : 0;
       const int tail_bits = tail > 0 ? index_bits(tail, TailPulses(k, tail, o.group_size)) : 0;
       over = main_bits < 0 || tail_bits < 0 ||
-             ComposeLayout(o, cols, k, main_bits, tail_bits).BitsPerWeight() > o.bits;
+             ComposeLayout(o, cols, k, main_bits, tail_bits).BitsPerWeight() > o.bits ||
+             PyramidTableBytes(dim, k, cols >= o.group_size ? main_bits : tail_bits) > kMaxPyramidTableBytes;
       if (!over) best = k;
     }
   }
@@ -396,6 +406,11 @@ class Pvq final : public Method {
   std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
   Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
   CalibrationUse calibration() const override { return {CalibrationKind::kHessian, "use_hessian"}; }
+  std::map<std::string, uint64_t> limits() const override {
+    return {{"max_table_bytes", pvq_internal::kMaxPyramidTableBytes},
+            {"max_cached_table_bytes", pvq_internal::kPyramidCacheBytes},
+            {"max_index_bits", static_cast<uint64_t>(pvq_internal::kMaxIndexBits)}};
+  }
   CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(pvq_cuda::Encode); }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {

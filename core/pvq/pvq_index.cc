@@ -121,7 +121,12 @@ std::shared_ptr<const PyramidTable> GetPyramidTable(int d, int k) {
   auto table = std::make_shared<const PyramidTable>(d, k);  // built outside the lock
   std::lock_guard<std::mutex> lock(mu);
   cache.push_front(table);
-  if (cache.size() > kCapacity) cache.pop_back();
+  uint64_t bytes = 0;
+  for (const auto& t : cache) bytes += t->size_words() * 8;
+  while (cache.size() > 1 && (cache.size() > kCapacity || bytes > kPyramidCacheBytes)) {
+    bytes -= cache.back()->size_words() * 8;
+    cache.pop_back();  // tables in use stay alive through their callers' references
+  }
   return table;
 }
 

@@ -90,6 +90,19 @@ class PyramidTable {
   std::vector<uint64_t> data_;
 };
 
+// Largest counting table quantd builds: parameters needing more are refused (MakeLayout), so a
+// small request cannot make the process allocate hundreds of MiB. 64 MiB holds D = 256 with
+// K = 8191 at 512-bit indices, far past any useful rate.
+inline constexpr uint64_t kMaxPyramidTableBytes = uint64_t{64} << 20;
+// The cached tables together stay under this (least recently used evicted first).
+inline constexpr uint64_t kPyramidCacheBytes = uint64_t{256} << 20;
+
+// Bytes of the table for (d, k) whose largest index has `index_bits` bits.
+inline uint64_t PyramidTableBytes(int d, int k, int index_bits) {
+  const uint64_t words = index_bits <= 64 ? 1 : (static_cast<uint64_t>(index_bits) + 63) / 64;
+  return (static_cast<uint64_t>(d) + 1) * (static_cast<uint64_t>(k) + 1) * words * 8;
+}
+
 // The shared table for (d, k) (built on first use). Thread-safe.
 std::shared_ptr<const PyramidTable> GetPyramidTable(int d, int k);
 

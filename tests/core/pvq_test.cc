@@ -473,5 +473,19 @@ TEST(PvqTest, DecodeRejectsMalformedEncodings) {
   }
 }
 
+// Parameters that would make the encoder build a counting table past its limit are refused by
+// Resolve before anything is allocated; a high target rate picks k within the limit instead.
+TEST(PvqTest, HugeCountingTablesAreRefusedBeforeAllocation) {
+  const Method& pvq = *FindMethod("pvq");
+  EXPECT_THAT(pvq.Resolve({{"k", "65536"}, {"group_size", "85"}}, 85),
+              StatusIs(StatusCode::kInvalidArgument, "counting table"));
+  auto high = pvq.Resolve({{"bits", "32"}, {"group_size", "256"}}, 4096);
+  ASSERT_TRUE(high.ok()) << high.status().ToString();
+  const int k = std::stoi(high->GetString("k", "0"));
+  EXPECT_GT(k, 0);
+  EXPECT_LE(pvq_internal::PyramidTableBytes(256, k, pvq_internal::PyramidIndexBits(256, k)),
+            pvq_internal::kMaxPyramidTableBytes);
+}
+
 }  // namespace
 }  // namespace quantd

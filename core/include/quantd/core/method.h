@@ -13,6 +13,7 @@
 #ifndef QUANTD_CORE_METHOD_H_
 #define QUANTD_CORE_METHOD_H_
 
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,6 +67,11 @@ class Method {
 
   // The calibration data this method consumes, if any.
   virtual CalibrationUse calibration() const { return {}; }
+
+  // Bounds on what parameters may make the method allocate ("max_table_bytes" -> 64 MiB):
+  // requests past them are refused in Resolve (or Decode) before allocating. GetInfo publishes
+  // them as "<method>.<name>".
+  virtual std::map<std::string, uint64_t> limits() const { return {}; }
 
   // The CUDA encoder, or null (the method has none, or the build has no CUDA backend).
   virtual CudaEncoder cuda_encoder() const { return nullptr; }
