@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 
@@ -122,6 +123,12 @@ def kernel_claim(text):
             ". See section 2 for where it shrinks (where c_j < t_i) and for synthetic outlier channels.\n")
 
 
+def recorded(name):
+    """A fragment of bench/results/ one heading level down: its title becomes a level-3 section."""
+    text = open(os.path.join(HERE, "results", name)).read()
+    return re.sub(r"^(#+) ", lambda m: m.group(1) + "# ", text, flags=re.M)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -177,10 +184,10 @@ def main():
         if os.path.exists(os.path.join(bindir, "quantd")):
             speed.append("### quantctl across local servers, a 1 GiB checkpoint (`bench/distributed_bench.py`)\n\n" +
                          sh([PY, os.path.join(HERE, "distributed_bench.py"), "--build", args.build], timeout=7200))
-        # A recorded before/after comparison (it needs the old build), with its own machine, date
-        # and command.
-        speed.append("### " + open(os.path.join(HERE, "results", "job.md")).read().split("\n", 1)[0].lstrip("# ") +
-                     "\n" + open(os.path.join(HERE, "results", "job.md")).read().split("\n", 1)[1])
+        # Recorded runs with their own machine, date and command: a before/after comparison (it
+        # needs the old build), and the soak and fuzz runs (long, and the fuzzers need clang).
+        speed.append(recorded("job.md"))
+        speed.append(recorded("hardening.md"))
         parts.append("\n".join(speed))
 
     cuda = ["## 4. CUDA backend\n"]

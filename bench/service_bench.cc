@@ -7,6 +7,7 @@
 //
 //   build/bin/service_bench [--method rtn] [--params bits=4] [--chunk-mib 4] [--tensors 4]
 //                           [--rows 4096] [--cols 4096] [--threads 1,2] [--window 8]
+//                           [--stream-window-bytes N]  (the server's; 0: gRPC's automatic sizing)
 #include <grpcpp/grpcpp.h>
 #include <tbb/task_arena.h>
 
@@ -36,6 +37,7 @@ struct Args {
   int64_t rows = 4096, cols = 4096;
   std::vector<int> threads = {1, 2};
   int window = 8;
+  int64_t stream_window_bytes = -1;  // the server's --stream-window-bytes; -1: its default
 };
 
 Args Parse(int argc, char** argv) {
@@ -56,6 +58,8 @@ Args Parse(int argc, char** argv) {
       a.cols = std::stoll(v);
     else if (k == "--window")
       a.window = std::stoi(v);
+    else if (k == "--stream-window-bytes")
+      a.stream_window_bytes = std::stoll(v);
     else if (k == "--threads") {
       a.threads.clear();
       std::stringstream ss(v);
@@ -113,6 +117,7 @@ int main(int argc, char** argv) {
     o.listen = "127.0.0.1:0";
     o.threads = threads;
     o.max_inflight_bytes = uint64_t{256} << 20;
+    if (a.stream_window_bytes >= 0) o.stream_window_bytes = static_cast<uint64_t>(a.stream_window_bytes);
     o.quiet = true;
     auto srv = server::QuantdServer::Start(o);
     if (!srv.ok()) return 1;

@@ -23,6 +23,8 @@ PACKAGES=(
   python3-yaml
   # test certificates, network-namespace test hosts, result plots
   openssl iproute2 procps gnuplot-nox
+  # the sanitizer and fuzzing build of the suite (scripts/test-sanitized.sh): clang and libFuzzer
+  clang-14 libclang-rt-14-dev
 )
 
 SUDO=""

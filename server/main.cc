@@ -65,6 +65,17 @@ int main(int argc, char** argv) {
                  "are written")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 46));
+  app.add_option("--max-calls", o.max_calls,
+                 "Quantize streams and QuantizeChunk/Dequantize calls open at once; more are refused with "
+                 "RESOURCE_EXHAUSTED (each may hold one received message and --stream-window-bytes outside "
+                 "the budget)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--stream-window-bytes", o.stream_window_bytes,
+                 "HTTP/2 receive window of each call: bytes a client may send ahead of what quantd has read "
+                 "(0: gRPC's automatic sizing, which lets clients that are not read from fill memory)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30));
   app.add_option("--stream-idle-seconds", o.stream_idle_seconds,
                  "a stream that holds budget bytes and neither sends nor reads for this long is ended with "
                  "DEADLINE_EXCEEDED (0: never)")

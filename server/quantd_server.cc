@@ -49,6 +49,13 @@ StatusOr<std::unique_ptr<QuantdServer>> QuantdServer::Start(const ServerOptions&
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(-1);
+  if (options.stream_window_bytes > 0) {
+    // A fixed receive window: with gRPC's bandwidth-delay probing the window of a call that quantd
+    // does not read from (its share of the budget is full) grows to tens of MiB, all buffered here.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+                               static_cast<int>(options.stream_window_bytes));
+  }
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) return UnavailableError("cannot listen on " + options.listen);
 

@@ -18,7 +18,7 @@ QuantizeStream::QuantizeStream(QuantizerService* service, grpc::CallbackServerCo
       last_progress_(started_) {}
 
 void QuantizeStream::Start() {
-  grpc::Status admitted = service_->Admit(context_, "Quantize");
+  grpc::Status admitted = service_->Admit(context_, "Quantize", /*takes_slot=*/true);
   if (!admitted.ok()) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -27,6 +27,7 @@ void QuantizeStream::Start() {
     Finish(admitted);
     return;
   }
+  holds_slot_ = true;
   service_->AddStream(this);
   StartRead(&request_);
 }
@@ -347,6 +348,7 @@ void QuantizeStream::CheckIdle(std::chrono::steady_clock::time_point now,
 }
 
 void QuantizeStream::OnDone() {
+  if (holds_slot_) service_->ReleaseCallSlot();
   service_->RemoveStream(this);
   delete this;
 }

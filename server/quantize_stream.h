@@ -99,6 +99,7 @@ class QuantizeStream final
   bool cancelled_ = false;
   bool draining_ = false;
   bool finished_ = false;
+  bool holds_slot_ = false;  // admitted: OnDone gives the call slot back (--max-calls)
   Status fatal_;
   int64_t chunks_ok_ = 0;
   int64_t chunks_failed_ = 0;

@@ -116,7 +116,13 @@ class QuantizerService::UnaryCall final : public grpc::ServerUnaryReactor {
     }
   }
 
-  void OnDone() override { delete this; }
+  // Admitted: OnDone gives the call's slot back.
+  void HoldsSlot() { holds_slot_ = true; }
+
+  void OnDone() override {
+    if (holds_slot_) service_->ReleaseCallSlot();
+    delete this;
+  }
 
  private:
   void Granted() {
@@ -153,9 +159,11 @@ class QuantizerService::UnaryCall final : public grpc::ServerUnaryReactor {
   std::mutex mu_;
   bool waiting_ = false;
   uint64_t ticket_ = 0;
+  bool holds_slot_ = false;
 };
 
-grpc::Status QuantizerService::Admit(const grpc::CallbackServerContext* context, const char* rpc) {
+grpc::Status QuantizerService::Admit(const grpc::CallbackServerContext* context, const char* rpc,
+                                     bool takes_slot) {
   if (metrics_) metrics_->Request(rpc);
   if (!token_.empty()) {
     const auto& md = context->client_metadata();
@@ -171,6 +179,15 @@ grpc::Status QuantizerService::Admit(const grpc::CallbackServerContext* context,
   if (draining_) {
     if (metrics_) metrics_->Error("UNAVAILABLE");
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is shutting down");
+  }
+  // Every open call may hold a received message and a receive window outside the budget: their
+  // number is what bounds that memory.
+  if (takes_slot && open_calls_.fetch_add(1) >= options_.max_calls) {
+    open_calls_.fetch_sub(1);
+    if (metrics_) metrics_->Error("RESOURCE_EXHAUSTED");
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "server busy: " + std::to_string(options_.max_calls) +
+                            " calls already open (--max-calls); retry later");
   }
   return grpc::Status::OK;
 }
@@ -218,11 +235,12 @@ grpc::ServerUnaryReactor* QuantizerService::QuantizeChunk(grpc::CallbackServerCo
                                                           const quantd::v1::QuantizeRequest* request,
                                                           quantd::v1::QuantizeResponse* response) {
   auto* call = new UnaryCall(this, context, "QuantizeChunk");
-  grpc::Status admitted = Admit(context, "QuantizeChunk");
+  grpc::Status admitted = Admit(context, "QuantizeChunk", /*takes_slot=*/true);
   if (!admitted.ok()) {
     call->Finish(admitted);
     return call;
   }
+  call->HoldsSlot();
   auto header = ValidateChunkHeader(*request, stream_share_);
   if (!header.ok()) {
     call->Fail(header.status());
@@ -262,11 +280,12 @@ grpc::ServerUnaryReactor* QuantizerService::Dequantize(grpc::CallbackServerConte
                                                        const quantd::v1::DequantizeRequest* request,
                                                        quantd::v1::DequantizeResponse* response) {
   auto* call = new UnaryCall(this, context, "Dequantize");
-  grpc::Status admitted = Admit(context, "Dequantize");
+  grpc::Status admitted = Admit(context, "Dequantize", /*takes_slot=*/true);
   if (!admitted.ok()) {
     call->Finish(admitted);
     return call;
   }
+  call->HoldsSlot();
   const uint64_t bytes = DequantizeOutputBytes(*request);
   if (bytes > stream_share_) {
     call->Fail(ResourceExhaustedError("decoded output of " + std::to_string(bytes) + " bytes exceeds the " +
@@ -285,7 +304,7 @@ grpc::ServerUnaryReactor* QuantizerService::GetInfo(grpc::CallbackServerContext*
                                                     const quantd::v1::GetInfoRequest* request,
                                                     quantd::v1::GetInfoResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  grpc::Status admitted = Admit(context, "GetInfo");
+  grpc::Status admitted = Admit(context, "GetInfo", /*takes_slot=*/false);
   if (!admitted.ok()) {
     reactor->Finish(admitted);
     return reactor;
@@ -309,6 +328,8 @@ grpc::ServerUnaryReactor* QuantizerService::GetInfo(grpc::CallbackServerContext*
   response->set_max_inflight_bytes(options_.max_inflight_bytes);
   response->set_max_stream_bytes(stream_share_);
   response->set_stream_idle_seconds(options_.stream_idle_seconds);
+  response->set_max_calls(options_.max_calls);
+  response->set_stream_window_bytes(options_.stream_window_bytes);
   for (const Method* m : AllMethods()) {
     for (const auto& [name, value] : m->limits()) {
       (*response->mutable_limits())[std::string(m->name()) + "." + name] = value;

@@ -73,8 +73,11 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
 
  private:
   friend class QuantizeStream;
-  // UNAUTHENTICATED when a token is configured and the call lacks it; UNAVAILABLE when draining.
-  grpc::Status Admit(const grpc::CallbackServerContext* context, const char* rpc);
+  // UNAUTHENTICATED when a token is configured and the call lacks it; UNAVAILABLE when draining;
+  // with `takes_slot`, RESOURCE_EXHAUSTED when --max-calls calls are open (else the call holds a
+  // slot, given back with ReleaseCallSlot when it is done).
+  grpc::Status Admit(const grpc::CallbackServerContext* context, const char* rpc, bool takes_slot);
+  void ReleaseCallSlot() { open_calls_.fetch_sub(1); }
   void AddStream(QuantizeStream* s);
   void RemoveStream(QuantizeStream* s);
   void PublishBudget();
@@ -90,6 +93,7 @@ class QuantizerService final : public quantd::v1::Quantizer::CallbackService {
   const bool gpu_allowed_;
   const uint64_t stream_share_;
   std::atomic<bool> draining_{false};
+  std::atomic<int> open_calls_{0};
   mutable std::mutex mu_;
   std::condition_variable streams_done_;
   std::set<QuantizeStream*> streams_;

@@ -28,9 +28,11 @@ struct ServerOptions {
   std::string name;                          // --name: how responses and logs identify this server
   int debug_chunk_delay_ms = 0;              // --debug-chunk-delay-ms: slow every chunk (failure tests)
   bool quiet = false;                        // --quiet: no log lines on stderr
-  uint64_t max_stream_bytes = 0;    // --max-stream-bytes: budget one stream or call may hold; 0 = half
-  double stream_idle_seconds = 60;  // --stream-idle-seconds: a stream holding budget this long
-                                    //   without progress is ended (DEADLINE_EXCEEDED); 0 = never
+  uint64_t max_stream_bytes = 0;  // --max-stream-bytes: budget one stream or call may hold; 0 = half
+  int max_calls = 64;             // --max-calls: streams and unary calls open at once
+  uint64_t stream_window_bytes = 1u << 20;  // --stream-window-bytes: HTTP/2 receive window per call
+  double stream_idle_seconds = 60;          // --stream-idle-seconds: a stream holding budget this long
+                                            //   without progress is ended (DEADLINE_EXCEEDED); 0 = never
 };
 
 }  // namespace quantd::server

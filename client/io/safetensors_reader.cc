@@ -33,7 +33,7 @@ StatusOr<json> ParseJsonObject(std::string_view text, const std::string& path) {
   json j;
   try {
     j = json::parse(text.begin(), text.end(), cb);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     return Err(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!duplicate.empty()) return Err(path, "header names '" + duplicate + "' twice");

@@ -234,12 +234,24 @@ Status DecodeRows(const Encoding& enc, std::span<float> out) {
                                 ", got " + enc.params.ToString());
   }
   try {
-    return method->Decode(enc, out);
+    QUANTD_RETURN_IF_ERROR(method->Decode(enc, out));
   } catch (const std::bad_alloc&) {
     return ResourceExhaustedError("out of memory while decoding");
   } catch (const std::exception& e) {
     return InternalError(std::string("decode: ") + e.what());
   }
+  // Finite stored values can still overflow when combined (a scale near FLT_MAX times a code).
+  // Encoders never store such values, so a non-finite weight means a corrupt encoding.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) {
+      const int64_t row = enc.row_begin + static_cast<int64_t>(i) / enc.cols;
+      const int64_t col = static_cast<int64_t>(i) % enc.cols;
+      return DataLossError(enc.method + " encoding decodes to a non-finite weight at row " +
+                           std::to_string(row) + ", column " + std::to_string(col) +
+                           ": its stored values are corrupt");
+    }
+  }
+  return OkStatus();
 }
 
 StatusOr<std::vector<float>> DecodeRows(const Encoding& enc) {

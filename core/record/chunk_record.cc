@@ -204,6 +204,7 @@ Status WriteChunkRecord(const ChunkRecord& record,
   XXH3_64bits_reset(st);
   uint64_t pos = 0;
   auto put = [&](std::span<const uint8_t> piece) -> Status {
+    if (piece.empty()) return OkStatus();  // sinks may hand data() to fwrite, which wants non-null
     XXH3_64bits_update(st, piece.data(), piece.size());
     pos += piece.size();
     return sink(piece);

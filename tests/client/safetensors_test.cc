@@ -120,6 +120,9 @@ TEST(SafetensorsTest, RejectsEveryMalformedFile) {
       {"length past end", MakeFile(ok_header, data8).substr(0, 30), "exceeds the file"},
       {"huge length", huge_len + "{}", "exceeds the file"},
       {"not json", MakeFile("{not json}", ""), "not valid JSON"},
+      // nlohmann::json reports a number past double's range as out_of_range, not parse_error.
+      {"number overflow", MakeFile(R"({"a":{"dtype":"F32","shape":[5e12624],"data_offsets":[0,8]}})", data8),
+       "not valid JSON"},
       {"not object", MakeFile("[1,2]   ", ""), "does not start with '{'"},
       {"unknown dtype", MakeFile(R"({"a":{"dtype":"F7","shape":[2],"data_offsets":[0,8]}})", data8),
        "unknown dtype 'F7'"},

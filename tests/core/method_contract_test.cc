@@ -239,6 +239,27 @@ TEST_P(MethodContractTest, NonFiniteStoredValuesAreDataLoss) {
   EXPECT_GT(checked, 0);
 }
 
+// Finite stored values at the top of their dtype's range can overflow once combined (a scale
+// near FLT_MAX times a code): the decoder must answer DATA_LOSS, or weights that are all finite.
+TEST_P(MethodContractTest, HugeFiniteStoredValuesNeverDecodeToInfinity) {
+  const Encoding good = Whole();
+  for (size_t k = 0; k < good.sections.size(); ++k) {
+    const Section& s = good.sections[k];
+    if (!(s.dtype == DType::kF16 || s.dtype == DType::kF32) || s.data.empty()) continue;
+    const float huge = s.dtype == DType::kF16 ? 65504.0f : std::numeric_limits<float>::max();
+    Encoding e = good;
+    const size_t n = e.sections[k].data.size() / DTypeSize(s.dtype);
+    for (size_t i = 0; i < n; ++i)
+      StoreScalar(huge, s.dtype, e.sections[k].data.data() + i * DTypeSize(s.dtype));
+    auto d = DecodeRows(e);
+    if (!d.ok()) {
+      EXPECT_THAT(d.status(), StatusIs(StatusCode::kDataLoss, "non-finite weight")) << s.name;
+    } else {
+      for (float v : *d) ASSERT_TRUE(std::isfinite(v)) << s.name << " decoded a non-finite weight";
+    }
+  }
+}
+
 TEST_P(MethodContractTest, NonFiniteInputIsRefusedNamingIt) {
   static const std::vector<int64_t> shape = {kRows, kCols};
   std::vector<float> w = Weights();

@@ -76,7 +76,7 @@ TEST(PvqGainTest, LloydMaxLevelsAreCentroidsAndBeatQuantiles) {
       const std::vector<double> lloyd = ComputeGainLevels(d, n, bits, GainCodebook::kLloydMax);
       const std::vector<double> quant = ComputeGainLevels(d, n, bits, GainCodebook::kQuantile);
       ASSERT_TRUE(std::is_sorted(lloyd.begin(), lloyd.end()));
-      auto mse = [&](const std::vector<double>& lv) {
+      auto mse = [&, d = d, n = n](const std::vector<double>& lv) {
         double err = 0, total = 0;
         for (size_t i = 0; i < lv.size(); ++i) {
           const double lo = i == 0 ? 1e-9 : 0.5 * (lv[i - 1] + lv[i]);

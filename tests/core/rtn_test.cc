@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/common/bitpack.h"
@@ -33,6 +34,17 @@ TEST(RtnTest, KnownValues) {
   auto back = DecodeRows(e);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, (std::vector<float>{1.125f, -3.0f, 0.375f, 2.625f}));
+}
+
+// A stored f32 scale near FLT_MAX is finite, but times a code it is not: DATA_LOSS naming where.
+TEST(RtnTest, ScaleThatOverflowsOnDecodeIsDataLoss) {
+  const std::vector<float> w = {1, -2, 3, 4, 0.5f, 0.25f, -1, 2};
+  Encoding e = MustEncode(w, 2, 4, {{"bits", "4"}, {"group_size", "4"}, {"scale_dtype", "f32"}});
+  Section* scales = e.FindMutable("scales");
+  ASSERT_NE(scales, nullptr);
+  const float huge = std::numeric_limits<float>::max();
+  std::memcpy(scales->data.data() + 4, &huge, 4);  // the second row's scale
+  EXPECT_THAT(DecodeRows(e), StatusIs(StatusCode::kDataLoss, "non-finite weight at row 1"));
 }
 
 TEST(RtnTest, TiesRoundToEven) {

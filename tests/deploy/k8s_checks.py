@@ -9,7 +9,15 @@ NAMESPACE = "quantd"
 # quantd needs up to about 6 s after --grace-seconds to close connections and its pool
 # (server/quantd_server.cc); the kubelet's SIGKILL must come later still.
 SHUTDOWN_MARGIN_S = 10
-GIB = 1 << 30
+MIB = 1 << 20
+# docs/DEPLOY.md, "Memory": quantd's RSS stays under
+#   base + caches + RSS_FACTOR x budget + calls x (2 x largest message + receive window)
+# (measured by bench/soak.cc; the caches are the method limits GetInfo publishes: PVQ counting
+# tables 256 MiB, Kashin transforms 512 MiB).
+QUANTD_BASE_BYTES = 64 * MIB
+QUANTD_CACHE_BYTES = 768 * MIB
+RSS_FACTOR = 2.5
+DEFAULT_WINDOW_BYTES = 1 * MIB
 MEMORY_UNITS = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "": 1}
 
 
@@ -134,9 +142,19 @@ def check_server(dep, resources, quantd, entrypoint, health_services, errors):
     if "cpu" not in res.get("requests", {}) or "memory" not in res.get("limits", {}):
         errors.append(f"{name}: needs a cpu request and a memory limit")
         return run
-    budget = int(flags["--max-inflight-bytes"][0]) if "--max-inflight-bytes" in flags else GIB
-    if budget * 2 > memory_bytes(res["limits"]["memory"]):
-        errors.append(f"{name}: --max-inflight-bytes {budget} is over half the memory limit {res['limits']['memory']}")
+    missing = [f for f in ("--max-inflight-bytes", "--max-calls", "--max-message-bytes") if f not in flags]
+    if missing:
+        errors.append(f"{name}: set {', '.join(missing)} explicitly: they size quantd's memory")
+    else:
+        budget = int(flags["--max-inflight-bytes"][0])
+        calls = int(flags["--max-calls"][0])
+        message = int(flags["--max-message-bytes"][0])
+        window = int(flags["--stream-window-bytes"][0]) if "--stream-window-bytes" in flags else DEFAULT_WINDOW_BYTES
+        bound = QUANTD_BASE_BYTES + QUANTD_CACHE_BYTES + RSS_FACTOR * budget + calls * (2 * message + window)
+        if bound > memory_bytes(res["limits"]["memory"]):
+            errors.append(f"{name}: quantd may use up to {bound / MIB:.0f} MiB (docs/DEPLOY.md, Memory) with "
+                          f"--max-inflight-bytes {budget}, --max-calls {calls}, --max-message-bytes {message}; "
+                          f"the memory limit is {res['limits']['memory']}")
     threads = run.env.get("QUANTD_THREADS", {}).get("valueFrom", {}).get("resourceFieldRef", {})
     if flags["--threads"][0] == "$(QUANTD_THREADS)" and (threads.get("resource"), threads.get("containerName")) != (
             "requests.cpu", c["name"]):

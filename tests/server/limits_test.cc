@@ -1,6 +1,7 @@
 // quantd's memory against hostile and careless clients: answers that are not read keep their
 // budget, one stream holds at most its share, an idle stream is ended, unary calls leave the
-// wait queue when cancelled and the queue itself is bounded, and GetInfo publishes the limits.
+// wait queue when cancelled and the queue itself is bounded, calls past --max-calls are refused,
+// and GetInfo publishes the limits.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -175,6 +176,58 @@ TEST_F(LimitsTest, GetInfoPublishesTheLimits) {
   EXPECT_EQ(info.stream_idle_seconds(), 45);
   EXPECT_EQ(info.limits().at("pvq.max_table_bytes"), uint64_t{64} << 20);
   EXPECT_EQ(info.limits().at("kashin.max_dense_length"), 4096u);
+  EXPECT_EQ(info.max_calls(), 64);
+  EXPECT_EQ(info.stream_window_bytes(), uint64_t{1} << 20);
+}
+
+// Each open call may hold a received message and a receive window outside the budget, so their
+// number is bounded: past --max-calls a call is refused at once, GetInfo still answers, and the
+// slot comes back when a call ends.
+TEST_F(LimitsTest, CallsPastMaxCallsAreRefusedAndSlotsComeBack) {
+  server::ServerOptions o;
+  o.max_calls = 2;
+  Start(o);
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<QuantizeRequest, QuantizeResponse>>> open;
+  for (int i = 0; i < 2; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    open.push_back(stub_->Quantize(ctxs.back().get()));
+    // One answered chunk proves the stream is admitted (and holds its slot).
+    ASSERT_TRUE(open.back()->Write(Chunk(1, 4)));
+    QuantizeResponse r;
+    ASSERT_TRUE(open.back()->Read(&r));
+  }
+  {
+    grpc::ClientContext ctx;
+    auto third = stub_->Quantize(&ctx);
+    (void)third->Write(Chunk(1, 4));
+    QuantizeResponse r;
+    EXPECT_FALSE(third->Read(&r));
+    const grpc::Status s = third->Finish();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(s.error_message().find("--max-calls"), std::string::npos) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    QuantizeResponse r;
+    const grpc::Status s = stub_->QuantizeChunk(&ctx, Chunk(1, 4), &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetInfoResponse info;
+    EXPECT_TRUE(stub_->GetInfo(&ctx, {}, &info).ok());
+  }
+  open[0]->WritesDone();
+  EXPECT_TRUE(open[0]->Finish().ok());
+  // The slot is given back when the server is done with the call, just after the client sees it.
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext ctx;
+    QuantizeResponse r;
+    return stub_->QuantizeChunk(&ctx, Chunk(1, 4), &r).ok();
+  }));
+  open[1]->WritesDone();
+  EXPECT_TRUE(open[1]->Finish().ok());
 }
 
 }  // namespace
