@@ -1,7 +1,7 @@
 // RTN throughput on a 4096 x 4096 F32 matrix: encode and decode, bytes of F32 input per second,
 // and each as a ratio to memcpy of the same buffer measured in the same run.
 //   build/bin/rtn_bench --benchmark_counters_tabular=true
-// The thread argument is the TBB arena size; 0 means all cores.
+// Arguments: bits, group size, threads (the TBB arena size; 0 means all cores).
 #include <benchmark/benchmark.h>
 #include <tbb/task_arena.h>
 
@@ -14,9 +14,13 @@
 namespace quantd::bench {
 namespace {
 
+Params BenchParams(const benchmark::State& state) {
+  return {{"bits", std::to_string(state.range(0))}, {"group_size", std::to_string(state.range(1))}};
+}
+
 void BM_RtnEncode(benchmark::State& state) {
-  const Params p{{"bits", std::to_string(state.range(0))}};
-  tbb::task_arena arena(Threads(state));
+  const Params p = BenchParams(state);
+  tbb::task_arena arena(Threads(state, 2));
   for (auto _ : state) {
     arena.execute([&] {
       auto e = EncodeRows(Block(), "rtn", p);
@@ -29,8 +33,8 @@ void BM_RtnEncode(benchmark::State& state) {
 }
 
 void BM_RtnDecode(benchmark::State& state) {
-  const Params p{{"bits", std::to_string(state.range(0))}};
-  tbb::task_arena arena(Threads(state));
+  const Params p = BenchParams(state);
+  tbb::task_arena arena(Threads(state, 2));
   auto enc = EncodeRows(Block(), "rtn", p);
   std::vector<float> out(kRows * kCols);
   for (auto _ : state) {
@@ -40,13 +44,13 @@ void BM_RtnDecode(benchmark::State& state) {
 }
 
 BENCHMARK(BM_RtnEncode)
-    ->ArgsProduct({{4, 8}, {1, 0}})
-    ->ArgNames({"bits", "threads"})
+    ->ArgsProduct({{4, 8}, {32, 128}, {1, 0}})
+    ->ArgNames({"bits", "group", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_RtnDecode)
-    ->ArgsProduct({{4, 8}, {1, 0}})
-    ->ArgNames({"bits", "threads"})
+    ->ArgsProduct({{4, 8}, {32, 128}, {1, 0}})
+    ->ArgNames({"bits", "group", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -30,9 +30,10 @@ inline Chunk Block() {
   return Chunk{.tensor_name = "bench", .shape = shape, .rows = kRows, .cols = kCols, .data = Matrix()};
 }
 
-// The arena size of a benchmark whose argument 1 is a thread count (0: all cores).
-inline int Threads(const benchmark::State& state) {
-  return state.range(1) > 0 ? static_cast<int>(state.range(1)) : tbb::task_arena::automatic;
+// The arena size of a benchmark whose argument `pos` (1 unless given) is a thread count (0: all
+// cores).
+inline int Threads(const benchmark::State& state, size_t pos = 1) {
+  return state.range(pos) > 0 ? static_cast<int>(state.range(pos)) : tbb::task_arena::automatic;
 }
 
 // memcpy of the matrix, on one core. Register with BENCHMARK(BM_Memcpy) in each program.

@@ -19,9 +19,40 @@ std::string TensorLabel(std::string_view name) {
   return name.empty() ? std::string("tensor") : "tensor '" + std::string(name) + "'";
 }
 
+// The index of the first non-finite value of `v` (lowest index, whatever the thread schedule), or
+// -1. Scanned in parallel blocks, each first with an integer test the compiler vectorises: on
+// large blocks a serial scan costs as much as encoding.
+int64_t FirstNonFinite(std::span<const float> v) {
+  constexpr int64_t kBlock = int64_t{1} << 16;
+  const int64_t n = static_cast<int64_t>(v.size());
+  std::atomic<int64_t> bad{INT64_MAX};
+  ParallelFor(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t end = std::min(n, (b + 1) * kBlock);
+      // Exponent bits all ones means Inf or NaN.
+      uint32_t any_bad = 0;
+      for (int64_t i = b * kBlock; i < end; ++i) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        any_bad |= static_cast<uint32_t>((u & 0x7F800000u) == 0x7F800000u);
+      }
+      if (any_bad == 0) continue;
+      for (int64_t i = b * kBlock; i < end; ++i) {
+        if (!std::isfinite(v[i])) {
+          int64_t seen = bad.load();
+          while (i < seen && !bad.compare_exchange_weak(seen, i)) {
+          }
+          break;
+        }
+      }
+    }
+  });
+  return bad.load() == INT64_MAX ? -1 : bad.load();
+}
+
 }  // namespace
 
-Status ValidateChunk(const Chunk& in) {
+Status ValidateChunkLayout(const Chunk& in) {
   const std::string who = TensorLabel(in.tensor_name);
   auto m = MatrixShapeOf(in.shape);
   if (!m.ok()) return m.status().WithContext(who);
@@ -40,38 +71,6 @@ Status ValidateChunk(const Chunk& in) {
   if (in.data.size() != static_cast<size_t>(in.rows * in.cols)) {
     return InvalidArgumentError(who + ": " + std::to_string(in.data.size()) + " values for " +
                                 std::to_string(in.rows) + " x " + std::to_string(in.cols));
-  }
-  // The first non-finite value (lowest index, whatever the thread schedule), scanned in parallel:
-  // on large blocks a serial scan costs as much as encoding.
-  constexpr int64_t kBlock = int64_t{1} << 16;
-  const int64_t n = static_cast<int64_t>(in.data.size());
-  std::atomic<int64_t> bad{INT64_MAX};
-  ParallelFor(0, (n + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t end = std::min(n, (b + 1) * kBlock);
-      // Exponent bits all ones means Inf or NaN; an integer test the compiler vectorises.
-      uint32_t any_bad = 0;
-      for (int64_t i = b * kBlock; i < end; ++i) {
-        uint32_t u;
-        memcpy(&u, &in.data[i], 4);
-        any_bad |= static_cast<uint32_t>((u & 0x7F800000u) == 0x7F800000u);
-      }
-      if (any_bad == 0) continue;
-      for (int64_t i = b * kBlock; i < end; ++i) {
-        if (!std::isfinite(in.data[i])) {
-          int64_t seen = bad.load();
-          while (i < seen && !bad.compare_exchange_weak(seen, i)) {
-          }
-          break;
-        }
-      }
-    }
-  });
-  if (bad.load() != INT64_MAX) {
-    const int64_t i = bad.load();
-    return InvalidArgumentError(who + ": non-finite value " + std::to_string(in.data[i]) + " at row " +
-                                std::to_string(in.row_begin + i / in.cols) + ", column " +
-                                std::to_string(i % in.cols));
   }
   if (in.calibration != nullptr) {
     const auto& cm = in.calibration->column_max;
@@ -100,6 +99,23 @@ Status ValidateChunk(const Chunk& in) {
   return OkStatus();
 }
 
+Status ValidateChunkValues(const Chunk& in) {
+  const int64_t i = FirstNonFinite(in.data);
+  if (i < 0) return OkStatus();
+  return NonFiniteValueError(in, i).WithContext(TensorLabel(in.tensor_name));
+}
+
+Status ValidateChunk(const Chunk& in) {
+  QUANTD_RETURN_IF_ERROR(ValidateChunkLayout(in));
+  return ValidateChunkValues(in);
+}
+
+Status NonFiniteValueError(const Chunk& in, int64_t i) {
+  return InvalidArgumentError("non-finite value " + std::to_string(in.data[i]) + " at row " +
+                              std::to_string(in.row_begin + i / in.cols) + ", column " +
+                              std::to_string(i % in.cols));
+}
+
 namespace {
 
 // Runs `f` isolated: encoders hold per-thread resources (a thread's CUDA stream and buffers,
@@ -115,9 +131,12 @@ StatusOr<Encoding> Isolated(const std::function<StatusOr<Encoding>()>& f) {
 
 StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, const Params& params,
                               const DevicePolicy& device, Device* used) {
-  QUANTD_RETURN_IF_ERROR(ValidateChunk(input));
+  QUANTD_RETURN_IF_ERROR(ValidateChunkLayout(input));
   const std::string who = TensorLabel(input.tensor_name);
   auto method = RequireMethod(method_name);
+  // A method that checks the values in its own first pass is spared this one, on the CPU.
+  const bool method_checks_values = method.ok() && (*method)->ChecksFiniteInput();
+  if (!method_checks_values) QUANTD_RETURN_IF_ERROR(ValidateChunkValues(input));
   if (!method.ok()) return method.status().WithContext(who);
   auto resolved = (*method)->Resolve(params, input.cols);
   if (!resolved.ok()) return resolved.status().WithContext(who);
@@ -134,6 +153,7 @@ StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, 
   try {
     auto on_cpu = [&] { return (*method)->Encode(input, *resolved); };
     if (plan->device == Device::kCuda) {
+      if (method_checks_values) QUANTD_RETURN_IF_ERROR(ValidateChunkValues(input));
       enc = Isolated([&] { return gpu(input, *resolved); });
       if (!enc.ok() && plan->cpu_fallback && FallsBackToCpu(enc.status().code())) {
         where = Device::kCpu;  // the GPU cannot take it: the CPU can
@@ -242,14 +262,11 @@ Status DecodeRows(const Encoding& enc, std::span<float> out) {
   }
   // Finite stored values can still overflow when combined (a scale near FLT_MAX times a code).
   // Encoders never store such values, so a non-finite weight means a corrupt encoding.
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (!std::isfinite(out[i])) {
-      const int64_t row = enc.row_begin + static_cast<int64_t>(i) / enc.cols;
-      const int64_t col = static_cast<int64_t>(i) % enc.cols;
-      return DataLossError(enc.method + " encoding decodes to a non-finite weight at row " +
-                           std::to_string(row) + ", column " + std::to_string(col) +
-                           ": its stored values are corrupt");
-    }
+  if (method->DecodesFiniteOnly(*resolved)) return OkStatus();
+  if (const int64_t i = FirstNonFinite(out); i >= 0) {
+    return DataLossError(enc.method + " encoding decodes to a non-finite weight at row " +
+                         std::to_string(enc.row_begin + i / enc.cols) + ", column " +
+                         std::to_string(i % enc.cols) + ": its stored values are corrupt");
   }
   return OkStatus();
 }

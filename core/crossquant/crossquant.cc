@@ -36,13 +36,7 @@ void ForEachRow(int64_t rows, int64_t cols, const Body& body) {
 
 float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(FloatToF16(m)) : m; }
 
-Isa Resolve(Isa isa) {
-  if (isa != Isa::kAuto) return isa;
-  static const Isa best = IsaAvailable(Isa::kAvx512) ? Isa::kAvx512
-                          : IsaAvailable(Isa::kAvx2) ? Isa::kAvx2
-                                                     : Isa::kPortable;
-  return best;
-}
+Isa Resolve(Isa isa) { return ResolveIsa(isa); }
 
 // Pass 1 (dynamic columns): t_i and c_j of the block, rounded to scale_dtype. The block is cut
 // into tiles of rb row blocks by cs column stripes; each tile keeps the column maxima of its row

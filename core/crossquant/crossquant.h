@@ -66,6 +66,7 @@
 #include <span>
 #include <vector>
 
+#include "core/common/isa.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/method.h"
 #include "quantd/core/params.h"
@@ -119,10 +120,11 @@ StatusOr<const float*> StaticColumns(const Chunk& in, const CrossQuantOptions& o
 Status OverflowError(const CrossQuantOptions& o);
 StatusOr<Encoding> ToEncoding(Block&& b, int64_t rows, int64_t cols, const CrossQuantOptions& o);
 
-// Instruction-set variants of the row kernels. They run the same IEEE operations (no FMA) and
-// give identical bytes; kAuto picks the best one the CPU has. Tests force each.
-enum class Isa { kAuto, kPortable, kAvx2, kAvx512 };
-bool IsaAvailable(Isa isa);
+// Instruction-set variants of the row kernels (core/common/isa.h). They run the same IEEE
+// operations (no FMA) and give identical bytes; kAuto picks the best one the CPU has. Tests force
+// each.
+using ::quantd::Isa;
+using ::quantd::IsaAvailable;
 
 // `x` is rows x cols, row-major. `static_col_max` is null, or cols values (finite, >= 0) used as
 // c when o.static_columns. Returns false when a maximum is not finite in scale_dtype (a value of

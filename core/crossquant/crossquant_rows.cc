@@ -13,17 +13,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/common/isa.h"
 #include "core/crossquant/crossquant.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define QUANTD_CROSSQUANT_X86 1
-#define QUANTD_TARGET_AVX2 __attribute__((target("avx2")))
-#define QUANTD_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
-#define QUANTD_ALWAYS_INLINE __attribute__((always_inline)) inline
-#else
-#define QUANTD_CROSSQUANT_X86 0
-#define QUANTD_ALWAYS_INLINE inline
-#endif
 
 namespace quantd::crossquant_internal {
 namespace {
@@ -202,7 +193,7 @@ bool DecodeRowPortable(const uint8_t* q, int64_t cols, float s, const float* v, 
   return DecodeRowBody(q, cols, s, v, qmax, out);
 }
 
-#if QUANTD_CROSSQUANT_X86
+#if QUANTD_X86_VARIANTS
 // One set of wrappers per instruction set; the bodies are inlined into each.
 #define QUANTD_CROSSQUANT_VARIANT(suffix, target)                                                            \
   target float RowAbsMax##suffix(const float* x, int64_t n, float* col_max) {                                \
@@ -223,30 +214,8 @@ QUANTD_CROSSQUANT_VARIANT(Avx512, QUANTD_TARGET_AVX512)
 
 }  // namespace
 
-bool IsaAvailable(Isa isa) {
-  switch (isa) {
-    case Isa::kAuto:
-    case Isa::kPortable:
-      return true;
-    case Isa::kAvx2:
-#if QUANTD_CROSSQUANT_X86
-      return __builtin_cpu_supports("avx2");
-#else
-      return false;
-#endif
-    case Isa::kAvx512:
-#if QUANTD_CROSSQUANT_X86
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#else
-      return false;
-#endif
-  }
-  return false;
-}
-
 float RowAbsMax(Isa isa, const float* x, int64_t cols, float* col_max) {
-#if QUANTD_CROSSQUANT_X86
+#if QUANTD_X86_VARIANTS
   if (isa == Isa::kAvx512) return RowAbsMaxAvx512(x, cols, col_max);
   if (isa == Isa::kAvx2) return RowAbsMaxAvx2(x, cols, col_max);
 #endif
@@ -263,7 +232,7 @@ std::vector<float> Reciprocals(const std::vector<float>& v) {
 
 void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v, const float* inv_v,
                  bool static_columns, float per_token_step, int qmax, uint8_t* q, KernelCounts* counts) {
-#if QUANTD_CROSSQUANT_X86
+#if QUANTD_X86_VARIANTS
   if (isa == Isa::kAvx512) {
     return QuantizeRowAvx512(x, cols, s, v, inv_v, static_columns, per_token_step, qmax, q, counts);
   }
@@ -275,7 +244,7 @@ void QuantizeRow(Isa isa, const float* x, int64_t cols, float s, const float* v,
 }
 
 bool DecodeRow(Isa isa, const uint8_t* q, int64_t cols, float s, const float* v, int qmax, float* out) {
-#if QUANTD_CROSSQUANT_X86
+#if QUANTD_X86_VARIANTS
   if (isa == Isa::kAvx512) return DecodeRowAvx512(q, cols, s, v, qmax, out);
   if (isa == Isa::kAvx2) return DecodeRowAvx2(q, cols, s, v, qmax, out);
 #endif

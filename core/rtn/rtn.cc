@@ -11,73 +11,9 @@
 #include "core/common/parallel.h"
 #include "core/common/section_check.h"
 #include "core/rtn/rtn_cuda.h"
+#include "quantd/core/quantize.h"
 
 namespace quantd {
-namespace rtn_internal {
-namespace {
-
-// Adding and subtracting 1.5 * 2^23 rounds a float of magnitude < 2^22 to the nearest integer,
-// ties to even (the default rounding mode), exactly like nearbyint, and it vectorises on every
-// x86-64 without SSE4.1's roundps.
-constexpr float kRoundMagic = 12582912.0f;
-
-}  // namespace
-
-bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales) {
-  const int half = 1 << (o.bits - 1);
-  const float lo = static_cast<float>(-half);
-  const float hi = static_cast<float>(half - 1);
-  // One row of codes, one byte each, then packed in one pass.
-  thread_local std::vector<uint8_t> q;
-  q.resize(static_cast<size_t>(cols));
-  bool finite = true;
-  for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
-    const int64_t n = std::min(o.group_size, cols - g0);
-    const float* xg = x + g0;
-    float amax = 0;
-    for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(xg[i]));
-    float m = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      if (std::fabs(xg[i]) == amax) {
-        m = xg[i];
-        break;
-      }
-    }
-    const float d =
-        StoreScalar(m / lo, o.scale_dtype, scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)));
-    finite = finite && std::isfinite(d);
-    uint8_t* qg = q.data() + g0;
-    if (d == 0) {
-      memset(qg, half, static_cast<size_t>(n));
-      continue;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      float v = (xg[i] / d + kRoundMagic) - kRoundMagic;
-      v = std::min(hi, std::max(lo, v));
-      qg[i] = static_cast<uint8_t>(static_cast<int>(v) + half);
-    }
-  }
-  PackByteCodes(q, o.bits, std::span<uint8_t>(codes, PackedBytes(cols, o.bits)));
-  return finite;
-}
-
-void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o,
-                   float* out) {
-  const int half = 1 << (o.bits - 1);
-  thread_local std::vector<uint8_t> q;
-  q.resize(static_cast<size_t>(cols));
-  UnpackByteCodes(std::span<const uint8_t>(codes, PackedBytes(cols, o.bits)), o.bits, q);
-  for (int64_t g0 = 0, gi = 0; g0 < cols; g0 += o.group_size, ++gi) {
-    const int64_t n = std::min(o.group_size, cols - g0);
-    const float d = LoadScalar(scales + gi * static_cast<int64_t>(DTypeSize(o.scale_dtype)), o.scale_dtype);
-    const uint8_t* qg = q.data() + g0;
-    float* og = out + g0;
-    for (int64_t i = 0; i < n; ++i) og[i] = static_cast<float>(static_cast<int>(qg[i]) - half) * d;
-  }
-}
-
-}  // namespace rtn_internal
-
 namespace {
 
 const ParamTable<RtnOptions>& Table() {
@@ -110,6 +46,13 @@ class Rtn final : public Method {
   std::span<const ParamSpec> param_specs() const override { return Table().specs(); }
   Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
   CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(rtn_cuda::Encode); }
+  bool ChecksFiniteInput() const override { return true; }
+  // Codes are within [-2^7, 2^7) and a finite F16 scale within 65504: products stay finite. F32
+  // scales can overflow (FLT_MAX times a code) and are checked by DecodeRows.
+  bool DecodesFiniteOnly(const Params& resolved) const override {
+    auto o = RtnOptions::FromParams(resolved);
+    return o.ok() && o->scale_dtype == DType::kF16;
+  }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(user));
@@ -127,20 +70,30 @@ class Rtn final : public Method {
     uint8_t* codes = enc.sections[0].data.data();
     uint8_t* scales = enc.sections[1].data.data();
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / in.cols);
-    // The first row (lowest index) whose scale overflowed, whatever the thread schedule.
-    std::atomic<int64_t> bad_row{INT64_MAX};
+    // The first row (lowest index) with a non-finite value, and the first whose scale overflowed,
+    // whatever the thread schedule. A non-finite value is reported first, as ValidateChunk would.
+    std::atomic<int64_t> bad_input_row{INT64_MAX}, bad_scale_row{INT64_MAX};
+    auto note = [](std::atomic<int64_t>& first, int64_t r) {
+      int64_t seen = first.load();
+      while (r < seen && !first.compare_exchange_weak(seen, r)) {
+      }
+    };
     ParallelFor(0, in.rows, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        if (!rtn_internal::EncodeRowFast(in.row(r), in.cols, o, codes + r * row_bytes,
-                                         scales + r * scale_bytes)) {
-          int64_t seen = bad_row.load();
-          while (r < seen && !bad_row.compare_exchange_weak(seen, r)) {
-          }
-        }
+        const int flags = rtn_internal::EncodeRow(Isa::kAuto, in.row(r), in.cols, o, codes + r * row_bytes,
+                                                  scales + r * scale_bytes);
+        if (flags & rtn_internal::kRowInputNotFinite) note(bad_input_row, r);
+        if (flags & rtn_internal::kRowScaleNotFinite) note(bad_scale_row, r);
       }
     });
-    if (bad_row.load() != INT64_MAX) {
-      return InvalidArgumentError("row " + std::to_string(in.row_begin + bad_row.load()) +
+    if (const int64_t r = bad_input_row.load(); r != INT64_MAX) {
+      const float* row = in.row(r);
+      int64_t c = 0;
+      while (std::isfinite(row[c])) ++c;
+      return NonFiniteValueError(in, r * in.cols + c);
+    }
+    if (bad_scale_row.load() != INT64_MAX) {
+      return InvalidArgumentError("row " + std::to_string(in.row_begin + bad_scale_row.load()) +
                                   " has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); "
                                   "use scale_dtype=f32");
     }
@@ -161,8 +114,9 @@ class Rtn final : public Method {
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / enc.cols);
     ParallelFor(0, rows, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        rtn_internal::DecodeRowFast(codes->data.data() + r * row_bytes, scales->data.data() + r * scale_bytes,
-                                    enc.cols, o, out.data() + r * enc.cols);
+        rtn_internal::DecodeRow(Isa::kAuto, codes->data.data() + r * row_bytes,
+                                scales->data.data() + r * scale_bytes, enc.cols, o,
+                                out.data() + r * enc.cols);
       }
     });
     return OkStatus();

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <span>
 
+#include "core/common/isa.h"
 #include "quantd/core/dtype.h"
 #include "quantd/core/method.h"
 #include "quantd/core/params.h"
@@ -48,11 +49,15 @@ namespace rtn_internal {
 // finite in scale_dtype (|x| beyond what F16 scales can express); the row is then unusable.
 // The plain reference, written for clarity; every fast path must match it bit for bit.
 bool EncodeRowRef(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales);
-// The fast path used by the method.
-bool EncodeRowFast(const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales);
 void DecodeRowRef(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o, float* out);
-void DecodeRowFast(const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o,
-                   float* out);
+// The fast path used by the method (rtn_rows.cc), in the instruction-set variant `isa` (kAuto:
+// the best this CPU runs). Every variant gives the reference's bytes. It also checks the input
+// (the method's ChecksFiniteInput), so it returns flags: kRowOk, or kRowScaleNotFinite and/or
+// kRowInputNotFinite (a row with Inf or NaN; its codes and scales are then meaningless).
+enum : int { kRowOk = 0, kRowScaleNotFinite = 1, kRowInputNotFinite = 2 };
+int EncodeRow(Isa isa, const float* x, int64_t cols, const RtnOptions& o, uint8_t* codes, uint8_t* scales);
+void DecodeRow(Isa isa, const uint8_t* codes, const uint8_t* scales, int64_t cols, const RtnOptions& o,
+               float* out);
 
 }  // namespace rtn_internal
 }  // namespace quantd

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/common/bitpack.h"
@@ -70,29 +71,88 @@ struct Shape {
   int64_t rows, cols, group;
 };
 
-// The fast kernels equal the reference bit for bit, for every width, scale type and shapes with
-// tail groups.
+// The fast kernels, in every instruction-set variant this CPU runs, equal the reference bit for
+// bit: every width, both scale types, the group lengths compiled with their length known (32, 64,
+// 128, 256) and others, rows with tail groups.
 TEST(RtnTest, FastMatchesReferenceExactly) {
-  const Shape shapes[] = {{3, 1, 1}, {4, 7, 3}, {5, 128, 128}, {3, 172, 128}, {2, 300, 64}, {2, 97, 200}};
+  const Shape shapes[] = {{3, 1, 1},    {4, 7, 3},    {5, 128, 128}, {3, 172, 128}, {2, 300, 64},
+                          {2, 97, 200}, {3, 100, 32}, {2, 520, 256}, {2, 64, 32},   {2, 33, 32}};
   uint64_t seed = 10;
   for (const Shape& s : shapes) {
     auto w = testing::StudentT(static_cast<size_t>(s.rows * s.cols), seed++, 4.0, 0.02f);
+    // Ties for the largest magnitude (the first one wins) and zeros of both signs.
+    w[0] = -0.0f;
+    if (s.cols > 5) {
+      w[3] = 0.5f;
+      w[5] = -0.5f;
+    }
     for (int bits = 2; bits <= 8; ++bits) {
       for (DType sd : {DType::kF16, DType::kF32}) {
         RtnOptions o{.bits = bits, .group_size = s.group, .scale_dtype = sd};
         const size_t cb = PackedBytes(s.cols, bits);
         const size_t sb = o.groups_per_row(s.cols) * DTypeSize(sd);
         for (int64_t r = 0; r < s.rows; ++r) {
-          std::vector<uint8_t> c1(cb, 0xAA), c2(cb, 0x55), s1(sb), s2(sb);
+          std::vector<uint8_t> c1(cb, 0xAA), s1(sb);
           ASSERT_TRUE(rtn_internal::EncodeRowRef(w.data() + r * s.cols, s.cols, o, c1.data(), s1.data()));
-          ASSERT_TRUE(rtn_internal::EncodeRowFast(w.data() + r * s.cols, s.cols, o, c2.data(), s2.data()));
-          ASSERT_EQ(c1, c2) << "bits=" << bits << " cols=" << s.cols;
-          ASSERT_EQ(s1, s2);
-          std::vector<float> d1(s.cols), d2(s.cols);
+          std::vector<float> d1(s.cols);
           rtn_internal::DecodeRowRef(c1.data(), s1.data(), s.cols, o, d1.data());
-          rtn_internal::DecodeRowFast(c1.data(), s1.data(), s.cols, o, d2.data());
-          ASSERT_EQ(d1, d2);
+          for (Isa isa : AvailableIsas()) {
+            SCOPED_TRACE(std::string(IsaName(isa)) + " bits=" + std::to_string(bits) +
+                         " cols=" + std::to_string(s.cols) + " group=" + std::to_string(s.group));
+            std::vector<uint8_t> c2(cb, 0x55), s2(sb);
+            ASSERT_EQ(rtn_internal::kRowOk,
+                      rtn_internal::EncodeRow(isa, w.data() + r * s.cols, s.cols, o, c2.data(), s2.data()));
+            ASSERT_EQ(c1, c2);
+            ASSERT_EQ(s1, s2);
+            std::vector<float> d2(s.cols);
+            rtn_internal::DecodeRow(isa, c1.data(), s1.data(), s.cols, o, d2.data());
+            ASSERT_EQ(0, memcmp(d1.data(), d2.data(), d1.size() * 4));
+          }
         }
+      }
+    }
+  }
+}
+
+// An all-zero group stores the scale -0 (0x8000 in F16) whatever the signs of its zeros: the
+// reference starts from m = +0 and replaces it only by a strictly larger magnitude.
+TEST(RtnTest, AllZeroGroupsStoreTheSameSignedZeroScaleInEveryVariant) {
+  for (int64_t group : {32, 7}) {
+    std::vector<float> w(static_cast<size_t>(group), 0.0f);
+    w[0] = -0.0f;
+    w[group - 1] = -0.0f;
+    RtnOptions o{.bits = 4, .group_size = group, .scale_dtype = DType::kF16};
+    std::vector<uint8_t> c1(PackedBytes(group, 4)), s1(2);
+    ASSERT_TRUE(rtn_internal::EncodeRowRef(w.data(), group, o, c1.data(), s1.data()));
+    EXPECT_EQ(s1[0], 0x00);
+    EXPECT_EQ(s1[1], 0x80);
+    for (Isa isa : AvailableIsas()) {
+      std::vector<uint8_t> c2(c1.size()), s2(2);
+      ASSERT_EQ(rtn_internal::kRowOk, rtn_internal::EncodeRow(isa, w.data(), group, o, c2.data(), s2.data()));
+      EXPECT_EQ(c1, c2) << IsaName(isa);
+      EXPECT_EQ(s1, s2) << IsaName(isa) << " group " << group;
+    }
+  }
+}
+
+// Scales at the edges of F16: subnormal, rounding to the largest finite value, rounding up to
+// infinity (the row is then refused), in every variant as in the reference.
+TEST(RtnTest, F16ScaleEdgesMatchTheReferenceInEveryVariant) {
+  const float edges[] = {1e-9f, 3e-8f, 6.1e-5f * 8, 65504.0f * 8, 65519.0f * 8, 65520.0f * 8, 1e6f};
+  for (float top : edges) {
+    std::vector<float> w(32);
+    for (int i = 0; i < 32; ++i) w[i] = top * static_cast<float>(i - 13) / 18.0f;  // w[31] = top
+    RtnOptions o{.bits = 4, .group_size = 32, .scale_dtype = DType::kF16};
+    std::vector<uint8_t> c1(16), s1(2);
+    const bool ok1 = rtn_internal::EncodeRowRef(w.data(), 32, o, c1.data(), s1.data());
+    for (Isa isa : AvailableIsas()) {
+      std::vector<uint8_t> c2(16), s2(2);
+      EXPECT_EQ(ok1 ? rtn_internal::kRowOk : rtn_internal::kRowScaleNotFinite,
+                rtn_internal::EncodeRow(isa, w.data(), 32, o, c2.data(), s2.data()))
+          << top;
+      EXPECT_EQ(s1, s2) << IsaName(isa) << " " << top;
+      if (ok1) {
+        EXPECT_EQ(c1, c2) << IsaName(isa) << " " << top;
       }
     }
   }
@@ -167,6 +227,41 @@ TEST(RtnTest, F16ScaleOverflowIsAnError) {
   EXPECT_THAT(EncodeRows(b, "rtn", {{"bits", "4"}}),
               StatusIs(StatusCode::kInvalidArgument, "scale_dtype=f32"));
   EXPECT_TRUE(EncodeRows(b, "rtn", {{"bits", "4"}, {"scale_dtype", "f32"}}).ok());
+}
+
+// RTN checks the values in its encoding pass instead of a separate scan (ChecksFiniteInput): it
+// must refuse exactly what ValidateChunk refuses, with the same message, naming the first
+// non-finite value even when other rows have later ones or overflowing scales.
+TEST(RtnTest, NonFiniteInputFoundInTheEncodingPassIsReportedLikeValidateChunk) {
+  ASSERT_TRUE(RtnMethod().ChecksFiniteInput());
+  const int64_t rows = 300, cols = 96;
+  const std::vector<int64_t> shape = {rows, cols};
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    std::vector<std::pair<int64_t, float>> bad;  // flat index, value
+  };
+  const Case cases[] = {
+      {{{0, std::nanf("")}}},
+      {{{cols - 1, -inf}}},
+      {{{250 * cols + 40, inf}, {290 * cols + 3, std::nanf("")}}},
+      {{{10 * cols + 7, 1e9f}, {200 * cols + 95, -inf}}},  // an overflowing F16 scale before it
+  };
+  for (const Case& c : cases) {
+    auto w = testing::Gaussian(rows * cols, 5, 0.1f);
+    for (auto [i, v] : c.bad) w[i] = v;
+    const Chunk chunk{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+    const Status expected = ValidateChunk(chunk);
+    ASSERT_FALSE(expected.ok() && c.bad.size() == 1);
+    for (const char* group : {"32", "128", "7"}) {
+      auto e = EncodeRows(chunk, "rtn", {{"group_size", group}});
+      if (expected.ok()) {
+        EXPECT_THAT(e, StatusIs(StatusCode::kInvalidArgument, "too large for f16 scales"));
+      } else {
+        ASSERT_FALSE(e.ok());
+        EXPECT_EQ(e.status().ToString(), expected.ToString()) << "group " << group;
+      }
+    }
+  }
 }
 
 }  // namespace

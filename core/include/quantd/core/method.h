@@ -76,10 +76,21 @@ class Method {
   // The CUDA encoder, or null (the method has none, or the build has no CUDA backend).
   virtual CudaEncoder cuda_encoder() const { return nullptr; }
 
+  // True when Encode checks that the values are finite itself, in the pass it reads them anyway,
+  // and refuses the first non-finite one (lowest index) with NonFiniteValueError (quantize.h): EncodeRows
+  // then skips its own scan of the input on the CPU (a whole extra read for memory-bound methods).
+  virtual bool ChecksFiniteInput() const { return false; }
+
   // Encodes `input` with `resolved` parameters (the output of Resolve). Fills `sections` and
   // `stats` of the returned Encoding; the caller (EncodeRows) fills the header fields.
-  // REQUIRES: input values are finite; input.rows >= 1; input.cols >= 1.
+  // REQUIRES: input.rows >= 1; input.cols >= 1; input values are finite unless
+  // ChecksFiniteInput().
   virtual StatusOr<Encoding> Encode(const Chunk& input, const Params& resolved) const = 0;
+
+  // True when Decode with these (resolved, checked) parameters yields finite weights whenever the
+  // stored values are finite (bounded codes times F16 scales cannot overflow): DecodeRows then
+  // skips its scan of the output for overflow.
+  virtual bool DecodesFiniteOnly(const Params& resolved) const { return false; }
 
   // Rebuilds enc.rows() x enc.cols floats into `out`. `enc` may come from an untrusted peer:
   // every section is checked before use, and a malformed encoding is INVALID_ARGUMENT, never a
