@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace quantd {
 
@@ -13,20 +19,81 @@ void ErrorSums::Add(const ErrorSums& o) {
   max_abs_error = std::max(max_abs_error, o.max_abs_error);
 }
 
+namespace {
+
+// Eight independent accumulators per sum (lane k takes the elements i with i % 8 == k of the
+// whole blocks of eight), combined in lane order at the end; the elements after the last whole
+// block are added one by one after that. Nothing is reassociated, so the sums are the same on every
+// machine and thread count, with or without SSE2. One sequential chain per sum ran at a quarter
+// of memory speed, and GCC does not vectorise lanes written as arrays at -O3.
+constexpr size_t kLanes = 8;
+
+struct Lanes {
+  double sig[kLanes] = {}, err[kLanes] = {}, mx[kLanes] = {};
+};
+
+#if defined(__SSE2__)
+// x86-64's baseline: lanes (2k, 2k+1) in one register.
+size_t AccumulateBlocks(const float* o, const float* d, size_t n, Lanes* l) {
+  __m128d sig[4], err[4], mx[4];
+  for (int k = 0; k < 4; ++k) sig[k] = err[k] = mx[k] = _mm_setzero_pd();
+  const __m128d abs_mask = _mm_castsi128_pd(_mm_set1_epi64x(INT64_MAX));
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < 4; ++k) {
+      const __m128d x =
+          _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(o + i + 2 * k))));
+      const __m128d y =
+          _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(d + i + 2 * k))));
+      const __m128d e = _mm_sub_pd(x, y);
+      sig[k] = _mm_add_pd(sig[k], _mm_mul_pd(x, x));
+      err[k] = _mm_add_pd(err[k], _mm_mul_pd(e, e));
+      mx[k] = _mm_max_pd(mx[k], _mm_and_pd(e, abs_mask));  // values are finite: max is exact
+    }
+  }
+  for (int k = 0; k < 4; ++k) {
+    _mm_storeu_pd(l->sig + 2 * k, sig[k]);
+    _mm_storeu_pd(l->err + 2 * k, err[k]);
+    _mm_storeu_pd(l->mx + 2 * k, mx[k]);
+  }
+  return i;
+}
+#else
+size_t AccumulateBlocks(const float* o, const float* d, size_t n, Lanes* l) {
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t k = 0; k < kLanes; ++k) {
+      const double x = o[i + k];
+      const double e = x - static_cast<double>(d[i + k]);
+      l->sig[k] += x * x;
+      l->err[k] += e * e;
+      l->mx[k] = std::max(l->mx[k], std::fabs(e));
+    }
+  }
+  return i;
+}
+#endif
+
+}  // namespace
+
 ErrorSums ComputeErrorSums(std::span<const float> original, std::span<const float> decoded) {
+  Lanes l;
+  const size_t n = original.size();
+  size_t i = AccumulateBlocks(original.data(), decoded.data(), n, &l);
   ErrorSums s;
-  s.count = static_cast<int64_t>(original.size());
-  double sig = 0, err = 0, mx = 0;
-  for (size_t i = 0; i < original.size(); ++i) {
+  s.count = static_cast<int64_t>(n);
+  for (size_t k = 0; k < kLanes; ++k) {
+    s.signal_energy += l.sig[k];
+    s.error_energy += l.err[k];
+    s.max_abs_error = std::max(s.max_abs_error, l.mx[k]);
+  }
+  for (; i < n; ++i) {
     const double x = original[i];
     const double e = x - static_cast<double>(decoded[i]);
-    sig += x * x;
-    err += e * e;
-    mx = std::max(mx, std::fabs(e));
+    s.signal_energy += x * x;
+    s.error_energy += e * e;
+    s.max_abs_error = std::max(s.max_abs_error, std::fabs(e));
   }
-  s.signal_energy = sig;
-  s.error_energy = err;
-  s.max_abs_error = mx;
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -183,7 +184,9 @@ StatusOr<ChunkResult> EncodeAndMeasure(const Chunk& input, std::string_view meth
                                        const DevicePolicy& device) {
   ChunkResult out;
   QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, device, &out.device));
-  std::vector<float> decoded(input.data.size());
+  // Not zero-filled: every value is written by the decoder.
+  std::unique_ptr<float[]> buffer(new float[input.data.size()]);
+  const std::span<float> decoded(buffer.get(), input.data.size());
   Status s = DecodeRows(out.encoding, decoded);
   if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());
   out.error = ComputeErrorSums(input.data, decoded);

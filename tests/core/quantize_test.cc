@@ -105,5 +105,43 @@ TEST(QuantizeTest, MetricsFromKnownErrors) {
   EXPECT_EQ(a.error_energy, s.error_energy);
 }
 
+// The lane sums: the exact lane order (element i in lane i % 8 for whole blocks of eight, then the
+// tail one by one), checked against a plain loop written in that order, on lengths around the
+// block size; the maximum is exact. Integers small enough to sum exactly pin the values too.
+TEST(QuantizeTest, ErrorSumsFollowTheirDocumentedOrder) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1003}}) {
+    auto x = testing::Gaussian(n, 3 + n, 1.0f);
+    auto y = testing::Gaussian(n, 4 + n, 1.0f);
+    double lane_sig[8] = {}, lane_err[8] = {}, mx = 0;
+    const size_t whole = n / 8 * 8;
+    for (size_t i = 0; i < whole; ++i) {
+      const double e = static_cast<double>(x[i]) - y[i];
+      lane_sig[i % 8] += static_cast<double>(x[i]) * x[i];
+      lane_err[i % 8] += e * e;
+    }
+    double sig = 0, err = 0;
+    for (int k = 0; k < 8; ++k) {
+      sig += lane_sig[k];
+      err += lane_err[k];
+    }
+    for (size_t i = whole; i < n; ++i) {
+      const double e = static_cast<double>(x[i]) - y[i];
+      sig += static_cast<double>(x[i]) * x[i];
+      err += e * e;
+    }
+    for (size_t i = 0; i < n; ++i) mx = std::max(mx, std::fabs(static_cast<double>(x[i]) - y[i]));
+    const ErrorSums s = ComputeErrorSums(x, y);
+    EXPECT_EQ(s.count, static_cast<int64_t>(n));
+    EXPECT_EQ(s.signal_energy, sig) << n;
+    EXPECT_EQ(s.error_energy, err) << n;
+    EXPECT_EQ(s.max_abs_error, mx) << n;
+  }
+  std::vector<float> a(20), b(20, 0.0f);
+  for (int i = 0; i < 20; ++i) a[i] = static_cast<float>(i - 9);  // -9..10
+  const ErrorSums s = ComputeErrorSums(a, b);
+  EXPECT_EQ(s.signal_energy, 670.0);  // 285 (1..9 squared) + 385 (1..10 squared)
+  EXPECT_EQ(s.error_energy, 670.0);
+  EXPECT_EQ(s.max_abs_error, 10.0);
+}
 }  // namespace
 }  // namespace quantd
