@@ -10,6 +10,7 @@
 #include "core/common/cuda_encoder.h"
 #include "core/common/parallel.h"
 #include "core/crossquant/crossquant_cuda.h"
+#include "quantd/core/quantize.h"
 
 namespace quantd {
 namespace crossquant_internal {
@@ -262,6 +263,8 @@ class CrossQuant final : public Method {
   Status CheckParams(const Params& user) const override { return Table().Read(user).status(); }
   CalibrationUse calibration() const override { return {CalibrationKind::kColumnMax, "static_columns"}; }
   CudaEncoder cuda_encoder() const override { return QUANTD_CUDA_ENCODER(crossquant_cuda::Encode); }
+  // Its maxima pass flags rows with Inf or NaN (RowAbsMax).
+  bool ChecksFiniteInput() const override { return true; }
 
   StatusOr<Params> Resolve(const Params& user, int64_t cols) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(user));
@@ -273,6 +276,15 @@ class CrossQuant final : public Method {
     QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
     crossquant_internal::Block b;
     if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, static_col_max, &b)) {
+      // Rows holding Inf or NaN have an infinite maximum (so do rows whose maximum overflows the
+      // scale type): the first such row that really holds one has the first non-finite value.
+      for (int64_t i = 0; i < static_cast<int64_t>(b.row_max.size()); ++i) {
+        if (std::isfinite(b.row_max[i])) continue;
+        const float* row = in.row(i);
+        for (int64_t j = 0; j < in.cols; ++j) {
+          if (!std::isfinite(row[j])) return NonFiniteValueError(in, i * in.cols + j);
+        }
+      }
       return crossquant_internal::OverflowError(o);
     }
     return crossquant_internal::ToEncoding(std::move(b), in.rows, in.cols, o);

@@ -162,7 +162,8 @@ float ColFactor(float c, const CrossQuantOptions& o);
 bool StepsFinite(std::span<const float> row_max, std::span<const float> col_max, const CrossQuantOptions& o);
 
 // Row kernels; `isa` must be a concrete, available variant (not kAuto).
-// max_j |x_j|; also col_max[j] = max(col_max[j], |x_j|) unless col_max is null.
+// max_j |x_j|, or +Inf when the row holds Inf or NaN (so the encoder checks its input while it
+// takes the maxima); also col_max[j] = max(col_max[j], |x_j|) unless col_max is null.
 float RowAbsMax(Isa isa, const float* x, int64_t cols, float* col_max);
 // Whether the quantizing loop may replace the division by x * (1/S_i * 1/V_j) (then rounded
 // exactly wherever that could matter): every V_j is 0 or within [2^-60, 2^60]. `Reciprocals`

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "core/common/isa.h"
@@ -41,14 +42,22 @@ QUANTD_ALWAYS_INLINE float RowAbsMaxLanes(const float* x, int64_t n, float* col_
   }
   constexpr int kLanes = 16;
   float lane[kLanes] = {};
+  // Inf and NaN (all-ones exponent), which max would pass over: an integer OR that vectorises.
+  uint32_t bad = 0;
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes) {
-    for (int k = 0; k < kLanes; ++k) lane[k] = std::max(lane[k], std::fabs(x[j + k]));
+    for (int k = 0; k < kLanes; ++k) {
+      lane[k] = std::max(lane[k], std::fabs(x[j + k]));
+      bad |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[j + k]) & 0x7F800000u) == 0x7F800000u);
+    }
   }
   float m = 0;
-  for (; j < n; ++j) m = std::max(m, std::fabs(x[j]));
+  for (; j < n; ++j) {
+    m = std::max(m, std::fabs(x[j]));
+    bad |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[j]) & 0x7F800000u) == 0x7F800000u);
+  }
   for (float l : lane) m = std::max(m, l);
-  return m;
+  return bad != 0 ? std::numeric_limits<float>::infinity() : m;
 }
 
 // AVX2: one loop; the row maximum as an integer maximum of the bit patterns of |x|, which orders
@@ -61,7 +70,8 @@ QUANTD_ALWAYS_INLINE float RowAbsMaxBits(const float* x, int64_t n, float* col_m
     m = std::max(m, a);
     if (col_max != nullptr) col_max[j] = std::max(col_max[j], std::bit_cast<float>(a));
   }
-  return std::bit_cast<float>(m);
+  // Inf and NaN have the largest patterns: one test covers the row.
+  return m >= 0x7F800000 ? std::numeric_limits<float>::infinity() : std::bit_cast<float>(m);
 }
 
 // The quotient of element j, clamped to [-qmax-1, qmax+1]: x / (S V) rounded to binary32

@@ -679,5 +679,47 @@ TEST(CrossQuantTest, RealWeightsMatchReference) {
   }
 }
 
+// CrossQuant checks the values while it takes the maxima (ChecksFiniteInput): every row kernel
+// variant gives an infinite row maximum for a row holding Inf or NaN, and the method refuses the
+// first non-finite value with ValidateChunk's message, dynamic or static columns, whatever
+// other rows hold (a later non-finite value, a maximum that overflows F16).
+TEST(CrossQuantTest, NonFiniteInputFoundWhileTakingMaximaIsReportedLikeValidateChunk) {
+  ASSERT_TRUE(CrossQuantMethod().ChecksFiniteInput());
+  const float inf = std::numeric_limits<float>::infinity();
+  for (Isa isa : Isas()) {
+    for (int64_t n : {5, 16, 37}) {
+      for (float bad : {std::nanf(""), inf, -inf}) {
+        std::vector<float> row(static_cast<size_t>(n), 0.5f);
+        row[n - 2] = bad;
+        EXPECT_EQ(crossquant_internal::RowAbsMax(isa, row.data(), n, nullptr), inf)
+            << IsaName(isa) << " " << n;
+      }
+    }
+  }
+  const int64_t rows = 64, cols = 40;
+  const std::vector<int64_t> shape = {rows, cols};
+  const std::vector<std::vector<std::pair<int64_t, float>>> cases = {
+      {{0, std::nanf("")}},
+      {{50 * cols + 39, -inf}, {60 * cols + 1, std::nanf("")}},
+      {{3 * cols + 7, 1e6f}, {40 * cols, inf}},  // an F16 maximum that overflows before it
+  };
+  const std::vector<float> c_static(static_cast<size_t>(cols), 1.0f);
+  for (const auto& bad : cases) {
+    auto w = testing::Gaussian(rows * cols, 9, 0.1f);
+    for (auto [i, v] : bad) w[i] = v;
+    const Chunk plain{.tensor_name = "w", .shape = shape, .rows = rows, .cols = cols, .data = w};
+    const Status expected = ValidateChunk(plain);
+    ASSERT_FALSE(expected.ok());
+    for (bool static_columns : {false, true}) {
+      Calibration cal;
+      cal.column_max = c_static;
+      Chunk chunk = plain;
+      if (static_columns) chunk.calibration = &cal;
+      auto e = EncodeRows(chunk, "crossquant", {{"static_columns", static_columns ? "true" : "false"}});
+      ASSERT_FALSE(e.ok());
+      EXPECT_EQ(e.status().ToString(), expected.ToString()) << "static " << static_columns;
+    }
+  }
+}
 }  // namespace
 }  // namespace quantd
