@@ -158,7 +158,7 @@ def speed_sections(bindir):
 
 def refresh(path, bindir, names, stamp):
     """Reruns the named speed subsections and replaces them in the existing results file, each
-    with a line saying when, on which commit and at what load it was measured."""
+    with a line saying when, on which commit and machine, and at what load it was measured."""
     text = open(path).read()
     sections = speed_sections(bindir)
     for name in names:
@@ -171,11 +171,10 @@ def refresh(path, bindir, names, stamp):
             sys.exit(f"--refresh: {path} has no section '{title}'")
         m = re.compile(r"^##+ ", re.M).search(text, start + len(head))
         end = m.start() if m else len(text)
-        load = open("/proc/loadavg").read().split()[0]
         body = run()
         if body is None:
             sys.exit(f"--refresh: the program of '{name}' is not built in {bindir}")
-        text = text[:start] + head + f"\nRefreshed {stamp}, load average {load} before the run.\n\n" + body + "\n" + text[end:]
+        text = text[:start] + head + f"\nRefreshed {stamp}.\n\n" + body + "\n" + text[end:]
     open(path, "w").write(text)
 
 

@@ -50,6 +50,9 @@ inline void BM_Memcpy(benchmark::State& state) {
 // ratio to BM_Memcpy's.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  // Plain tabular text: a reporter passed to RunSpecifiedBenchmarks does not see --benchmark_color,
+  // and the output goes into Markdown (bench/RESULTS.md).
+  RatioReporter() : ConsoleReporter(OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
