@@ -128,10 +128,10 @@ StatusOr<Encoding> Isolated(const std::function<StatusOr<Encoding>()>& f) {
   return r;
 }
 
-}  // namespace
-
-StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, const Params& params,
-                              const DevicePolicy& device, Device* used) {
+// EncodeRows, and when `sums` is not null and the chunk is encoded on the CPU by a method that
+// measures while it encodes, the error sums too (*measured tells whether they were filled).
+StatusOr<Encoding> EncodeRowsImpl(const Chunk& input, std::string_view method_name, const Params& params,
+                                  const DevicePolicy& device, Device* used, ErrorSums* sums, bool* measured) {
   QUANTD_RETURN_IF_ERROR(ValidateChunkLayout(input));
   const std::string who = TensorLabel(input.tensor_name);
   auto method = RequireMethod(method_name);
@@ -152,7 +152,13 @@ StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, 
   StatusOr<Encoding> enc = InternalError("unset");
   Device where = plan->device;
   try {
-    auto on_cpu = [&] { return (*method)->Encode(input, *resolved); };
+    auto on_cpu = [&] {
+      if (sums != nullptr && (*method)->MeasuresWhileEncoding(*resolved)) {
+        *measured = true;
+        return (*method)->EncodeMeasured(input, *resolved, sums);
+      }
+      return (*method)->Encode(input, *resolved);
+    };
     if (plan->device == Device::kCuda) {
       if (method_checks_values) QUANTD_RETURN_IF_ERROR(ValidateChunkValues(input));
       enc = Isolated([&] { return gpu(input, *resolved); });
@@ -180,16 +186,26 @@ StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, 
   return enc;
 }
 
+}  // namespace
+
+StatusOr<Encoding> EncodeRows(const Chunk& input, std::string_view method_name, const Params& params,
+                              const DevicePolicy& device, Device* used) {
+  return EncodeRowsImpl(input, method_name, params, device, used, nullptr, nullptr);
+}
+
 StatusOr<ChunkResult> EncodeAndMeasure(const Chunk& input, std::string_view method, const Params& params,
                                        const DevicePolicy& device) {
   ChunkResult out;
-  QUANTD_ASSIGN_OR_RETURN(out.encoding, EncodeRows(input, method, params, device, &out.device));
+  bool measured = false;
+  QUANTD_ASSIGN_OR_RETURN(out.encoding,
+                          EncodeRowsImpl(input, method, params, device, &out.device, &out.error, &measured));
+  if (measured) return out;
   // Not zero-filled: every value is written by the decoder.
   std::unique_ptr<float[]> buffer(new float[input.data.size()]);
   const std::span<float> decoded(buffer.get(), input.data.size());
   Status s = DecodeRows(out.encoding, decoded);
   if (!s.ok()) return InternalError("decoding a fresh encoding failed: " + s.ToString());
-  out.error = ComputeErrorSums(input.data, decoded);
+  out.error = ComputeBlockErrorSums(input.data, decoded, input.cols);
   return out;
 }
 

@@ -60,6 +60,18 @@ class Rtn final : public Method {
   }
 
   StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
+    return EncodeImpl(in, resolved, nullptr);
+  }
+
+  // Each row is decoded again while its codes and values are in cache and measured with
+  // ComputeErrorSums, then the rows' sums are added in row order: ComputeBlockErrorSums' bits.
+  bool MeasuresWhileEncoding(const Params&) const override { return true; }
+  StatusOr<Encoding> EncodeMeasured(const Chunk& in, const Params& resolved, ErrorSums* sums) const override {
+    return EncodeImpl(in, resolved, sums);
+  }
+
+ private:
+  StatusOr<Encoding> EncodeImpl(const Chunk& in, const Params& resolved, ErrorSums* sums) const {
     QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(resolved));
     const int64_t row_bytes = static_cast<int64_t>(PackedBytes(in.cols, o.bits));
     const int64_t groups = o.groups_per_row(in.cols);
@@ -78,12 +90,23 @@ class Rtn final : public Method {
       while (r < seen && !first.compare_exchange_weak(seen, r)) {
       }
     };
+    std::vector<ErrorSums> row_sums(sums != nullptr ? static_cast<size_t>(in.rows) : 0);
     ParallelFor(0, in.rows, grain, [&](int64_t r0, int64_t r1) {
+      thread_local std::vector<float> decoded;
+      if (sums != nullptr && decoded.size() < static_cast<size_t>(in.cols))
+        decoded.resize(static_cast<size_t>(in.cols));
       for (int64_t r = r0; r < r1; ++r) {
         const int flags = rtn_internal::EncodeRow(Isa::kAuto, in.row(r), in.cols, o, codes + r * row_bytes,
                                                   scales + r * scale_bytes);
         if (flags & rtn_internal::kRowInputNotFinite) note(bad_input_row, r);
         if (flags & rtn_internal::kRowScaleNotFinite) note(bad_scale_row, r);
+        if (sums != nullptr && flags == rtn_internal::kRowOk) {
+          rtn_internal::DecodeRow(Isa::kAuto, codes + r * row_bytes, scales + r * scale_bytes, in.cols, o,
+                                  decoded.data());
+          row_sums[r] =
+              ComputeErrorSums(std::span<const float>(in.row(r), static_cast<size_t>(in.cols)),
+                               std::span<const float>(decoded.data(), static_cast<size_t>(in.cols)));
+        }
       }
     });
     if (const int64_t r = bad_input_row.load(); r != INT64_MAX) {
@@ -97,9 +120,14 @@ class Rtn final : public Method {
                                   " has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); "
                                   "use scale_dtype=f32");
     }
+    if (sums != nullptr) {
+      *sums = {};
+      for (const ErrorSums& r : row_sums) sums->Add(r);
+    }
     return enc;
   }
 
+ public:
   Status Decode(const Encoding& enc, std::span<float> out) const override {
     QUANTD_ASSIGN_OR_RETURN(RtnOptions o, RtnOptions::FromParams(enc.params));
     const int64_t rows = enc.rows();

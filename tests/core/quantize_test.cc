@@ -143,5 +143,19 @@ TEST(QuantizeTest, ErrorSumsFollowTheirDocumentedOrder) {
   EXPECT_EQ(s.error_energy, 670.0);
   EXPECT_EQ(s.max_abs_error, 10.0);
 }
+
+// A block's sums are its rows' sums added in row order.
+TEST(QuantizeTest, BlockErrorSumsAddTheRowsInOrder) {
+  auto x = testing::Gaussian(7 * 13, 21, 1.0f);
+  auto y = testing::Gaussian(7 * 13, 22, 1.0f);
+  ErrorSums rows;
+  for (int r = 0; r < 7; ++r)
+    rows.Add(ComputeErrorSums(std::span(x).subspan(r * 13, 13), std::span(y).subspan(r * 13, 13)));
+  const ErrorSums block = ComputeBlockErrorSums(x, y, 13);
+  EXPECT_EQ(block.count, 91);
+  EXPECT_EQ(block.signal_energy, rows.signal_energy);
+  EXPECT_EQ(block.error_energy, rows.error_energy);
+  EXPECT_EQ(block.max_abs_error, rows.max_abs_error);
+}
 }  // namespace
 }  // namespace quantd

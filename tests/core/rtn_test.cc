@@ -264,5 +264,36 @@ TEST(RtnTest, NonFiniteInputFoundInTheEncodingPassIsReportedLikeValidateChunk) {
   }
 }
 
+// RTN measures while it encodes (MeasuresWhileEncoding): its sums are ComputeBlockErrorSums over
+// the decoded chunk, bit for bit, for every width, both scale types and rows with tail groups.
+TEST(RtnTest, MeasuringWhileEncodingGivesTheDecodedChunksSumsExactly) {
+  const Shape shapes[] = {{1, 1, 1}, {5, 7, 3}, {33, 300, 32}, {9, 4101, 128}, {4, 65, 64}};
+  uint64_t seed = 40;
+  for (const Shape& sh : shapes) {
+    const std::vector<int64_t> shape = {sh.rows, sh.cols};
+    auto w = testing::StudentT(static_cast<size_t>(sh.rows * sh.cols), seed++, 4.0, 0.02f);
+    for (int bits : {2, 4, 8}) {
+      for (const char* sd : {"f16", "f32"}) {
+        const Params p{
+            {"bits", std::to_string(bits)}, {"group_size", std::to_string(sh.group)}, {"scale_dtype", sd}};
+        const Chunk chunk{.tensor_name = "w", .shape = shape, .rows = sh.rows, .cols = sh.cols, .data = w};
+        ASSERT_TRUE(RtnMethod().MeasuresWhileEncoding(*RtnMethod().Resolve(p, sh.cols)));
+        auto measured = EncodeAndMeasure(chunk, "rtn", p);
+        ASSERT_TRUE(measured.ok()) << measured.status().ToString();
+        auto decoded = DecodeRows(measured->encoding);
+        ASSERT_TRUE(decoded.ok());
+        const ErrorSums expect = ComputeBlockErrorSums(w, *decoded, sh.cols);
+        SCOPED_TRACE("bits=" + std::to_string(bits) + " " + sd + " cols=" + std::to_string(sh.cols));
+        EXPECT_EQ(measured->error.count, expect.count);
+        EXPECT_EQ(measured->error.signal_energy, expect.signal_energy);
+        EXPECT_EQ(measured->error.error_energy, expect.error_energy);
+        EXPECT_EQ(measured->error.max_abs_error, expect.max_abs_error);
+        if (sh.cols > 1) {
+          EXPECT_GT(expect.error_energy, 0.0);  // one value with an F32 scale is exact
+        }
+      }
+    }
+  }
+}
 }  // namespace
 }  // namespace quantd

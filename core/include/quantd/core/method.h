@@ -21,6 +21,7 @@
 
 #include "quantd/core/chunk.h"
 #include "quantd/core/encoding.h"
+#include "quantd/core/metrics.h"
 #include "quantd/core/param_table.h"
 #include "quantd/core/params.h"
 #include "quantd/core/status.h"
@@ -91,6 +92,16 @@ class Method {
   // stored values are finite (bounded codes times F16 scales cannot overflow): DecodeRows then
   // skips its scan of the output for overflow.
   virtual bool DecodesFiniteOnly(const Params& resolved) const { return false; }
+
+  // True when EncodeMeasured with these (resolved) parameters also gives the error sums of the
+  // encoding, ComputeBlockErrorSums(input, decoded, cols) bit for bit, without decoding the
+  // whole chunk (RTN measures each row while it is in cache): EncodeAndMeasure then skips its
+  // decode, a write and two reads of the chunk.
+  virtual bool MeasuresWhileEncoding(const Params& resolved) const { return false; }
+  virtual StatusOr<Encoding> EncodeMeasured(const Chunk& input, const Params& resolved,
+                                            ErrorSums* sums) const {
+    return Encode(input, resolved);
+  }
 
   // Rebuilds enc.rows() x enc.cols floats into `out`. `enc` may come from an untrusted peer:
   // every section is checked before use, and a malformed encoding is INVALID_ARGUMENT, never a

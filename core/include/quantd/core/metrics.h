@@ -30,8 +30,14 @@ struct Metrics {
   double bits_per_weight = 0;  // filled by the caller from the encoding's storage
 };
 
-// Sums over the element pairs. REQUIRES: original.size() == decoded.size().
+// Sums over the element pairs of one run of values (one row): eight lanes, element i in lane
+// i % 8 for the whole blocks of eight, combined in lane order, then the rest one by one
+// (metrics.cc). REQUIRES: original.size() == decoded.size().
 ErrorSums ComputeErrorSums(std::span<const float> original, std::span<const float> decoded);
+// The sums of a block of rows of `cols` values: each row's ComputeErrorSums, added in row order.
+// An encoder that measures each row as it encodes it gets the same bits (Method::EncodeMeasured).
+ErrorSums ComputeBlockErrorSums(std::span<const float> original, std::span<const float> decoded,
+                                int64_t cols);
 Metrics MetricsFromSums(const ErrorSums& sums, double bits_per_weight);
 
 }  // namespace quantd
