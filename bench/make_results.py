@@ -236,6 +236,7 @@ def main():
         # Recorded runs with their own machine, date and command: a before/after comparison (it
         # needs the old build), and the soak and fuzz runs (long, and the fuzzers need clang).
         speed.append(recorded("job.md"))
+        speed.append(recorded("speed.md"))
         speed.append(recorded("hardening.md"))
         parts.append("\n".join(speed))
 
