@@ -20,9 +20,10 @@ std::string TensorLabel(std::string_view name) {
   return name.empty() ? std::string("tensor") : "tensor '" + std::string(name) + "'";
 }
 
-// The index of the first non-finite value of `v` (lowest index, whatever the thread schedule), or
-// -1. Scanned in parallel blocks, each first with an integer test the compiler vectorises: on
-// large blocks a serial scan costs as much as encoding.
+}  // namespace
+
+// Scanned in parallel blocks, each first with an integer test the compiler vectorises: on large
+// blocks a serial scan costs as much as encoding.
 int64_t FirstNonFinite(std::span<const float> v) {
   constexpr int64_t kBlock = int64_t{1} << 16;
   const int64_t n = static_cast<int64_t>(v.size());
@@ -50,8 +51,6 @@ int64_t FirstNonFinite(std::span<const float> v) {
   });
   return bad.load() == INT64_MAX ? -1 : bad.load();
 }
-
-}  // namespace
 
 Status ValidateChunkLayout(const Chunk& in) {
   const std::string who = TensorLabel(in.tensor_name);
@@ -138,17 +137,25 @@ StatusOr<Encoding> EncodeRowsImpl(const Chunk& input, std::string_view method_na
   // A method that checks the values in its own first pass is spared this one, on the CPU.
   const bool method_checks_values = method.ok() && (*method)->ChecksFiniteInput();
   if (!method_checks_values) QUANTD_RETURN_IF_ERROR(ValidateChunkValues(input));
+  // Before the method's own pass, any other error still comes after a non-finite value, as for
+  // every other method.
+  auto fail = [&](const Status& s) {
+    if (method_checks_values) {
+      if (Status v = ValidateChunkValues(input); !v.ok()) return v;
+    }
+    return s;
+  };
   if (!method.ok()) return method.status().WithContext(who);
   auto resolved = (*method)->Resolve(params, input.cols);
-  if (!resolved.ok()) return resolved.status().WithContext(who);
+  if (!resolved.ok()) return fail(resolved.status().WithContext(who));
   auto m = MatrixShapeOf(input.shape);
   if (!(*method)->AllowsRowChunks(*resolved) && (input.row_begin != 0 || input.rows != m->rows)) {
-    return InvalidArgumentError(who + ": method " + std::string(method_name) + " with " +
-                                resolved->ToString() + " must encode the whole tensor at once");
+    return fail(InvalidArgumentError(who + ": method " + std::string(method_name) + " with " +
+                                     resolved->ToString() + " must encode the whole tensor at once"));
   }
   const CudaEncoder gpu = (*method)->cuda_encoder();
   auto plan = PlanDevice(device, gpu != nullptr, input.rows * input.cols);
-  if (!plan.ok()) return plan.status().WithContext(who + ": method " + std::string(method_name));
+  if (!plan.ok()) return fail(plan.status().WithContext(who + ": method " + std::string(method_name)));
   StatusOr<Encoding> enc = InternalError("unset");
   Device where = plan->device;
   try {

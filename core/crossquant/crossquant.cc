@@ -273,19 +273,19 @@ class CrossQuant final : public Method {
 
   StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
-    QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
+    // This method checks its input (ChecksFiniteInput): a non-finite value is reported before
+    // anything else, as ValidateChunk would.
+    auto fail = [&](const Status& s) {
+      const int64_t bad = FirstNonFinite(in.data);
+      return bad >= 0 ? NonFiniteValueError(in, bad) : s;
+    };
+    auto static_col_max = crossquant_internal::StaticColumns(in, o);
+    if (!static_col_max.ok()) return fail(static_col_max.status());
     crossquant_internal::Block b;
-    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, static_col_max, &b)) {
-      // Rows holding Inf or NaN have an infinite maximum (so do rows whose maximum overflows the
-      // scale type): the first such row that really holds one has the first non-finite value.
-      for (int64_t i = 0; i < static_cast<int64_t>(b.row_max.size()); ++i) {
-        if (std::isfinite(b.row_max[i])) continue;
-        const float* row = in.row(i);
-        for (int64_t j = 0; j < in.cols; ++j) {
-          if (!std::isfinite(row[j])) return NonFiniteValueError(in, i * in.cols + j);
-        }
-      }
-      return crossquant_internal::OverflowError(o);
+    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, *static_col_max, &b)) {
+      // Rows holding Inf or NaN have an infinite maximum, but EncodeFast may stop before taking
+      // them (static maxima that overflow the scale type): scan the input on this error path.
+      return fail(crossquant_internal::OverflowError(o));
     }
     return crossquant_internal::ToEncoding(std::move(b), in.rows, in.cols, o);
   }

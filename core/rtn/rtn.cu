@@ -34,7 +34,10 @@ __device__ float GroupExtreme(const float* xg, int64_t n, int lane) {
     }
   }
   where = __shfl_sync(0xffffffffu, where, 0);
-  return xg[where];
+  // An all-zero group gives +0 whatever the signs of its zeros, as the reference (which replaces
+  // its starting +0 only by a strictly larger magnitude): the scale is then -0.
+  const float m = xg[where];
+  return m == 0.0f ? 0.0f : m;
 }
 
 // The group's scale as stored (rounded to F16 when asked); lane 0 writes it.
@@ -161,7 +164,8 @@ __global__ void EncodeVector(const float* __restrict__ x, int64_t rows, int64_t 
 #pragma unroll
   for (int j = 1; j < 8; ++j) mine = (j == (where & 7)) ? v[j] : mine;  // no dynamic register indexing
   const int owner = (lane / LPG) * LPG + (where >> 3);
-  const float m = __shfl_sync(0xffffffffu, mine, owner & 31);
+  const float extreme = __shfl_sync(0xffffffffu, mine, owner & 31);
+  const float m = extreme == 0.0f ? 0.0f : extreme;  // +0 for an all-zero group (GroupExtreme)
   if (!active) return;
   const int half = 1 << (bits - 1);
   const float d = GroupScale(m, half, f16, scales + gidx * (f16 ? 2 : 4), sub, flag);
@@ -227,8 +231,8 @@ Status LaunchEncode(const float* x, int64_t rows, int64_t cols, const RtnOptions
                                                      scales, flag);                                        \
     break;
       QUANTD_RTN_VECTOR(1)
-      QUANTD_RTN_VECTOR(2) QUANTD_RTN_VECTOR(4) QUANTD_RTN_VECTOR(8) QUANTD_RTN_VECTOR(16)
-          QUANTD_RTN_VECTOR(32)
+      QUANTD_RTN_VECTOR(2)
+      QUANTD_RTN_VECTOR(4) QUANTD_RTN_VECTOR(8) QUANTD_RTN_VECTOR(16) QUANTD_RTN_VECTOR(32)
 #undef QUANTD_RTN_VECTOR
     }
   } else if (o.group_size % 8 == 0) {

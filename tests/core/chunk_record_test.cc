@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 #if defined(__x86_64__)
+#define XXH_DISPATCH_DISABLE_REPLACE  // here XXH3_64bits is the library's plain SSE2 build
 #include <xxh_x86dispatch.h>
 #endif
 
@@ -129,22 +130,27 @@ TEST(ChunkRecordTest, KeysFollowEverythingThatDeterminesTheEncoding) {
 }
 
 #if defined(__x86_64__)
-// Records are checksummed with libxxhash's dispatching XXH3 (AVX2/AVX-512 where the CPU has
-// them); its hashes must be the spec's, so records stay readable by any build: known values of
-// the spec, and the streaming form (what WriteChunkRecord uses) equal to the one-shot form.
+// Records are checksummed and keyed with libxxhash's dispatching XXH3 (AVX2/AVX-512 where the
+// CPU has them); its hashes must be the library's plain ones and the spec's, so records stay
+// readable by any build: known values, then the plain and dispatched forms (64- and 128-bit,
+// one-shot and streaming as WriteChunkRecord uses it) on lengths through every code path.
 TEST(ChunkRecordTest, DispatchedChecksumsAreTheSpecsValues) {
   EXPECT_EQ(XXH3_64bits_dispatch("", 0), 0x2D06800538D394C2ULL);
   EXPECT_EQ(XXH3_64bits_dispatch("abc", 3), 0x78AF5F94892F3950ULL);
   std::mt19937_64 rng(7);
-  for (size_t n :
-       {size_t{1}, size_t{16}, size_t{129}, size_t{240}, size_t{241}, size_t{1024}, size_t{100003}}) {
+  for (size_t n : {size_t{1}, size_t{16}, size_t{129}, size_t{240}, size_t{241}, size_t{1024}, size_t{4096},
+                   size_t{100003}, size_t{1} << 20}) {
     std::vector<uint8_t> b(n);
     for (auto& v : b) v = static_cast<uint8_t>(rng());
+    EXPECT_EQ(XXH3_64bits(b.data(), n), XXH3_64bits_dispatch(b.data(), n)) << n;
+    const XXH128_hash_t plain = XXH3_128bits(b.data(), n), fast = XXH3_128bits_dispatch(b.data(), n);
+    EXPECT_EQ(plain.low64, fast.low64) << n;
+    EXPECT_EQ(plain.high64, fast.high64) << n;
     XXH3_state_t* st = XXH3_createState();
     XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, b.data(), n / 3);
-    XXH3_64bits_update(st, b.data() + n / 3, n - n / 3);
-    EXPECT_EQ(XXH3_64bits_digest(st), XXH3_64bits_dispatch(b.data(), n)) << n;
+    XXH3_64bits_update_dispatch(st, b.data(), n / 3);
+    XXH3_64bits_update_dispatch(st, b.data() + n / 3, n - n / 3);
+    EXPECT_EQ(XXH3_64bits_digest(st), XXH3_64bits(b.data(), n)) << n;
     XXH3_freeState(st);
   }
 }

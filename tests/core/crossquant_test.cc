@@ -701,7 +701,7 @@ TEST(CrossQuantTest, NonFiniteInputFoundWhileTakingMaximaIsReportedLikeValidateC
   const std::vector<std::vector<std::pair<int64_t, float>>> cases = {
       {{0, std::nanf("")}},
       {{50 * cols + 39, -inf}, {60 * cols + 1, std::nanf("")}},
-      {{3 * cols + 7, 1e6f}, {40 * cols, inf}},  // an F16 maximum that overflows before it
+      {{3 * cols + 7, 1e6f}, {40 * cols, inf}},  // an F16 maximum that overflows before it (scale f16)
   };
   const std::vector<float> c_static(static_cast<size_t>(cols), 1.0f);
   for (const auto& bad : cases) {
@@ -715,11 +715,33 @@ TEST(CrossQuantTest, NonFiniteInputFoundWhileTakingMaximaIsReportedLikeValidateC
       cal.column_max = c_static;
       Chunk chunk = plain;
       if (static_columns) chunk.calibration = &cal;
-      auto e = EncodeRows(chunk, "crossquant", {{"static_columns", static_columns ? "true" : "false"}});
-      ASSERT_FALSE(e.ok());
-      EXPECT_EQ(e.status().ToString(), expected.ToString()) << "static " << static_columns;
+      for (const char* sd : {"f16", "f32"}) {
+        auto e = EncodeRows(chunk, "crossquant",
+                            {{"static_columns", static_columns ? "true" : "false"}, {"scale_dtype", sd}});
+        ASSERT_FALSE(e.ok());
+        EXPECT_EQ(e.status().ToString(), expected.ToString()) << "static " << static_columns << " " << sd;
+      }
     }
   }
+}
+
+// Errors found before the maxima pass still come after a non-finite value, as they did when
+// every input was scanned first: static maxima that overflow F16 scales, static_columns without
+// maxima, a bad parameter.
+TEST(CrossQuantTest, NonFiniteValueComesBeforeOtherErrors) {
+  std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  x[4] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> huge_c = {70000, 1, 1};
+  Calibration cal;
+  cal.column_max = huge_c;
+  const std::string nan_at = "non-finite value nan at row 1, column 1";
+  EXPECT_THAT(Encode(x, 2, 3, {{"static_columns", "true"}, {"scale_dtype", "f16"}}, &cal),
+              StatusIs(StatusCode::kInvalidArgument, nan_at));
+  EXPECT_THAT(Encode(x, 2, 3, {{"static_columns", "true"}}), StatusIs(StatusCode::kInvalidArgument, nan_at));
+  EXPECT_THAT(Encode(x, 2, 3, {{"bits", "1"}}), StatusIs(StatusCode::kInvalidArgument, nan_at));
+  x[4] = 5;
+  EXPECT_THAT(Encode(x, 2, 3, {{"static_columns", "true"}, {"scale_dtype", "f16"}}, &cal),
+              StatusIs(StatusCode::kInvalidArgument, "f16"));
 }
 }  // namespace
 }  // namespace quantd

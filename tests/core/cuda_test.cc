@@ -81,7 +81,8 @@ TEST(CudaRtnTest, BitIdenticalToCpu) {
   uint64_t seed = 3;
   for (const Case& c : cases) {
     auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
-    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;  // a zero row
+    // A zero row that starts with -0: the scale is -0 whatever the zeros' signs.
+    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = i == 0 ? -0.0f : 0.0f;
     if (c.cols > 4) {  // a tie of magnitudes with opposite signs: the first one decides
       w[2 * c.cols + 1] = 0.5f;
       w[2 * c.cols + 3] = -0.5f;
@@ -378,7 +379,8 @@ TEST(CudaKashinTest, BitIdenticalToCpu) {
   uint64_t seed = 40;
   for (const Case& c : cases) {
     auto w = testing::StudentT(c.rows * c.cols, seed++, 4.0, 0.02f);
-    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = 0.0f;  // a zero row
+    // A zero row that starts with -0: the scale is -0 whatever the zeros' signs.
+    for (int64_t i = 0; i < c.cols && c.rows > 2; ++i) w[c.cols + i] = i == 0 ? -0.0f : 0.0f;
     const std::vector<int64_t> shape = {c.rows, c.cols};
     auto cpu = EncodeRows(Block(w, shape), "kashin", c.p);
     Device used = Device::kCpu;

@@ -86,6 +86,10 @@ TEST(RtnTest, FastMatchesReferenceExactly) {
       w[3] = 0.5f;
       w[5] = -0.5f;
     }
+    if (s.rows > 1 && s.cols > 2) {  // the same tie the other way round
+      w[s.cols] = -0.75f;
+      w[s.cols + 2] = 0.75f;
+    }
     for (int bits = 2; bits <= 8; ++bits) {
       for (DType sd : {DType::kF16, DType::kF32}) {
         RtnOptions o{.bits = bits, .group_size = s.group, .scale_dtype = sd};
@@ -234,6 +238,15 @@ TEST(RtnTest, F16ScaleOverflowIsAnError) {
 // non-finite value even when other rows have later ones or overflowing scales.
 TEST(RtnTest, NonFiniteInputFoundInTheEncodingPassIsReportedLikeValidateChunk) {
   ASSERT_TRUE(RtnMethod().ChecksFiniteInput());
+  {  // errors found before the encoding pass still come after a non-finite value
+    std::vector<float> w(8, 1.0f);
+    w[5] = std::nanf("");
+    const std::vector<int64_t> shape = {2, 4};
+    const Chunk chunk{.tensor_name = "w", .shape = shape, .rows = 2, .cols = 4, .data = w};
+    EXPECT_THAT(
+        EncodeRows(chunk, "rtn", {{"bits", "9"}}),
+        StatusIs(StatusCode::kInvalidArgument, "tensor 'w': non-finite value nan at row 1, column 1"));
+  }
   const int64_t rows = 300, cols = 96;
   const std::vector<int64_t> shape = {rows, cols};
   const float inf = std::numeric_limits<float>::infinity();
@@ -290,6 +303,27 @@ TEST(RtnTest, MeasuringWhileEncodingGivesTheDecodedChunksSumsExactly) {
         EXPECT_EQ(measured->error.max_abs_error, expect.max_abs_error);
         if (sh.cols > 1) {
           EXPECT_GT(expect.error_energy, 0.0);  // one value with an F32 scale is exact
+        }
+      }
+    }
+  }
+}
+
+// Every variant flags a group holding Inf or NaN, wherever it sits and whatever the group length
+// (the AVX-512 groups of 16k and the auto-vectorised ones).
+TEST(RtnTest, EveryVariantFlagsNonFiniteInput) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (Isa isa : AvailableIsas()) {
+    for (int64_t group : {32, 128, 7, 64}) {
+      for (float bad : {std::nanf(""), inf, -inf}) {
+        for (int64_t at : {int64_t{0}, int64_t{45}, int64_t{199}}) {
+          std::vector<float> w(200, 0.25f);
+          w[at] = bad;
+          RtnOptions o{.bits = 4, .group_size = group, .scale_dtype = DType::kF16};
+          std::vector<uint8_t> codes(PackedBytes(200, 4)), scales(o.groups_per_row(200) * 2);
+          const int flags = rtn_internal::EncodeRow(isa, w.data(), 200, o, codes.data(), scales.data());
+          EXPECT_TRUE(flags & rtn_internal::kRowInputNotFinite)
+              << IsaName(isa) << " group " << group << " at " << at;
         }
       }
     }
