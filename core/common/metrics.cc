@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/common/isa.h"
+#include "core/common/metrics_internal.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -111,9 +112,9 @@ QUANTD_TARGET_AVX512 size_t AccumulateBlocksAvx512(const float* o, const float* 
 }
 #endif
 
-size_t AccumulateBlocksBest(const float* o, const float* d, size_t n, Lanes* l) {
+size_t AccumulateBlocksFor(Isa isa, const float* o, const float* d, size_t n, Lanes* l) {
 #if QUANTD_X86_VARIANTS
-  static const Isa isa = BestIsa();
+  isa = ResolveIsa(isa);
   if (isa == Isa::kAvx512) return AccumulateBlocksAvx512(o, d, n, l);
   if (isa == Isa::kAvx2) return AccumulateBlocksAvx2(o, d, n, l);
 #endif
@@ -122,10 +123,12 @@ size_t AccumulateBlocksBest(const float* o, const float* d, size_t n, Lanes* l) 
 
 }  // namespace
 
-ErrorSums ComputeErrorSums(std::span<const float> original, std::span<const float> decoded) {
+namespace metrics_internal {
+
+ErrorSums ComputeErrorSums(Isa isa, std::span<const float> original, std::span<const float> decoded) {
   Lanes l;
   const size_t n = original.size();
-  size_t i = AccumulateBlocksBest(original.data(), decoded.data(), n, &l);
+  size_t i = AccumulateBlocksFor(isa, original.data(), decoded.data(), n, &l);
   ErrorSums s;
   s.count = static_cast<int64_t>(n);
   for (size_t k = 0; k < kLanes; ++k) {
@@ -141,6 +144,12 @@ ErrorSums ComputeErrorSums(std::span<const float> original, std::span<const floa
     s.max_abs_error = std::max(s.max_abs_error, std::fabs(e));
   }
   return s;
+}
+
+}  // namespace metrics_internal
+
+ErrorSums ComputeErrorSums(std::span<const float> original, std::span<const float> decoded) {
+  return metrics_internal::ComputeErrorSums(Isa::kAuto, original, decoded);
 }
 
 ErrorSums ComputeBlockErrorSums(std::span<const float> original, std::span<const float> decoded,

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/common/metrics_internal.h"
 #include "quantd/core/encoding.h"
 #include "quantd/core/method.h"
 #include "quantd/core/metrics.h"
@@ -105,9 +106,10 @@ TEST(QuantizeTest, MetricsFromKnownErrors) {
   EXPECT_EQ(a.error_energy, s.error_energy);
 }
 
-// The lane sums: the exact lane order (element i in lane i % 8 for whole blocks of eight, then the
-// tail one by one), checked against a plain loop written in that order, on lengths around the
-// block size; the maximum is exact. Integers small enough to sum exactly pin the values too.
+// The lane sums, in every instruction-set variant this CPU runs: the exact lane order (element i in lane i %
+// 8 for whole blocks of eight, then the tail one by one), checked against a plain loop written in that order,
+// on lengths around the block size; the maximum is exact. Integers small enough to sum exactly pin the values
+// too.
 TEST(QuantizeTest, ErrorSumsFollowTheirDocumentedOrder) {
   for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1003}}) {
     auto x = testing::Gaussian(n, 3 + n, 1.0f);
@@ -130,11 +132,15 @@ TEST(QuantizeTest, ErrorSumsFollowTheirDocumentedOrder) {
       err += e * e;
     }
     for (size_t i = 0; i < n; ++i) mx = std::max(mx, std::fabs(static_cast<double>(x[i]) - y[i]));
+    for (Isa isa : AvailableIsas()) {
+      const ErrorSums s = metrics_internal::ComputeErrorSums(isa, x, y);
+      EXPECT_EQ(s.count, static_cast<int64_t>(n));
+      EXPECT_EQ(s.signal_energy, sig) << n << " " << IsaName(isa);
+      EXPECT_EQ(s.error_energy, err) << n << " " << IsaName(isa);
+      EXPECT_EQ(s.max_abs_error, mx) << n << " " << IsaName(isa);
+    }
     const ErrorSums s = ComputeErrorSums(x, y);
-    EXPECT_EQ(s.count, static_cast<int64_t>(n));
     EXPECT_EQ(s.signal_energy, sig) << n;
-    EXPECT_EQ(s.error_energy, err) << n;
-    EXPECT_EQ(s.max_abs_error, mx) << n;
   }
   std::vector<float> a(20), b(20, 0.0f);
   for (int i = 0; i < 20; ++i) a[i] = static_cast<float>(i - 9);  // -9..10
