@@ -20,10 +20,9 @@ std::string TensorLabel(std::string_view name) {
   return name.empty() ? std::string("tensor") : "tensor '" + std::string(name) + "'";
 }
 
-}  // namespace
-
-// Scanned in parallel blocks, each first with an integer test the compiler vectorises: on large
-// blocks a serial scan costs as much as encoding.
+// The index of the first non-finite value of `v` (lowest index, whatever the thread schedule), or
+// -1. Scanned in parallel blocks, each first with an integer test the compiler vectorises: on
+// large blocks a serial scan costs as much as encoding.
 int64_t FirstNonFinite(std::span<const float> v) {
   constexpr int64_t kBlock = int64_t{1} << 16;
   const int64_t n = static_cast<int64_t>(v.size());
@@ -51,6 +50,15 @@ int64_t FirstNonFinite(std::span<const float> v) {
   });
   return bad.load() == INT64_MAX ? -1 : bad.load();
 }
+
+// The non-finite value in.data[i], with its row and column (ValidateChunkValues adds the tensor).
+Status NonFiniteValueError(const Chunk& in, int64_t i) {
+  return InvalidArgumentError("non-finite value " + std::to_string(in.data[i]) + " at row " +
+                              std::to_string(in.row_begin + i / in.cols) + ", column " +
+                              std::to_string(i % in.cols));
+}
+
+}  // namespace
 
 Status ValidateChunkLayout(const Chunk& in) {
   const std::string who = TensorLabel(in.tensor_name);
@@ -110,12 +118,6 @@ Status ValidateChunk(const Chunk& in) {
   return ValidateChunkValues(in);
 }
 
-Status NonFiniteValueError(const Chunk& in, int64_t i) {
-  return InvalidArgumentError("non-finite value " + std::to_string(in.data[i]) + " at row " +
-                              std::to_string(in.row_begin + i / in.cols) + ", column " +
-                              std::to_string(i % in.cols));
-}
-
 namespace {
 
 // Runs `f` isolated: encoders hold per-thread resources (a thread's CUDA stream and buffers,
@@ -137,8 +139,9 @@ StatusOr<Encoding> EncodeRowsImpl(const Chunk& input, std::string_view method_na
   // A method that checks the values in its own first pass is spared this one, on the CPU.
   const bool method_checks_values = method.ok() && (*method)->ChecksFiniteInput();
   if (!method_checks_values) QUANTD_RETURN_IF_ERROR(ValidateChunkValues(input));
-  // Before the method's own pass, any other error still comes after a non-finite value, as for
-  // every other method.
+  // A method that checks the values in its own pass fails on a non-finite one however it can; any
+  // error, before its pass or from it, then gives way to ValidateChunk's: the first non-finite
+  // value, named, as for every other method.
   auto fail = [&](const Status& s) {
     if (method_checks_values) {
       if (Status v = ValidateChunkValues(input); !v.ok()) return v;
@@ -181,7 +184,7 @@ StatusOr<Encoding> EncodeRowsImpl(const Chunk& input, std::string_view method_na
   } catch (const std::exception& e) {
     return InternalError(who + ": " + e.what());
   }
-  if (!enc.ok()) return enc.status().WithContext(who);
+  if (!enc.ok()) return fail(enc.status().WithContext(who));
   enc->method = std::string(method_name);
   enc->params = std::move(*resolved);
   enc->shape.assign(input.shape.begin(), input.shape.end());

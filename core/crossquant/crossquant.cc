@@ -10,7 +10,6 @@
 #include "core/common/cuda_encoder.h"
 #include "core/common/parallel.h"
 #include "core/crossquant/crossquant_cuda.h"
-#include "quantd/core/quantize.h"
 
 namespace quantd {
 namespace crossquant_internal {
@@ -36,8 +35,6 @@ void ForEachRow(int64_t rows, int64_t cols, const Body& body) {
 }
 
 float Stored(float m, DType dtype) { return dtype == DType::kF16 ? F16ToFloat(FloatToF16(m)) : m; }
-
-Isa Resolve(Isa isa) { return ResolveIsa(isa); }
 
 // Pass 1 (dynamic columns): t_i and c_j of the block, rounded to scale_dtype. The block is cut
 // into tiles of rb row blocks by cs column stripes; each tile keeps the column maxima of its row
@@ -100,7 +97,7 @@ bool StepsFinite(std::span<const float> row_max, std::span<const float> col_max,
 
 bool EncodeFast(const float* x, int64_t rows, int64_t cols, const CrossQuantOptions& o,
                 const float* static_col_max, Block* out, Isa isa) {
-  isa = Resolve(isa);
+  isa = ResolveIsa(isa);
   const bool fused = o.static_columns;  // c is known: t_i is taken just before row i is quantized
   if (fused) {
     out->col_max.resize(static_cast<size_t>(cols));
@@ -151,7 +148,7 @@ bool EncodeFast(const float* x, int64_t rows, int64_t cols, const CrossQuantOpti
 
 bool DecodeFast(const uint8_t* codes, const float* row_max, const float* col_max, int64_t rows, int64_t cols,
                 const CrossQuantOptions& o, float* out, Isa isa) {
-  isa = Resolve(isa);
+  isa = ResolveIsa(isa);
   std::vector<float> s(static_cast<size_t>(rows)), v(static_cast<size_t>(cols));
   for (int64_t i = 0; i < rows; ++i) s[i] = RowFactor(row_max[i], o);
   for (int64_t j = 0; j < cols; ++j) v[j] = ColFactor(col_max[j], o);
@@ -273,19 +270,12 @@ class CrossQuant final : public Method {
 
   StatusOr<Encoding> Encode(const Chunk& in, const Params& resolved) const override {
     QUANTD_ASSIGN_OR_RETURN(CrossQuantOptions o, CrossQuantOptions::FromParams(resolved));
-    // This method checks its input (ChecksFiniteInput): a non-finite value is reported before
-    // anything else, as ValidateChunk would.
-    auto fail = [&](const Status& s) {
-      const int64_t bad = FirstNonFinite(in.data);
-      return bad >= 0 ? NonFiniteValueError(in, bad) : s;
-    };
-    auto static_col_max = crossquant_internal::StaticColumns(in, o);
-    if (!static_col_max.ok()) return fail(static_col_max.status());
+    QUANTD_ASSIGN_OR_RETURN(const float* static_col_max, crossquant_internal::StaticColumns(in, o));
     crossquant_internal::Block b;
-    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, *static_col_max, &b)) {
-      // Rows holding Inf or NaN have an infinite maximum, but EncodeFast may stop before taking
-      // them (static maxima that overflow the scale type): scan the input on this error path.
-      return fail(crossquant_internal::OverflowError(o));
+    // A row holding Inf or NaN has an infinite maximum, so the block fails like an overflowing
+    // one (ChecksFiniteInput: EncodeRows then names the value).
+    if (!crossquant_internal::EncodeFast(in.data.data(), in.rows, in.cols, o, static_col_max, &b)) {
+      return crossquant_internal::OverflowError(o);
     }
     return crossquant_internal::ToEncoding(std::move(b), in.rows, in.cols, o);
   }

@@ -11,7 +11,6 @@
 #include "core/common/parallel.h"
 #include "core/common/section_check.h"
 #include "core/rtn/rtn_cuda.h"
-#include "quantd/core/quantize.h"
 
 namespace quantd {
 namespace {
@@ -82,9 +81,10 @@ class Rtn final : public Method {
     uint8_t* codes = enc.sections[0].data.data();
     uint8_t* scales = enc.sections[1].data.data();
     const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / in.cols);
-    // The first row (lowest index) with a non-finite value, and the first whose scale overflowed,
-    // whatever the thread schedule. A non-finite value is reported first, as ValidateChunk would.
-    std::atomic<int64_t> bad_input_row{INT64_MAX}, bad_scale_row{INT64_MAX};
+    // Whether a row holds a non-finite value (EncodeRows then names the first one), and the first
+    // row (lowest index) whose scale overflowed, whatever the thread schedule.
+    std::atomic<bool> input_not_finite{false};
+    std::atomic<int64_t> bad_scale_row{INT64_MAX};
     auto note = [](std::atomic<int64_t>& first, int64_t r) {
       int64_t seen = first.load();
       while (r < seen && !first.compare_exchange_weak(seen, r)) {
@@ -98,7 +98,7 @@ class Rtn final : public Method {
       for (int64_t r = r0; r < r1; ++r) {
         const int flags = rtn_internal::EncodeRow(Isa::kAuto, in.row(r), in.cols, o, codes + r * row_bytes,
                                                   scales + r * scale_bytes);
-        if (flags & rtn_internal::kRowInputNotFinite) note(bad_input_row, r);
+        if (flags & rtn_internal::kRowInputNotFinite) input_not_finite = true;
         if (flags & rtn_internal::kRowScaleNotFinite) note(bad_scale_row, r);
         if (sums != nullptr && flags == rtn_internal::kRowOk) {
           rtn_internal::DecodeRow(Isa::kAuto, codes + r * row_bytes, scales + r * scale_bytes, in.cols, o,
@@ -109,12 +109,7 @@ class Rtn final : public Method {
         }
       }
     });
-    if (const int64_t r = bad_input_row.load(); r != INT64_MAX) {
-      const float* row = in.row(r);
-      int64_t c = 0;
-      while (std::isfinite(row[c])) ++c;
-      return NonFiniteValueError(in, r * in.cols + c);
-    }
+    if (input_not_finite) return InvalidArgumentError("non-finite input value");
     if (bad_scale_row.load() != INT64_MAX) {
       return InvalidArgumentError("row " + std::to_string(in.row_begin + bad_scale_row.load()) +
                                   " has values too large for f16 scales (|x| > 65504 * 2^(bits-1)); "

@@ -78,8 +78,9 @@ class Method {
   virtual CudaEncoder cuda_encoder() const { return nullptr; }
 
   // True when Encode checks that the values are finite itself, in the pass it reads them anyway,
-  // and refuses the first non-finite one (lowest index) with NonFiniteValueError (quantize.h): EncodeRows
-  // then skips its own scan of the input on the CPU (a whole extra read for memory-bound methods).
+  // and fails (with any status) when one is not: EncodeRows then skips its own scan of the input
+  // on the CPU (a whole extra read for memory-bound methods), and scans only when something
+  // failed, to name the first non-finite value as it does for every method.
   virtual bool ChecksFiniteInput() const { return false; }
 
   // Encodes `input` with `resolved` parameters (the output of Resolve). Fills `sections` and

@@ -37,12 +37,6 @@ Status ValidateChunk(const Chunk& input);
 // The two halves of ValidateChunk: everything but the values, and the values.
 Status ValidateChunkLayout(const Chunk& input);
 Status ValidateChunkValues(const Chunk& input);
-// The index of the first non-finite value of `values` (lowest index, whatever the thread
-// schedule), or -1.
-int64_t FirstNonFinite(std::span<const float> values);
-// The INVALID_ARGUMENT for the non-finite value input.data[index], naming its row and column
-// (EncodeRows adds the tensor's name to what Encode returns).
-Status NonFiniteValueError(const Chunk& input, int64_t index);
 
 // Resolves `params` for `method` and encodes `input` where `device` says (device.h; by default
 // the CPU). The returned Encoding has every header field filled (method, resolved params,
