@@ -161,22 +161,6 @@ QUANTD_TARGET_AVX512 inline int EncodeGroupAvx512(const float* x, int bits, DTyp
 }
 #endif
 
-// Packs n codes (one per byte) at 4 bits, two per byte, low nibble first; the tail as PackBits.
-QUANTD_ALWAYS_INLINE void Pack4(const uint8_t* q, int64_t n, uint8_t* out) {
-  const int64_t whole = n / 2;
-  for (int64_t b = 0; b < whole; ++b) out[b] = static_cast<uint8_t>(q[2 * b] | (q[2 * b + 1] << 4));
-  if (n % 2 != 0) out[whole] = q[n - 1];
-}
-
-QUANTD_ALWAYS_INLINE void Unpack4(const uint8_t* in, int64_t n, uint8_t* q) {
-  const int64_t whole = n / 2;
-  for (int64_t b = 0; b < whole; ++b) {
-    q[2 * b] = in[b] & 0x0F;
-    q[2 * b + 1] = in[b] >> 4;
-  }
-  if (n % 2 != 0) q[n - 1] = in[whole] & 0x0F;
-}
-
 uint8_t* RowScratch(int64_t cols) {
   thread_local std::vector<uint8_t> q;
   if (q.size() < static_cast<size_t>(cols)) q.resize(static_cast<size_t>(cols));
@@ -205,7 +189,7 @@ QUANTD_ALWAYS_INLINE int EncodeRowGroups(const float* x, int64_t cols, const Rtn
     flags |= EncodeGroup<Scales, 0>(x + g0, cols - g0, o.bits, o.scale_dtype, q + g0, scales + gi * ss);
   }
   if (o.bits == 4) {
-    Pack4(q, cols, codes);
+    PackNibbles(q, static_cast<size_t>(cols), codes);
   } else if (o.bits != 8) {
     PackByteCodes(std::span<const uint8_t>(q, static_cast<size_t>(cols)), o.bits,
                   std::span<uint8_t>(codes, PackedBytes(cols, o.bits)));
@@ -239,7 +223,7 @@ QUANTD_ALWAYS_INLINE void DecodeRowBody(const uint8_t* codes, const uint8_t* sca
   if (o.bits != 8) {
     uint8_t* scratch = RowScratch(cols);
     if (o.bits == 4) {
-      Unpack4(codes, cols, scratch);
+      UnpackNibbles(codes, static_cast<size_t>(cols), scratch);
     } else {
       UnpackByteCodes(std::span<const uint8_t>(codes, PackedBytes(cols, o.bits)), o.bits,
                       std::span<uint8_t>(scratch, static_cast<size_t>(cols)));
